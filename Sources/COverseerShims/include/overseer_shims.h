@@ -1,0 +1,90 @@
+#ifndef OVERSEER_SHIMS_H
+#define OVERSEER_SHIMS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <signal.h>
+
+/// Everything the child needs, prepared by the parent before the fork:
+/// between fork and exec only async-signal-safe calls are made.
+typedef struct overseer_spawn_request {
+    /// The program, already resolved (no PATH search happens here).
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    /// fd_map[i] is the parent's fd that becomes fd i in the child; -1 leaves fd i
+    /// as inherited (allowed for 0, 1 and 2 only). Every fd >= fd_count is
+    /// close-on-exec in the child.
+    const int *fd_map;
+    int fd_count;
+    /// When not NULL: a buffer inside one of envp's strings, at least 21 bytes,
+    /// into which the child writes its own pid as decimal digits (LISTEN_PID).
+    char *own_pid_digits;
+    /// Non-zero: the child gets its own process group (setpgid(0, 0)).
+    int new_process_group;
+    /// Non-zero: PR_SET_PDEATHSIG with this signal.
+    int parent_death_signal;
+    /// NULL or a directory to chdir into.
+    const char *working_directory;
+} overseer_spawn_request;
+
+/// Where a failed spawn failed.
+enum {
+    OVERSEER_SPAWN_STAGE_PIPE = 1,
+    OVERSEER_SPAWN_STAGE_FORK = 2,
+    OVERSEER_SPAWN_STAGE_FDS = 3,
+    OVERSEER_SPAWN_STAGE_SIGNALS = 4,
+    OVERSEER_SPAWN_STAGE_SETUP = 5,
+    OVERSEER_SPAWN_STAGE_CHDIR = 6,
+    OVERSEER_SPAWN_STAGE_EXEC = 7,
+};
+
+/// Forks and execs. Returns the child's pid, or -1 with *error_out set to the
+/// errno and *stage_out to the OVERSEER_SPAWN_STAGE_* that failed (the failed
+/// child, if any, is already reaped).
+pid_t overseer_spawn(const overseer_spawn_request *request, int *error_out, int *stage_out);
+
+int overseer_pidfd_open(pid_t pid);
+int overseer_pidfd_send_signal(int pidfd, int signal);
+
+/// Reaps a child that has exited, without blocking. Pass pidfd >= 0 to wait on
+/// the pidfd (P_PIDFD), else pid. Returns 1 when reaped (*exit_code or
+/// *signal_number set, the other -1), 0 when still running, -1 on error (errno).
+int overseer_reap(int pidfd, pid_t pid, int *exit_code, int *signal_number);
+
+/// Resets every catchable signal's disposition to SIG_DFL and blocks them all,
+/// in the calling thread (call it first in main, before any thread exists).
+void overseer_block_all_signals(void);
+/// A non-blocking, close-on-exec signalfd for every catchable signal.
+int overseer_signalfd_all(void);
+/// Reads one signal from a signalfd: returns 1 and sets *signo/*sender, 0 if
+/// none is pending, -1 on error.
+int overseer_signalfd_read(int fd, int *signo, pid_t *sender);
+/// Dies of `signo` with its default action and no core file; falls back to
+/// _exit(128 + signo) if the signal does not terminate.
+void overseer_die_by_signal(int signo) __attribute__((noreturn));
+
+int overseer_epoll_create(void);
+int overseer_epoll_add(int epfd, int fd, uint64_t token);
+int overseer_epoll_remove(int epfd, int fd);
+/// Waits for events; timeout_ms -1 waits forever. Fills tokens; returns the count or -1.
+int overseer_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
+
+/// A CLOCK_MONOTONIC, close-on-exec, non-blocking timerfd.
+int overseer_timerfd_create(void);
+/// Arms the timer for an absolute CLOCK_MONOTONIC time in ns; 0 disarms.
+int overseer_timerfd_arm(int fd, int64_t deadline_ns);
+/// Now, CLOCK_MONOTONIC, in nanoseconds.
+int64_t overseer_monotonic_ns(void);
+
+/// Receives one datagram with the sender's credentials (the socket must have
+/// SO_PASSCRED). Passed fds are closed. Returns the byte count (and sets
+/// *truncated when the datagram did not fit), 0 with *pid = 0 when no
+/// credentials came, -1 on error (errno; EAGAIN when none is queued).
+ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
+                                       pid_t *pid, uid_t *uid, int *truncated);
+
+/// Reads the peer credentials of a connected unix socket.
+int overseer_peer_credentials(int fd, pid_t *pid, uid_t *uid);
+
+#endif

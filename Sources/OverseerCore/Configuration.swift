@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import OverseerProtocol
+
+/// Everything overseerd was told to do, checked as a whole.
+public struct Configuration: Equatable, Sendable {
+    /// The program, as given (a name to find on PATH, or a path).
+    public var program: String
+    /// Its arguments, without the program itself.
+    public var arguments: [String]
+    /// The listeners to bind, in fd order after any inherited ones.
+    public var listeners: [ListenerSpec]
+    /// listen(2) backlog for stream listeners.
+    public var backlog: Int32 = 4096
+    /// Permissions of unix socket files; nil leaves them to the umask.
+    public var unixMode: UInt32?
+    /// The signal that starts a graceful restart.
+    public var restartSignal: Int32 = SIGUSR2
+    /// The signal an old generation gets when it is to stop.
+    public var stopSignal: Int32 = SIGTERM
+    /// How long a stopping child has before SIGKILL.
+    public var stopTimeout: Duration = .seconds(30)
+    /// How a new child says it is ready.
+    public var readiness: ReadinessMode = .default
+    /// How long a new child has to become ready.
+    public var readyTimeout: Duration = .seconds(60)
+    /// The signal a child gets when overseerd dies (PR_SET_PDEATHSIG); nil for none.
+    public var parentDeathSignal: Int32? = SIGTERM
+
+    public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
+        self.program = program
+        self.arguments = arguments
+        self.listeners = listeners
+    }
+
+    /// Checks what no single flag can check alone. Throws the first problem found.
+    public func validate() throws(ConfigurationError) {
+        if program.isEmpty {
+            throw ConfigurationError("no program given: write overseerd [OPTIONS] -- PROGRAM [ARGS...]")
+        }
+        var seen: Set<SocketName> = []
+        for listener in listeners where listener.isNamed {
+            if !seen.insert(listener.name).inserted {
+                throw ConfigurationError("listener name \"\(listener.name)\" is used twice: give each --listen its own NAME=")
+            }
+        }
+        var addresses: [ListenAddress] = []
+        for listener in listeners {
+            if addresses.contains(listener.address), !listener.address.hasEphemeralPort {
+                throw ConfigurationError("address \(listener.address) is given twice: each --listen needs its own address")
+            }
+            addresses.append(listener.address)
+        }
+        if !(1 ... 65535).contains(backlog) {
+            throw ConfigurationError("bad backlog \(backlog): give a number from 1 to 65535")
+        }
+        if let unixMode, unixMode > 0o777 {
+            throw ConfigurationError("bad unix socket mode \(String(unixMode, radix: 8)): give octal permissions such as 660")
+        }
+        for (flag, signal) in [("--restart-signal", restartSignal), ("--stop-signal", stopSignal)]
+            where [SIGKILL, SIGSTOP, SIGCHLD].contains(signal) && !(flag == "--stop-signal" && signal == SIGKILL) {
+            throw ConfigurationError("\(flag) cannot be \(SignalNumber.name(signal)): overseerd cannot use it for that")
+        }
+        if SignalNumber.stopping.contains(restartSignal) {
+            throw ConfigurationError("--restart-signal cannot be \(SignalNumber.name(restartSignal)): it asks overseerd to stop")
+        }
+        if readyTimeout <= .zero {
+            throw ConfigurationError("--ready-timeout must be longer than 0")
+        }
+        if case let .delay(delay) = readiness, delay >= readyTimeout {
+            throw ConfigurationError("--ready \(readiness) is not shorter than --ready-timeout \(readyTimeout.shortDescription): a child could never be ready in time")
+        }
+    }
+}
+
+extension ListenAddress {
+    var hasEphemeralPort: Bool {
+        if case let .inet(_, port, _) = self { return port == 0 }
+        return false
+    }
+}

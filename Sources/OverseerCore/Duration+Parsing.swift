@@ -1,0 +1,55 @@
+extension Duration {
+    /// Parses the durations overseerd's flags take: a number followed by a unit
+    /// (`us`, `ms`, `s`, `m`, `h`), several in a row allowed (`1m30s`), fractions
+    /// allowed (`1.5s`), and a bare `0`.
+    public init(parsing text: String) throws(ConfigurationError) {
+        let bad = ConfigurationError("bad duration \"\(text)\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m")
+        if text == "0" { self = .zero; return }
+        var total = Duration.zero
+        var rest = Substring(text)
+        guard !rest.isEmpty else { throw bad }
+        while !rest.isEmpty {
+            let number = rest.prefix(while: { $0.isASCIIDigit || $0 == "." })
+            rest = rest.dropFirst(number.count)
+            let unit = rest.prefix(while: { $0.isLetter })
+            rest = rest.dropFirst(unit.count)
+            guard !number.isEmpty, let value = Double(number), value.isFinite else { throw bad }
+            let nanoseconds: Double
+            switch unit {
+            case "us", "µs": nanoseconds = 1e3
+            case "ms": nanoseconds = 1e6
+            case "s": nanoseconds = 1e9
+            case "m", "min": nanoseconds = 60e9
+            case "h": nanoseconds = 3600e9
+            default: throw bad
+            }
+            let part = value * nanoseconds
+            guard part < 1e18 else { throw bad }
+            total += .nanoseconds(Int64(part.rounded()))
+        }
+        self = total
+    }
+
+    /// Whole nanoseconds, saturating.
+    public var totalNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product + attoseconds / 1_000_000_000
+    }
+
+    /// The shortest way to write it back: `1.5s`, `250ms`, `5m`.
+    public var shortDescription: String {
+        let ns = totalNanoseconds
+        if ns == 0 { return "0s" }
+        for (unit, size) in [("h", Int64(3600e9)), ("m", Int64(60e9)), ("s", Int64(1e9)), ("ms", Int64(1e6)), ("us", Int64(1e3))]
+            where ns % size == 0 {
+            return "\(ns / size)\(unit)"
+        }
+        if ns >= 1_000_000_000 {
+            let tenths = (ns + 50_000_000) / 100_000_000
+            return "\(tenths / 10).\(tenths % 10)s"
+        }
+        return "\(ns / 1_000_000)ms"
+    }
+}

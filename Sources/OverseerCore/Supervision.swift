@@ -1,0 +1,376 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The supervisor's decisions, without a single syscall: events go in, the
+/// actions to perform come out, in order.
+///
+/// A generation is one child process. At most one generation is *serving*
+/// (ready, and the one that gets forwarded signals), at most one is the
+/// *candidate* (started, not yet ready), and any number are *draining*
+/// (asked to stop, waiting to exit). The listening sockets are never touched
+/// here: every generation shares them, and the kernel queues connections for
+/// whichever generation accepts.
+public struct Supervision: Sendable {
+    /// The timing and signal choices the machine needs.
+    public struct Settings: Equatable, Sendable {
+        public var readiness: ReadinessMode
+        public var readyTimeout: Duration
+        public var stopSignal: Int32
+        public var stopTimeout: Duration
+
+        public init(readiness: ReadinessMode = .default, readyTimeout: Duration = .seconds(60),
+                    stopSignal: Int32 = SIGTERM, stopTimeout: Duration = .seconds(30)) {
+            self.readiness = readiness
+            self.readyTimeout = readyTimeout
+            self.stopSignal = stopSignal
+            self.stopTimeout = stopTimeout
+        }
+
+        public init(_ configuration: Configuration) {
+            self.init(readiness: configuration.readiness, readyTimeout: configuration.readyTimeout,
+                      stopSignal: configuration.stopSignal, stopTimeout: configuration.stopTimeout)
+        }
+    }
+
+    /// Something that happened.
+    public enum Event: Equatable, Sendable {
+        /// overseerd has its sockets and is to start the first child.
+        case started
+        /// The child of `generation` exists (its pid is known to the caller).
+        case childSpawned(generation: Int)
+        /// The child of `generation` could not be started; `exitCode` is what
+        /// overseerd exits with when this was the first one.
+        case childSpawnFailed(generation: Int, exitCode: Int32, reason: String)
+        /// The child said `READY=1`.
+        case childReady(generation: Int)
+        case childExited(generation: Int, ProcessExit)
+        case timerFired(Timer)
+        /// A restart was asked for (restart signal, upgrade, control command).
+        case restartRequested(reason: String)
+        /// SIGTERM, SIGINT or SIGQUIT reached overseerd.
+        case stopRequested(signal: Int32)
+        /// Any other signal to pass on.
+        case signalReceived(Int32)
+    }
+
+    /// The deadlines the machine asks for.
+    public enum Timer: Hashable, Sendable {
+        /// A candidate not ready by then has failed.
+        case readyTimeout(generation: Int)
+        /// With `--ready delay:D`: ready when this fires while the child lives.
+        case readyDelay(generation: Int)
+        /// A stopping child still alive then gets SIGKILL.
+        case stopTimeout(generation: Int)
+
+        public var generation: Int {
+            switch self {
+            case let .readyTimeout(generation), let .readyDelay(generation), let .stopTimeout(generation): generation
+            }
+        }
+    }
+
+    /// What overseerd tells systemd (and the control socket) about itself.
+    public enum ServiceState: Equatable, Sendable {
+        /// The first child is ready, or a restart has ended (`success` says how).
+        case ready(generation: Int, restartSucceeded: Bool?)
+        /// A restart has begun.
+        case reloading
+        /// overseerd is shutting down.
+        case stopping
+    }
+
+    public enum LogLevel: Sendable, Equatable { case debug, info, notice, warning, error }
+
+    /// Something to do, in order.
+    public enum Action: Equatable, Sendable {
+        case spawnChild(generation: Int)
+        case signalChild(generation: Int, signal: Int32)
+        case startTimer(Timer, after: Duration)
+        case cancelTimer(Timer)
+        case report(ServiceState)
+        case log(LogLevel, String)
+        /// Exit the way this process ended (code, or death by the same signal).
+        case exit(ProcessExit)
+    }
+
+    enum Phase: Equatable, Sendable {
+        case starting
+        case serving
+        /// Asked to stop; `failed` when it was a candidate that did not make it.
+        case stopping(failed: Bool)
+    }
+
+    public private(set) var settings: Settings
+    private(set) var phases: [Int: Phase] = [:]
+    /// The generation that is ready and gets forwarded signals.
+    public private(set) var serving: Int?
+    /// The generation started and not yet ready.
+    public private(set) var candidate: Int?
+    /// A restart asked for while another was under way: run it next.
+    public private(set) var restartQueued = false
+    private var nextGeneration = 1
+    /// Set when overseerd is going to exit: every child is stopping and this is
+    /// the status to leave with once they have all gone.
+    private var exitStatus: ProcessExit?
+    private var shuttingDown = false
+    /// The generation whose exit status overseerd takes when shutting down.
+    private var statusSource: Int?
+    /// The serving child's exit while a candidate was still starting.
+    private var orphanedExit: ProcessExit?
+
+    public init(settings: Settings) {
+        self.settings = settings
+    }
+
+    /// Generations alive, oldest first.
+    public var liveGenerations: [Int] { phases.keys.sorted() }
+
+    /// Whether `generation` is being stopped.
+    public func isStopping(_ generation: Int) -> Bool {
+        if case .stopping = phases[generation] { return true }
+        return false
+    }
+
+    /// Feeds one event; returns what to do.
+    public mutating func handle(_ event: Event) -> [Action] {
+        var actions: [Action] = []
+        switch event {
+        case .started:
+            startGeneration(into: &actions)
+        case let .childSpawned(generation):
+            guard phases[generation] == .starting else { break }
+            actions.append(.startTimer(.readyTimeout(generation: generation), after: settings.readyTimeout))
+            if case let .delay(delay) = settings.readiness {
+                actions.append(.startTimer(.readyDelay(generation: generation), after: delay))
+            }
+        case let .childSpawnFailed(generation, exitCode, reason):
+            spawnFailed(generation, exitCode: exitCode, reason: reason, into: &actions)
+        case let .childReady(generation):
+            becameReady(generation, into: &actions)
+        case let .childExited(generation, exit):
+            exited(generation, exit, into: &actions)
+        case let .timerFired(timer):
+            timerFired(timer, into: &actions)
+        case let .restartRequested(reason):
+            restartRequested(reason: reason, into: &actions)
+        case let .stopRequested(signal):
+            stopRequested(signal, into: &actions)
+        case let .signalReceived(signal):
+            if let target = serving ?? candidate {
+                actions.append(.signalChild(generation: target, signal: signal))
+            } else {
+                actions.append(.log(.debug, "\(SignalNumber.name(signal)) not forwarded: no generation is serving"))
+            }
+        }
+        return actions
+    }
+
+    // MARK: - Transitions
+
+    private mutating func startGeneration(into actions: inout [Action]) {
+        let generation = nextGeneration
+        nextGeneration += 1
+        phases[generation] = .starting
+        candidate = generation
+        if generation > 1 { actions.append(.report(.reloading)) }
+        actions.append(.spawnChild(generation: generation))
+    }
+
+    private mutating func spawnFailed(_ generation: Int, exitCode: Int32, reason: String, into actions: inout [Action]) {
+        guard phases[generation] == .starting else { return }
+        phases[generation] = nil
+        candidate = nil
+        if let serving {
+            actions.append(.log(.error, "restart failed: generation \(generation) could not start: \(reason); generation \(serving) keeps serving"))
+            actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
+            runQueuedRestart(into: &actions)
+        } else if orphanedExit == nil {
+            actions.append(.log(.error, reason))
+            finish(with: .exited(exitCode), into: &actions)
+        } else {
+            actions.append(.log(.error, "generation \(generation) could not start: \(reason); nothing is serving"))
+            finish(with: orphanedExit!, into: &actions)
+        }
+    }
+
+    private mutating func becameReady(_ generation: Int, into actions: inout [Action]) {
+        guard generation == candidate, phases[generation] == .starting, !shuttingDown else { return }
+        candidate = nil
+        phases[generation] = .serving
+        actions.append(.cancelTimer(.readyTimeout(generation: generation)))
+        if case .delay = settings.readiness {
+            actions.append(.cancelTimer(.readyDelay(generation: generation)))
+        }
+        if let old = serving {
+            actions.append(.log(.notice, "generation \(generation) is ready; stopping generation \(old)"))
+            stop(old, signal: settings.stopSignal, failed: false, into: &actions)
+            actions.append(.report(.ready(generation: generation, restartSucceeded: true)))
+        } else if orphanedExit != nil {
+            orphanedExit = nil
+            actions.append(.log(.notice, "generation \(generation) is ready and serving"))
+            actions.append(.report(.ready(generation: generation, restartSucceeded: true)))
+        } else {
+            actions.append(.log(.info, "generation \(generation) is ready"))
+            actions.append(.report(.ready(generation: generation, restartSucceeded: nil)))
+        }
+        serving = generation
+        runQueuedRestart(into: &actions)
+    }
+
+    private mutating func exited(_ generation: Int, _ exit: ProcessExit, into actions: inout [Action]) {
+        guard let phase = phases.removeValue(forKey: generation) else { return }
+        actions.append(.cancelTimer(.readyTimeout(generation: generation)))
+        if case .delay = settings.readiness {
+            actions.append(.cancelTimer(.readyDelay(generation: generation)))
+        }
+        if case .stopping = phase {
+            actions.append(.cancelTimer(.stopTimeout(generation: generation)))
+        }
+        if shuttingDown {
+            actions.append(.log(.info, "generation \(generation) exited with \(exit)"))
+            if generation == statusSource, exitStatus == nil { exitStatus = exit }
+            if generation == candidate { candidate = nil }
+            if generation == serving { serving = nil }
+            exitIfDone(into: &actions)
+            return
+        }
+        switch phase {
+        case .starting:
+            candidate = nil
+            if let serving {
+                actions.append(.log(.error, "restart failed: generation \(generation) exited with \(exit) before ready; generation \(serving) keeps serving"))
+                actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
+                runQueuedRestart(into: &actions)
+            } else if let earlier = orphanedExit {
+                actions.append(.log(.error, "generation \(generation) exited with \(exit) before ready; nothing is serving"))
+                finish(with: earlier, into: &actions)
+            } else {
+                actions.append(.log(.notice, "generation \(generation) exited with \(exit) before it was ready"))
+                finish(with: exit, into: &actions)
+            }
+        case .serving:
+            serving = nil
+            if let candidate {
+                orphanedExit = exit
+                actions.append(.log(.warning, "generation \(generation) exited with \(exit) while generation \(candidate) is starting; waiting for \(candidate)"))
+            } else {
+                actions.append(.log(.notice, "generation \(generation) exited with \(exit)"))
+                finish(with: exit, into: &actions)
+            }
+        case let .stopping(failed):
+            if !failed {
+                actions.append(.log(.info, "generation \(generation) stopped (\(exit))"))
+            } else {
+                actions.append(.log(.debug, "failed generation \(generation) reaped (\(exit))"))
+            }
+        }
+    }
+
+    private mutating func timerFired(_ timer: Timer, into actions: inout [Action]) {
+        let generation = timer.generation
+        guard let phase = phases[generation] else { return }
+        switch timer {
+        case .readyDelay:
+            if phase == .starting { becameReady(generation, into: &actions) }
+        case .readyTimeout:
+            guard phase == .starting, !shuttingDown else { return }
+            candidate = nil
+            let timeout = settings.readyTimeout.shortDescription
+            if case .delay = settings.readiness {
+                actions.append(.cancelTimer(.readyDelay(generation: generation)))
+            }
+            if let serving {
+                actions.append(.log(.error, "restart failed: generation \(generation) was not ready after \(timeout); generation \(serving) keeps serving"))
+                stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
+                actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
+                runQueuedRestart(into: &actions)
+            } else {
+                let detail = orphanedExit == nil ? "" : "; nothing is serving"
+                actions.append(.log(.error, "generation \(generation) was not ready after \(timeout) (--ready-timeout)\(detail); stopping it"))
+                stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
+                exitStatus = orphanedExit ?? .exited(OverseerExitCode.notReady)
+                shuttingDown = true
+                restartQueued = false
+                actions.append(.report(.stopping))
+            }
+        case .stopTimeout:
+            guard case .stopping = phase else { return }
+            actions.append(.log(.warning, "generation \(generation) did not stop within \(settings.stopTimeout.shortDescription); sending SIGKILL"))
+            actions.append(.signalChild(generation: generation, signal: SIGKILL))
+        }
+    }
+
+    private mutating func restartRequested(reason: String, into actions: inout [Action]) {
+        if shuttingDown {
+            actions.append(.log(.info, "restart (\(reason)) ignored: overseerd is stopping"))
+            return
+        }
+        if candidate != nil || serving == nil {
+            if !restartQueued {
+                restartQueued = true
+                actions.append(.log(.info, "restart (\(reason)) queued: generation \(candidate ?? 0) is still starting"))
+            } else {
+                actions.append(.log(.debug, "restart (\(reason)) coalesced with the queued one"))
+            }
+            return
+        }
+        actions.append(.log(.notice, "restart (\(reason)): starting generation \(nextGeneration)"))
+        startGeneration(into: &actions)
+    }
+
+    private mutating func stopRequested(_ signal: Int32, into actions: inout [Action]) {
+        if !shuttingDown {
+            shuttingDown = true
+            restartQueued = false
+            statusSource = serving ?? candidate
+            actions.append(.log(.info, "\(SignalNumber.name(signal)) received: stopping \(phases.count == 1 ? "the child" : "all \(phases.count) generations")"))
+            actions.append(.report(.stopping))
+        }
+        for generation in liveGenerations {
+            actions.append(.signalChild(generation: generation, signal: signal))
+            if case .stopping = phases[generation] { continue }
+            phases[generation] = .stopping(failed: false)
+            actions.append(.startTimer(.stopTimeout(generation: generation), after: settings.stopTimeout))
+        }
+        exitIfDone(into: &actions)
+    }
+
+    // MARK: - Helpers
+
+    private mutating func stop(_ generation: Int, signal: Int32, failed: Bool, into actions: inout [Action]) {
+        phases[generation] = .stopping(failed: failed)
+        actions.append(.signalChild(generation: generation, signal: signal))
+        actions.append(.startTimer(.stopTimeout(generation: generation), after: settings.stopTimeout))
+    }
+
+    private mutating func runQueuedRestart(into actions: inout [Action]) {
+        guard restartQueued, !shuttingDown, serving != nil, candidate == nil else { return }
+        restartQueued = false
+        actions.append(.log(.notice, "queued restart: starting generation \(nextGeneration)"))
+        startGeneration(into: &actions)
+    }
+
+    /// Nothing is serving any more: stop what is left and leave with `status`.
+    private mutating func finish(with status: ProcessExit, into actions: inout [Action]) {
+        shuttingDown = true
+        restartQueued = false
+        exitStatus = status
+        if phases.isEmpty {
+            actions.append(.exit(status))
+            return
+        }
+        actions.append(.report(.stopping))
+        for generation in liveGenerations where !isStopping(generation) {
+            stop(generation, signal: settings.stopSignal, failed: false, into: &actions)
+        }
+        actions.append(.log(.info, "waiting for \(phases.count) stopping generation(s) before exiting"))
+    }
+
+    private mutating func exitIfDone(into actions: inout [Action]) {
+        guard phases.isEmpty else { return }
+        actions.append(.exit(exitStatus ?? .exited(0)))
+    }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""A tiny HTTP server for overseerd's demo: it serves on the socket overseerd
+hands it (fd 3, systemd socket activation) and says which process answered."""
+import http.server
+import os
+import signal
+import socket
+import sys
+
+listen_fds = int(os.environ.get("LISTEN_FDS", "0"))
+if listen_fds < 1 or os.environ.get("LISTEN_PID") != str(os.getpid()):
+    sys.exit("hello.py: no socket passed; run it under overseerd, e.g. overseerd -l 127.0.0.1:8080 -- python3 examples/hello.py")
+
+GENERATION = os.environ.get("OVERSEER_GENERATION", "?")
+
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = f"hello from pid {os.getpid()}, generation {GENERATION}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Pid", str(os.getpid()))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self):
+        pass  # already bound by overseerd
+
+    def server_activate(self):
+        pass  # already listening
+
+
+server = Server(("", 0), Hello, bind_and_activate=False)
+server.socket.close()
+server.socket = socket.socket(fileno=3)
+
+
+def stop(signum, frame):
+    # Stop accepting by closing our copy of the shared listener (never shutdown()),
+    # then let in-flight requests finish.
+    import threading
+    threading.Thread(target=server.shutdown).start()
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+print(f"hello.py: generation {GENERATION} serving as pid {os.getpid()}", flush=True)
+server.serve_forever()
+server.socket.close()
