@@ -34,6 +34,27 @@ static void write_decimal(char *out, long value) {
     out[n] = '\0';
 }
 
+// The kernel's struct sigaction (x86_64 and arm64 share this layout). glibc's
+// sigaction() refuses the two signals it reserves for itself (32 and 33), yet
+// an ignored disposition of theirs is inherited across exec all the same.
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
+static void reset_disposition(int signo) {
+    struct sigaction default_action;
+    memset(&default_action, 0, sizeof default_action);
+    default_action.sa_handler = SIG_DFL;
+    if (sigaction(signo, &default_action, NULL) == 0) return;
+    struct kernel_sigaction raw;
+    memset(&raw, 0, sizeof raw);
+    raw.handler = SIG_DFL;
+    syscall(SYS_rt_sigaction, signo, &raw, NULL, sizeof raw.mask);
+}
+
 static int mark_cloexec_from(int first) {
     if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
     // Older kernels: walk up to the fd limit.
@@ -76,12 +97,9 @@ static void run_child(const overseer_spawn_request *request, int report_fd, pid_
 
     // Dispositions and the mask are inherited across exec: start the program
     // with every signal at its default and nothing blocked.
-    struct sigaction default_action;
-    memset(&default_action, 0, sizeof default_action);
-    default_action.sa_handler = SIG_DFL;
     for (int signo = 1; signo < NSIG; signo++) {
         if (signo == SIGKILL || signo == SIGSTOP) continue;
-        sigaction(signo, &default_action, NULL); // EINVAL for the libc-reserved ones: fine
+        reset_disposition(signo);
     }
     sigset_t empty;
     sigemptyset(&empty);

@@ -10,6 +10,8 @@
 //   OTC_TERM_EXIT=N        on SIGTERM/SIGINT/SIGQUIT exit with N instead of dying of it
 //   OTC_SLOW_MS=N          take N ms to answer each request
 //   OTC_STATUS=TEXT        send STATUS=TEXT to NOTIFY_SOCKET at start
+//   OTC_CONFIG=FILE        KEY=VALUE lines read at start that override the variables above,
+//                          so a test can change what the next generation does
 // Every signal it gets is printed on stdout as "signal SIGNAME pid PID".
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +20,24 @@ import Musl
 #endif
 import OverseerChild
 
-func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+let overrides: [String: String] = {
+    guard let path = getenv("OTC_CONFIG").map({ String(cString: $0) }), let file = fopen(path, "r") else { return [:] }
+    defer { fclose(file) }
+    var result: [String: String] = [:]
+    var line = [CChar](repeating: 0, count: 1024)
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(cString: line).split(separator: "\n").first.map(String.init) ?? ""
+        if let equals = text.firstIndex(of: "=") {
+            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+    }
+    return result
+}()
+
+func env(_ name: String) -> String? {
+    if name.hasPrefix("OTC_"), let value = overrides[name] { return value.isEmpty ? nil : value }
+    return getenv(name).map { String(cString: $0) }
+}
 
 func say(_ line: String) {
     var bytes = Array((line + "\n").utf8)
@@ -34,7 +53,7 @@ func now() -> Int64 {
 let signalNames: [Int32: String] = [
     SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGUSR1: "SIGUSR1", SIGUSR2: "SIGUSR2",
     SIGTERM: "SIGTERM", SIGWINCH: "SIGWINCH", SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM", SIGURG: "SIGURG",
-    SIGCONT: "SIGCONT", SIGTSTP: "SIGTSTP",
+    SIGCONT: "SIGCONT", SIGTSTP: "SIGTSTP", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT",
 ]
 
 func signalNumber(_ text: String) -> Int32 {
@@ -110,7 +129,7 @@ func writeReport(to path: String) {
     lines.append("pid=\(getpid())")
     lines.append("ppid=\(getppid())")
     lines.append("pgid=\(getpgrp())")
-    for name in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+    for name in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
                  "OVERSEER_BINARY_PATH", "OVERSEER_BINARY_ID", "OVERSEER_GENERATION", "OTC_MARKER"] {
         lines.append("env.\(name)=\(env(name) ?? "<unset>")")
     }
@@ -159,7 +178,7 @@ nonisolated(unsafe) var signalPipe: [Int32] = [-1, -1]
 pipe(&signalPipe)
 nonisolated(unsafe) let signalWriteFD = signalPipe[1]
 let signalFD = signalPipe[0]
-for signo in signalNames.keys where signo != SIGCONT && signo != SIGTSTP {
+for signo in signalNames.keys where ![SIGCONT, SIGTSTP, SIGKILL, SIGSEGV, SIGABRT].contains(signo) {
     var action = sigaction()
     action.__sigaction_handler.sa_handler = { signo in
         var byte = UInt8(truncatingIfNeeded: signo)
