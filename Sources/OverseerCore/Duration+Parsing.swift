@@ -42,14 +42,19 @@ extension Duration {
     public var shortDescription: String {
         let ns = totalNanoseconds
         if ns == 0 { return "0s" }
-        for (unit, size) in [("h", Int64(3600e9)), ("m", Int64(60e9)), ("s", Int64(1e9)), ("ms", Int64(1e6)), ("us", Int64(1e3))]
-            where ns % size == 0 {
+        for (unit, size) in [("h", Int64(3600e9)), ("m", Int64(60e9)), ("s", Int64(1e9))] where ns % size == 0 {
             return "\(ns / size)\(unit)"
         }
-        if ns >= 1_000_000_000 {
-            let tenths = (ns + 50_000_000) / 100_000_000
-            return "\(tenths / 10).\(tenths % 10)s"
+        if ns >= 1_000_000_000, ns % 100_000_000 == 0 {
+            return "\(ns / 1_000_000_000).\(ns % 1_000_000_000 / 100_000_000)s"
         }
-        return "\(ns / 1_000_000)ms"
+        for (unit, size) in [("ms", Int64(1e6)), ("us", Int64(1e3))] where ns % size == 0 {
+            return "\(ns / size)\(unit)"
+        }
+        // Finer than a microsecond: a fraction of one, exact, so that it parses back.
+        var fraction = String(ns % 1000)
+        fraction = String(repeating: "0", count: 3 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(ns / 1000).\(fraction)us"
     }
 }

@@ -16,12 +16,12 @@ public enum SignalNumber {
         ("SYS", SIGSYS),
     ]
 
-    /// Parses a signal name with or without `SIG`, any case, or its number.
+    /// Parses a signal name with or without `SIG`, any case, or its number (`SIG38` too, as `name` writes it).
     public static func parse(_ text: String) throws(ConfigurationError) -> Int32 {
         var name = text.uppercased()
         if name.hasPrefix("SIG") { name = String(name.dropFirst(3)) }
         if let entry = table.first(where: { $0.0 == name }) { return entry.1 }
-        if let number = Int32(text), number > 0, number < 65 { return number }
+        if let number = Int32(name), number > 0, number < 65 { return number }
         throw ConfigurationError("bad signal \"\(text)\": write a name such as TERM, HUP or USR2")
     }
 

@@ -29,6 +29,8 @@ public struct ListenFDs: Equatable, Sendable {
         guard let count = Int(countText), count >= 0, count <= 65_536 else {
             throw .badVariable(EnvironmentName.listenFDs, value: countText, reason: "not a count of fds")
         }
+        // As sd_listen_fds_with_names(3): no sockets, no names to check.
+        guard count > 0 else { return ListenFDs(names: []) }
         var names: [SocketName] = []
         if let namesText = environment[EnvironmentName.listenFDNames] {
             let parts = namesText.split(separator: ":", omittingEmptySubsequences: false)
