@@ -1,0 +1,3 @@
+module example.com/overseerd-go-example
+
+go 1.19
