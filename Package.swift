@@ -12,12 +12,20 @@ let package = Package(
     name: "overseerd",
     products: [
         .executable(name: "overseerd", targets: ["overseerd"]),
+        .executable(name: "overseerd-fetch", targets: ["overseerd-fetch"]),
         .library(name: "OverseerChild", targets: ["OverseerChild"]),
+        .library(name: "OverseerChildNIO", targets: ["OverseerChildNIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // - swift-nio: only for OverseerChildNIO (and its example), the adapter a SwiftNIO
+        //   child links; the daemon never links NIO.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // - swift-service-lifecycle: the graceful-shutdown `Service` of OverseerChildNIO, the
+        //   lifecycle API Swift server frameworks (Hummingbird, Vapor) already run in.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Pure: the wire formats a child sees (LISTEN_*, NOTIFY_SOCKET messages, OVERSEER_*).
@@ -35,9 +43,14 @@ let package = Package(
             "OverseerCore", "OverseerProtocol", "COverseerShims", "CSystemd", "CSodium",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
+        // Upgrades, daemon side: watching a file, staging, verifying (SHA-256, minisign),
+        // installing atomically, rolling back. Network fetches run in overseerd-fetch.
+        .target(name: "OverseerFetch", dependencies: [
+            "OverseerCore", "OverseerProtocol", "OverseerSystem", "COverseerShims", "CSodium",
+        ]),
         // The supervisor: one event loop that owns all state.
         .target(name: "OverseerDaemon", dependencies: [
-            "OverseerCore", "OverseerSystem",
+            "OverseerCore", "OverseerSystem", "OverseerFetch",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "overseerd", dependencies: [
@@ -45,16 +58,55 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // overseerd-fetch: the network fetcher, a separate short-lived process, so that the
+        // daemon never links libcurl (about 30 shared libraries, ~10 MB of RSS) nor parses
+        // TLS in the process that holds the listening sockets.
+        // - libcurl (system library, Debian libcurl4-openssl-dev): HTTP(S), redirects, proxies,
+        //   timeouts, AWS SigV4; the HTTP stack every Linux host already trusts.
+        // - zlib (system library, Debian zlib1g-dev): inflating `.gz` downloads while streaming.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "COverseerFetchShims", dependencies: ["CCurl"]),
+        .executableTarget(name: "overseerd-fetch", dependencies: [
+            "OverseerProtocol", "COverseerFetchShims", "CCurl", "CZlib", "CSodium",
+        ]),
+
         // The library a Swift child links: Glibc only.
         .target(name: "OverseerChild", dependencies: ["OverseerProtocol"]),
         // A child program for the tests: reports what it was given, serves HTTP, misbehaves on request.
         .executableTarget(name: "OverseerTestChild", dependencies: ["OverseerChild"]),
+        // The SwiftNIO adapter a child links: a server on an inherited listener, drained on SIGTERM.
+        .target(name: "OverseerChildNIO", dependencies: [
+            "OverseerChild",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // examples/swift-nio-server: an HTTP server on OverseerChildNIO, run by the integration tests.
+        .executableTarget(name: "OverseerExampleNIOServer", dependencies: [
+            "OverseerChildNIO",
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "examples/swift-nio-server"),
 
         .testTarget(name: "OverseerProtocolTests", dependencies: ["OverseerProtocol"]),
         .testTarget(name: "OverseerCoreTests", dependencies: ["OverseerCore"]),
         .testTarget(name: "OverseerSystemTests", dependencies: ["OverseerSystem", "OverseerChild"]),
+        .testTarget(name: "OverseerFetchTests", dependencies: ["OverseerFetch"]),
         .testTarget(name: "OverseerIntegrationTests", dependencies: [
-            "OverseerSystem", "overseerd", "OverseerTestChild",
+            "OverseerSystem", "overseerd", "OverseerTestChild", "overseerd-fetch",
+            "OverseerExampleNIOServer",
         ]),
+        .testTarget(name: "OverseerChildTests", dependencies: ["OverseerChild", "OverseerProtocol"]),
+        .testTarget(name: "OverseerChildNIOTests", dependencies: [
+            "OverseerChildNIO", "OverseerChild",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "OverseerFetchToolTests", dependencies: ["OverseerProtocol", "overseerd-fetch"]),
     ]
 )

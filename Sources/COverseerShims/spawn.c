@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -111,6 +112,14 @@ static void run_child(const overseer_spawn_request *request, int report_fd, pid_
         // The parent may already be gone, before the prctl took effect.
         if (getppid() != parent) _exit(127);
     }
+    if (request->gid >= 0) {
+        if (setgroups(0, NULL) != 0 || setresgid(request->gid, request->gid, request->gid) != 0)
+            child_fail(report_fd, OVERSEER_SPAWN_STAGE_SETUP);
+    }
+    if (request->uid >= 0 && setresuid(request->uid, request->uid, request->uid) != 0)
+        child_fail(report_fd, OVERSEER_SPAWN_STAGE_SETUP);
+    if (request->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        child_fail(report_fd, OVERSEER_SPAWN_STAGE_SETUP);
     if (request->working_directory && chdir(request->working_directory) != 0)
         child_fail(report_fd, OVERSEER_SPAWN_STAGE_CHDIR);
     if (request->own_pid_digits) write_decimal(request->own_pid_digits, (long)getpid());

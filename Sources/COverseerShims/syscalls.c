@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <limits.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -186,4 +189,71 @@ int overseer_peer_credentials(int fd, pid_t *pid, uid_t *uid) {
     *pid = credentials.pid;
     *uid = credentials.uid;
     return 0;
+}
+
+int overseer_inotify_watch_directory(const char *directory) {
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (fd < 0) return -1;
+    uint32_t mask = IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_ATTRIB | IN_DELETE
+                  | IN_DELETE_SELF | IN_MOVE_SELF;
+    if (inotify_add_watch(fd, directory, mask) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int overseer_inotify_drain(int fd, const char *name) {
+    char buffer[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int result = 0;
+    for (;;) {
+        ssize_t got = read(fd, buffer, sizeof buffer);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return result;
+            return -1;
+        }
+        if (got == 0) return result;
+        for (char *at = buffer; at < buffer + got;) {
+            const struct inotify_event *event = (const struct inotify_event *)at;
+            if (event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) result = 2;
+            else if (result == 0 && event->len > 0 && strcmp(event->name, name) == 0) result = 1;
+            at += sizeof(struct inotify_event) + event->len;
+        }
+    }
+}
+
+int overseer_memfd_create(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC);
+}
+
+ssize_t overseer_recv_with_fds(int fd, void *buffer, size_t length, int *fds, int max_fds, int *fd_count) {
+    union {
+        struct cmsghdr align;
+        char space[CMSG_SPACE(sizeof(int) * 64)];
+    } control;
+    struct iovec iov = { buffer, length };
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = &control;
+    message.msg_controllen = sizeof control;
+    ssize_t got;
+    do { got = recvmsg(fd, &message, MSG_CMSG_CLOEXEC); } while (got < 0 && errno == EINTR);
+    if (got < 0) return -1;
+    *fd_count = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int passed;
+            memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+            if (*fd_count < max_fds) fds[(*fd_count)++] = passed;
+            else close(passed);
+        }
+    }
+    return got;
 }

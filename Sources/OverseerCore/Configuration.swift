@@ -19,6 +19,8 @@ public struct Configuration: Equatable, Sendable {
     public var unixMode: UInt32?
     /// The signal that starts a graceful restart.
     public var restartSignal: Int32 = SIGUSR2
+    /// The signal that makes overseerd re-execute its own binary; nil for none.
+    public var reexecSignal: Int32?
     /// The signal an old generation gets when it is to stop.
     public var stopSignal: Int32 = SIGTERM
     /// How long a stopping child has before SIGKILL.
@@ -29,6 +31,13 @@ public struct Configuration: Equatable, Sendable {
     public var readyTimeout: Duration = .seconds(60)
     /// The signal a child gets when overseerd dies (PR_SET_PDEATHSIG); nil for none.
     public var parentDeathSignal: Int32? = SIGTERM
+    /// Under a systemd watchdog (WATCHDOG_USEC): `auto` pings while a child
+    /// lives; `relay` only while the serving child itself keeps pinging.
+    public var watchdogRelay = false
+    /// The control socket's path; nil for none.
+    public var controlSocket: String?
+    /// Where new binaries come from, if anywhere.
+    public var upgrade: UpgradeSettings?
 
     public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
         self.program = program
@@ -64,12 +73,17 @@ public struct Configuration: Equatable, Sendable {
             where [SIGKILL, SIGSTOP, SIGCHLD].contains(signal) && !(flag == "--stop-signal" && signal == SIGKILL) {
             throw ConfigurationError("\(flag) cannot be \(SignalNumber.name(signal)): overseerd cannot use it for that")
         }
+        if let reexecSignal, reexecSignal == restartSignal || SignalNumber.stopping.contains(reexecSignal)
+            || [SIGKILL, SIGSTOP, SIGCHLD].contains(reexecSignal) {
+            throw ConfigurationError("--reexec-signal cannot be \(SignalNumber.name(reexecSignal)): overseerd uses it otherwise")
+        }
         if SignalNumber.stopping.contains(restartSignal) {
             throw ConfigurationError("--restart-signal cannot be \(SignalNumber.name(restartSignal)): it asks overseerd to stop")
         }
         if readyTimeout <= .zero {
             throw ConfigurationError("--ready-timeout must be longer than 0")
         }
+        try upgrade?.validate()
         if case let .delay(delay) = readiness, delay >= readyTimeout {
             throw ConfigurationError("--ready \(readiness) is not shorter than --ready-timeout \(readyTimeout.shortDescription): a child could never be ready in time")
         }

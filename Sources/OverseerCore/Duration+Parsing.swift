@@ -57,4 +57,15 @@ extension Duration {
         while fraction.hasSuffix("0") { fraction.removeLast() }
         return "\(ns / 1000).\(fraction)us"
     }
+
+    /// Rounded for a log line: `12s`, `1.9s`, `280ms`.
+    public var approximateDescription: String {
+        let ns = totalNanoseconds
+        if ns >= 10_000_000_000 { return "\((ns + 500_000_000) / 1_000_000_000)s" }
+        if ns >= 1_000_000_000 {
+            let tenths = (ns + 50_000_000) / 100_000_000
+            return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
+        }
+        return "\((ns + 500_000) / 1_000_000)ms"
+    }
 }

@@ -17,11 +17,13 @@ public enum EnvironmentOptions {
     }
 
     /// `arguments` with options from `environment` put in front, for each
-    /// option in `options` that the command line (before `--`) does not give.
+    /// option in `options` that the command line (before `--`) does not give,
+    /// under its long name or one of its `aliases` (`["listen": "-l"]`).
     public static func apply(
         to arguments: [String],
         environment: [String: String],
-        options: [(name: String, kind: Kind)]
+        options: [(name: String, kind: Kind)],
+        aliases: [String: String] = [:]
     ) throws(ConfigurationError) -> [String] {
         let separator = arguments.firstIndex(of: "--") ?? arguments.endIndex
         let given = arguments[..<separator]
@@ -30,7 +32,8 @@ public enum EnvironmentOptions {
             let variable = variableName(for: name)
             guard let value = environment[variable] else { continue }
             let flag = "--" + name
-            if given.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) { continue }
+            let spellings = [flag] + (aliases[name].map { [$0] } ?? [])
+            if given.contains(where: { word in spellings.contains { word == $0 || word.hasPrefix($0 + "=") } }) { continue }
             switch kind {
             case .flag:
                 switch value.lowercased() {

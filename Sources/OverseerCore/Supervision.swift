@@ -125,6 +125,21 @@ public struct Supervision: Sendable {
         self.settings = settings
     }
 
+    /// Takes over from an earlier overseerd (a re-exec): `generation` serves,
+    /// nothing else runs, and the next restart starts `generation + 1`.
+    public init(settings: Settings, adoptingServing generation: Int) {
+        self.settings = settings
+        phases[generation] = .serving
+        serving = generation
+        nextGeneration = generation + 1
+    }
+
+    /// Whether overseerd could hand over to a new image of itself now: one
+    /// generation serving and nothing starting, stopping or queued.
+    public var isSettled: Bool {
+        !shuttingDown && candidate == nil && !restartQueued && serving != nil && phases.count == 1
+    }
+
     /// Generations alive, oldest first.
     public var liveGenerations: [Int] { phases.keys.sorted() }
 

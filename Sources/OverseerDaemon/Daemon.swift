@@ -14,7 +14,10 @@ public enum Daemon {
     /// or with one of `OverseerExitCode`'s codes. Signals must already be blocked
     /// (`SignalSource.blockAllSignals()`, first thing in main).
     public static func run(_ configuration: Configuration, logLevel: Logger.Level) -> Never {
-        let environment = ProcessEnvironment.current()
+        let given = ProcessEnvironment.current()
+        // The state fd an earlier image left is for this image only.
+        let stateFD = given.dictionary[HandoverState.environmentVariable].flatMap(Int32.init)
+        let environment = ProcessEnvironment(entries: given.entries.filter { $0.name != HandoverState.environmentVariable })
         let variables = environment.dictionary
         let journal = StderrLogHandler.stderrIsJournal(environment: variables)
         var logger = Logger(label: "overseerd") { label in
@@ -29,6 +32,19 @@ public enum Daemon {
             fail(error.description, code: error.exitCode)
         }
 
+        var upgradePlan: UpgradeDriver.Plan?
+        if let settings = configuration.upgrade {
+            do {
+                upgradePlan = try UpgradeDriver.Plan(settings)
+            } catch {
+                fail("\(error) — see overseerd --help", code: OverseerExitCode.usage)
+            }
+        }
+
+        if let stateFD {
+            resume(configuration, environment: environment, stateFD: stateFD, upgradePlan: upgradePlan, logger: logger)
+        }
+
         var listeners: [Listener] = []
         do {
             if let inherited = try ListenFDs.parse(environment: variables, ownPID: getpid()) {
@@ -40,6 +56,11 @@ public enum Daemon {
             fail("\(error)", code: OverseerExitCode.systemFailure)
         }
         for spec in configuration.listeners {
+            // A socket systemd handed back (fd store, or a socket unit) under this name is the same listener.
+            if spec.isNamed, listeners.contains(where: { $0.origin == .inherited && $0.name == spec.name }) {
+                logger.info("using the inherited socket named \(spec.name) instead of binding \(spec.address)")
+                continue
+            }
             do {
                 listeners.append(try ListenerBinder.bind(spec, backlog: configuration.backlog, unixMode: configuration.unixMode))
             } catch {
@@ -55,12 +76,39 @@ public enum Daemon {
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(configuration: configuration, environment: environment,
-                                        listeners: listeners, logger: logger)
+                                        listeners: listeners, upgradePlan: upgradePlan, logger: logger)
         } catch {
             ListenerBinder.close(listeners)
             fail("cannot start: \(error)", code: OverseerExitCode.systemFailure)
         }
         supervisor.run()
+    }
+
+    /// Goes on where an earlier image of overseerd re-executed into this one.
+    private static func resume(_ configuration: Configuration, environment: ProcessEnvironment, stateFD: Int32,
+                               upgradePlan: UpgradeDriver.Plan?, logger: Logger) -> Never {
+        let state: HandoverState
+        do {
+            state = try Handover.read(fd: stateFD)
+        } catch {
+            fail("cannot take over from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)
+        }
+        for fd in state.fds { Handover.setInheritable(fd, false) }
+        var listeners: [Listener] = []
+        for record in state.listeners {
+            let name = (try? SocketName(record.name)) ?? .unnamed
+            listeners.append(Listener(fd: .init(rawValue: record.fd), name: name,
+                                      origin: record.inherited ? .inherited : .bound(.unix(path: record.localAddress)),
+                                      localAddress: record.localAddress, kind: record.kind, createdPath: record.createdPath))
+            logger.info("listening on \(record.localAddress) as \(name) (\(record.kind), fd \(3 + listeners.count - 1), kept)")
+        }
+        do {
+            let supervisor = try Supervisor(configuration: configuration, environment: environment, listeners: listeners,
+                                            upgradePlan: upgradePlan, handover: state, logger: logger)
+            supervisor.run()
+        } catch {
+            fail("cannot take over from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)
+        }
     }
 
     /// Prints `overseerd: MESSAGE` and exits with `code`.

@@ -38,4 +38,22 @@ enum ProcFS {
         guard stat(path, &info) == 0 else { return [] }
         return [Int(info.st_dev), Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec)]
     }
+
+    /// mtime in whole seconds, 0 when the file is missing.
+    static func modificationTime(_ path: String) -> Int {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return 0 }
+        return Int(info.st_mtim.tv_sec)
+    }
+
+    /// The path of this process's executable, as the file there is now: after
+    /// a package upgrade replaced it, /proc/self/exe reads "PATH (deleted)".
+    static func ownExecutable() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return CommandLine.arguments[0] }
+        var path = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if path.hasSuffix(" (deleted)") { path = String(path.dropLast(" (deleted)".count)) }
+        return path
+    }
 }

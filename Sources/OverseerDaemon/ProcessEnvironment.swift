@@ -8,6 +8,8 @@ import Musl
 public struct ProcessEnvironment: Sendable {
     public let entries: [(name: String, value: String)]
 
+    public init(entries: [(name: String, value: String)]) { self.entries = entries }
+
     public var dictionary: [String: String] {
         Dictionary(entries.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
     }

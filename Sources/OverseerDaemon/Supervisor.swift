@@ -18,7 +18,18 @@ public final class Supervisor {
         let process: ChildProcess
         let notify: NotifyReceiver?
         let binaryID: String
+        let startedAt: Int64
         var lastStatus: String?
+        /// When it last sent WATCHDOG=1.
+        var lastWatchdog: Int64?
+    }
+
+    /// How the last restart ended, for `status` and STATUS=.
+    struct RestartResult {
+        let succeeded: Bool
+        let generation: Int
+        let at: Int64
+        let message: String
     }
 
     private enum Token {
@@ -28,24 +39,55 @@ public final class Supervisor {
         static func notify(_ generation: Int) -> UInt64 { UInt64(generation) << 8 | 4 }
     }
 
-    private let configuration: Configuration
-    private let environment: ProcessEnvironment
+    let configuration: Configuration
+    let environment: ProcessEnvironment
     private let listeners: [Listener]
-    private let logger: Logger
+    let logger: Logger
     private let systemd: SystemdNotifier
     private let loop: EventLoop
     private let signals: SignalSource
     private let timer: MonotonicTimer
     private var supervision: Supervision
     private var children: [Int: Child] = [:]
-    private var deadlines: [Supervision.Timer: Int64] = [:]
+    /// Everything overseerd waits for the clock for, on one timerfd.
+    enum Deadline: Hashable {
+        case supervision(Supervision.Timer)
+        case upgradePoll
+        case upgradeSettle
+        case helperTimeout(Int)
+        case controlTimeout(Int)
+        case watchdog
+    }
+
+    private var deadlines: [Deadline: Int64] = [:]
+    /// Handlers of fds watched for other parts (upgrade helpers, the file watcher), by token.
+    private var watchers: [UInt64: () -> Void] = [:]
+    private var nextWatcherToken: UInt64 = 1 << 40
+    private var deadlineHandlers: [Deadline: () -> Void] = [:]
+    var helpers: [Int: HelperProcess] = [:]
+    var nextHelperID = 1
+    var upgrade: UpgradeDriver?
+    private let upgradePlan: UpgradeDriver.Plan?
+    /// The generation spawned last: the candidate a restart report is about.
+    private var lastSpawnedGeneration = 0
+    private var startedAt = MonotonicTimer.now
+    /// Set when this image took over from an earlier one.
+    private let handover: HandoverState?
+    private var lastRestart: RestartResult?
+    /// The newest "restart failed: …" line, kept to answer `restart --wait` with it.
+    private var lastRestartFailure: String?
+    private var control: ControlServer?
+    /// The binary each recent generation was started from.
+    private var spawnedBinaries: [Int: String] = [:]
     private var binaryIDCache: (key: [Int], id: String)?
     private var pending: [Supervision.Event] = []
 
     /// Sets up the loop around listeners that are already bound.
-    public init(configuration: Configuration, environment: ProcessEnvironment, listeners: [Listener],
-                logger: Logger) throws(SystemError) {
+    init(configuration: Configuration, environment: ProcessEnvironment, listeners: [Listener],
+         upgradePlan: UpgradeDriver.Plan?, handover: HandoverState? = nil, logger: Logger) throws(SystemError) {
+        self.handover = handover
         self.configuration = configuration
+        self.upgradePlan = upgradePlan
         self.environment = environment
         self.listeners = listeners
         self.logger = logger
@@ -56,11 +98,60 @@ public final class Supervisor {
         self.supervision = Supervision(settings: .init(configuration))
         try loop.watch(signals.fd, token: Token.signals)
         try loop.watch(timer.fd, token: Token.timer)
+        if let handover { try adopt(handover) }
+    }
+
+    /// Takes the serving child over from the image that re-executed into this one.
+    private func adopt(_ state: HandoverState) throws(SystemError) {
+        let record = state.child
+        startedAt = state.startedAt
+        supervision = Supervision(settings: .init(configuration), adoptingServing: record.generation)
+        let process = ChildProcess(adopting: record.pid, pidfd: record.pidfd)
+        var notify: NotifyReceiver?
+        if let fd = record.notifyFD, let address = record.notifyAddress { notify = NotifyReceiver(adopting: fd, address: address) }
+        children[record.generation] = Child(generation: record.generation, process: process, notify: notify,
+                                            binaryID: record.binaryID, startedAt: record.startedAt, lastStatus: record.lastStatus)
+        lastSpawnedGeneration = record.generation
+        spawnedBinaries[record.generation] = record.binaryID
+        if let pidfd = process.pidfd { try loop.watch(pidfd, token: Token.pidfd(record.generation)) }
+        if let notify { try loop.watch(notify.fd, token: Token.notify(record.generation)) }
     }
 
     /// Starts the first child and serves until overseerd is to exit; never returns.
     public func run() -> Never {
-        feed(.started)
+        if let fd = handover?.controlFD, let path = handover?.controlPath {
+            do {
+                control = try ControlServer(adopting: fd, path: path, host: self)
+            } catch {
+                logger.warning("no control socket: \(error)")
+            }
+        } else if let path = configuration.controlSocket {
+            do {
+                control = try ControlServer(path: path, host: self)
+                logger.info("control socket at \(path)")
+            } catch {
+                logger.warning("no control socket: \(error) (give --control-socket PATH, or none)")
+            }
+        }
+        startWatchdog()
+        storeListenersWithSystemd()
+        if let handover {
+            let child = handover.child
+            logger.notice("took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving")
+            systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: child.generation))]))
+            // It may have exited while the images changed.
+            reap(child.generation)
+        } else {
+            feed(.started)
+        }
+        if let upgradePlan {
+            do {
+                upgrade = try UpgradeDriver(plan: upgradePlan, host: self)
+                upgrade?.remember(rejected: handover?.rejected ?? [])
+            } catch {
+                logger.error("upgrades are off: \(error)")
+            }
+        }
         while true {
             let tokens: [UInt64]
             do {
@@ -82,6 +173,8 @@ public final class Supervisor {
         case Token.timer:
             timer.acknowledge()
             fireDueTimers()
+        case _ where token >= 1 << 40:
+            watchers[token]?()
         default:
             let generation = Int(token >> 8)
             switch token & 0xff {
@@ -100,9 +193,16 @@ public final class Supervisor {
                 return
             }
             guard let (signal, sender) = next else { return }
+            if signal == SIGPIPE, sender == 0 || sender == getpid() {
+                // Raised by our own write to a closed stderr: not for the child.
+                continue
+            }
             if signal == SIGCHLD {
                 // Kernels without pidfd tell us this way; with pidfds it is harmless.
                 for generation in children.keys.sorted() { reap(generation) }
+                for helper in Array(helpers.values) { helper.reapIfDone(self) }
+            } else if signal == configuration.reexecSignal {
+                requestReexec(reason: "\(SignalNumber.name(signal)) from pid \(sender)") { _, _ in }
             } else if signal == configuration.restartSignal {
                 feed(.restartRequested(reason: "\(SignalNumber.name(signal)) from pid \(sender)"))
             } else if SignalNumber.stopping.contains(signal) {
@@ -130,6 +230,8 @@ public final class Supervisor {
     private func readNotifications(_ generation: Int) {
         guard let child = children[generation], let notify = child.notify else { return }
         for datagram in notify.receiveAll() {
+            // systemd-notify's BARRIER=1 (sent with an fd, which we close) asks for nothing.
+            if datagram.message.assignments.allSatisfy({ $0.key == "BARRIER" }) { continue }
             guard isSentByChild(datagram.senderPID, of: child.process.pid) else {
                 logger.warning("ignored a notify message for generation \(generation) from pid \(datagram.senderPID): not its child or one of its processes")
                 continue
@@ -142,8 +244,12 @@ public final class Supervisor {
             if let status = message.status, status != children[generation]?.lastStatus {
                 children[generation]?.lastStatus = status
                 logger.info("generation \(generation) status: \(status)")
+                if supervision.serving == generation {
+                    systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: generation))]))
+                }
             }
             if message.isStopping { logger.info("generation \(generation) is stopping") }
+            if message.isWatchdogPing { children[generation]?.lastWatchdog = MonotonicTimer.now }
             if message.isReady { feed(.childReady(generation: generation)) }
         }
     }
@@ -162,9 +268,12 @@ public final class Supervisor {
     private func fireDueTimers() {
         let now = MonotonicTimer.now
         let due = deadlines.filter { $0.value <= now }.sorted { $0.value < $1.value }
-        for (timer, _) in due {
-            deadlines[timer] = nil
-            feed(.timerFired(timer))
+        for (key, _) in due {
+            deadlines[key] = nil
+            switch key {
+            case let .supervision(timer): feed(.timerFired(timer))
+            default: deadlineHandlers.removeValue(forKey: key)?()
+            }
         }
         rearmTimer()
     }
@@ -172,6 +281,54 @@ public final class Supervisor {
     private func rearmTimer() {
         do { try timer.arm(at: deadlines.values.min()) } catch { logger.error("\(error)") }
     }
+
+    // MARK: - Services for the upgrade driver
+
+    /// Calls `handler` when `fd` is readable; returns the token to unwatch with.
+    func watch(_ fd: Int32, handler: @escaping () -> Void) throws(SystemError) -> UInt64 {
+        let token = nextWatcherToken
+        nextWatcherToken += 1
+        try loop.watch(.init(rawValue: fd), token: token)
+        watchers[token] = handler
+        return token
+    }
+
+    func unwatch(_ fd: Int32, token: UInt64) {
+        loop.unwatch(.init(rawValue: fd))
+        watchers[token] = nil
+    }
+
+    /// Calls `handler` once after `delay`, replacing an earlier one for the same key.
+    func schedule(_ key: Deadline, after delay: Duration, handler: @escaping () -> Void) {
+        deadlines[key] = MonotonicTimer.now + delay.totalNanoseconds
+        deadlineHandlers[key] = handler
+        rearmTimer()
+    }
+
+    func cancel(_ key: Deadline) {
+        deadlines[key] = nil
+        deadlineHandlers[key] = nil
+        rearmTimer()
+    }
+
+    /// Asks for a graceful restart, as the restart signal does.
+    func requestRestart(reason: String) {
+        feed(.restartRequested(reason: reason))
+    }
+
+    /// The program as it would be started now (PATH looked up again).
+    func resolvedProgram() throws(ProgramLocator.Failure) -> String {
+        ProcFS.absolute(try ProgramLocator.resolve(configuration.program, path: environment.dictionary["PATH"]))
+    }
+
+    /// overseerd's environment less what systemd meant for overseerd itself.
+    var inheritableEnvironment: [String] {
+        environment.entries.filter { !EnvironmentName.systemdOwn.contains($0.name) && !$0.name.hasPrefix("OVERSEER_") }
+            .map { "\($0.name)=\($0.value)" }
+    }
+
+    /// SHA-256 of the program file, cached while the file is unchanged.
+    func binaryID(of path: String) -> String { identify(path) }
 
     // MARK: - Actions
 
@@ -194,10 +351,10 @@ public final class Supervisor {
             logger.debug("sending \(SignalNumber.name(signal)) to generation \(generation) (pid \(child.process.pid))")
             child.process.signal(signal)
         case let .startTimer(timer, after):
-            deadlines[timer] = MonotonicTimer.now + after.totalNanoseconds
+            deadlines[.supervision(timer)] = MonotonicTimer.now + after.totalNanoseconds
             rearmTimer()
         case let .cancelTimer(timer):
-            if deadlines.removeValue(forKey: timer) != nil { rearmTimer() }
+            if deadlines.removeValue(forKey: .supervision(timer)) != nil { rearmTimer() }
         case let .report(state):
             report(state)
         case let .log(level, message):
@@ -206,7 +363,9 @@ public final class Supervisor {
             case .info: logger.info("\(message)")
             case .notice: logger.notice("\(message)")
             case .warning: logger.warning("\(message)")
-            case .error: logger.error("\(message)")
+            case .error:
+                if message.hasPrefix("restart failed: ") { lastRestartFailure = String(message.dropFirst(16)) }
+                logger.error("\(message)")
             }
         case let .exit(status):
             exitNow(status)
@@ -223,6 +382,13 @@ public final class Supervisor {
         }
         let absolutePath = ProcFS.absolute(path)
         let binaryID = identify(absolutePath)
+        lastSpawnedGeneration = generation
+        spawnedBinaries[generation] = binaryID
+        if let expected = upgrade?.expectedBinary, expected != binaryID {
+            pending.append(.childSpawnFailed(generation: generation, exitCode: OverseerExitCode.cannotExecute,
+                                             reason: "\(absolutePath) changed after it was verified (sha256 \(binaryID.prefix(12)), verified \(expected.prefix(12)))"))
+            return
+        }
         var notify: NotifyReceiver?
         do {
             notify = try NotifyReceiver(label: String(generation))
@@ -232,10 +398,15 @@ public final class Supervisor {
         let sockets = ListenFDs(names: listeners.map(\.name))
         let facts = ChildEnvironment.Facts(binaryPath: absolutePath, binaryID: binaryID, generation: generation,
                                            notifySocket: notify?.address)
+        var childEnvironment = ChildEnvironment.entries(inherited: environment.entries, sockets: sockets, facts: facts)
+        if configuration.watchdogRelay, let interval = watchdogInterval {
+            // The child pings its own notify socket; overseerd passes the pings on.
+            childEnvironment.insert("\(EnvironmentName.watchdogUSec)=\(interval.totalNanoseconds / 1000)", at: 0)
+        }
         let request = ChildProcess.Request(
             path: path,
             arguments: [configuration.program] + configuration.arguments,
-            environment: ChildEnvironment.entries(inherited: environment.entries, sockets: sockets, facts: facts),
+            environment: childEnvironment,
             writesListenPID: !listeners.isEmpty,
             fdMap: [-1, -1, -1] + listeners.map(\.fd.rawValue),
             newProcessGroup: true,
@@ -254,7 +425,8 @@ public final class Supervisor {
         } catch {
             logger.error("cannot watch generation \(generation): \(error)")
         }
-        children[generation] = Child(generation: generation, process: process, notify: notify, binaryID: binaryID)
+        children[generation] = Child(generation: generation, process: process, notify: notify, binaryID: binaryID,
+                                     startedAt: MonotonicTimer.now)
         logger.info("generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))")
         pending.append(.childSpawned(generation: generation))
     }
@@ -274,17 +446,24 @@ public final class Supervisor {
     }
 
     private func report(_ state: Supervision.ServiceState) {
+        if case let .ready(generation, restartSucceeded?) = state {
+            let candidate = restartSucceeded ? generation : lastSpawnedGeneration
+            if let binary = spawnedBinaries[candidate] {
+                upgrade?.restartFinished(binary: binary, succeeded: restartSucceeded)
+            }
+            spawnedBinaries = spawnedBinaries.filter { children[$0.key] != nil || $0.key == lastSpawnedGeneration }
+            let message = restartSucceeded
+                ? "generation \(generation) is serving (pid \(children[generation].map { String($0.process.pid) } ?? "?"))"
+                : "restart failed: \(lastRestartFailure ?? "generation \(candidate) did not become ready")"
+            lastRestart = RestartResult(succeeded: restartSucceeded, generation: candidate, at: MonotonicTimer.now, message: message)
+            lastRestartFailure = nil
+            control?.restartFinished(candidate: candidate, succeeded: restartSucceeded, message: message)
+        }
+        if case .stopping = state { control?.stopping() }
         var message = NotifyMessage([])
         switch state {
-        case let .ready(generation, restartSucceeded):
-            let pid = children[generation].map { String($0.process.pid) } ?? "?"
-            var status = "serving generation \(generation) (pid \(pid))"
-            switch restartSucceeded {
-            case true?: status += "; last restart succeeded"
-            case false?: status += "; last restart failed"
-            case nil: break
-            }
-            message.assignments = [("READY", "1"), ("STATUS", status), ("MAINPID", String(getpid()))]
+        case let .ready(generation, _):
+            message.assignments = [("READY", "1"), ("STATUS", serviceStatus(serving: generation)), ("MAINPID", String(getpid()))]
         case .reloading:
             message.assignments = [("RELOADING", "1"),
                                    ("MONOTONIC_USEC", String(MonotonicTimer.now / 1000)),
@@ -295,8 +474,194 @@ public final class Supervisor {
         systemd.send(message)
     }
 
+    /// Under systemd, the sockets overseerd bound itself go into the unit's fd
+    /// store (FDSTORE=1, needs FileDescriptorStoreMax= > 0): should overseerd
+    /// itself be restarted, systemd hands them back by name and overseerd takes
+    /// them instead of binding again, so the sockets never close.
+    private func storeListenersWithSystemd() {
+        guard systemd.isEnabled, handover == nil else { return }
+        for listener in listeners where listener.origin != .inherited {
+            systemd.send(NotifyMessage([("FDSTORE", "1"), ("FDNAME", listener.name.rawValue)]), passing: listener.fd.rawValue)
+        }
+    }
+
+    /// The systemd watchdog interval meant for overseerd, if any.
+    private var watchdogInterval: Duration? {
+        let variables = environment.dictionary
+        guard let text = variables[EnvironmentName.watchdogUSec], let usec = Int64(text), usec > 0 else { return nil }
+        if let pid = variables[EnvironmentName.watchdogPID], pid != String(getpid()) { return nil }
+        return .microseconds(usec)
+    }
+
+    private func startWatchdog() {
+        guard let interval = watchdogInterval else { return }
+        logger.info("systemd watchdog every \(interval.shortDescription)\(configuration.watchdogRelay ? ", relayed from the serving child" : "")")
+        pingWatchdog(every: interval)
+    }
+
+    /// Pings at half the interval while a child lives; in relay mode only while
+    /// the serving child pinged within the interval, so that systemd sees a hung child.
+    private func pingWatchdog(every interval: Duration) {
+        let healthy: Bool
+        if configuration.watchdogRelay {
+            let since = MonotonicTimer.now - interval.totalNanoseconds
+            healthy = supervision.serving.flatMap { children[$0]?.lastWatchdog }.map { $0 >= since } ?? false
+        } else {
+            healthy = !children.isEmpty
+        }
+        if healthy { systemd.send(NotifyMessage([("WATCHDOG", "1")])) }
+        schedule(.watchdog, after: interval / 2) { [unowned self] in pingWatchdog(every: interval) }
+    }
+
+    /// STATUS= for systemd: who serves, on what, and how the last restart went.
+    private func serviceStatus(serving generation: Int) -> String {
+        guard let child = children[generation] else { return "generation \(generation) gone" }
+        var status = "serving generation \(generation) (pid \(child.process.pid), binary \(child.binaryID.prefix(12)))"
+        if let lastRestart { status += lastRestart.succeeded ? "; last restart succeeded" : "; last restart failed" }
+        if let childStatus = child.lastStatus { status += ": \(childStatus)" }
+        return status
+    }
+
+    // MARK: - Re-executing overseerd itself
+
+    /// Re-executes overseerd's binary (as it is on disk now: a package upgrade
+    /// may have replaced it), handing over the listeners, the serving child and
+    /// the control socket, none of which is closed. `completion` hears of a
+    /// refusal or failure; on success this image ends inside exec.
+    func requestReexec(reason: String, completion: @escaping (Bool, String) -> Void) {
+        guard supervision.isSettled, helpers.isEmpty, upgrade?.isIdle ?? true, let serving = supervision.serving,
+              let child = children[serving] else {
+            let why = "overseerd is busy (a restart, drain or upgrade is under way); try again when it has settled"
+            logger.warning("re-exec (\(reason)) refused: \(why)")
+            completion(false, why)
+            return
+        }
+        let path = ProcFS.ownExecutable()
+        logger.notice("re-exec (\(reason)): checking \(path) --version first")
+        do {
+            try HelperProcess.start(on: self, label: "new overseerd check", arguments: [path, "--version"],
+                                    environment: inheritableEnvironment, timeout: .seconds(10)) { [unowned self] exit, output in
+                guard exit == .exited(0) else {
+                    let why = "\(path) --version ended with \(exit); not re-executing"
+                    logger.error("re-exec failed: \(why)")
+                    completion(false, why)
+                    return
+                }
+                let version = output.split(separator: "\n").first.map(String.init) ?? "?"
+                completion(true, "re-executing \(path) (version \(version)); generation \(serving) (pid \(child.process.pid)) keeps serving")
+                let failure = reexec(path: path, serving: child)
+                logger.error("re-exec failed: \(failure); this overseerd goes on")
+            }
+        } catch {
+            completion(false, "cannot run \(path) --version: \(error)")
+        }
+    }
+
+    /// Writes the state into a memfd and execs; returns only on failure.
+    private func reexec(path: String, serving child: Child) -> String {
+        guard supervision.isSettled else { return "a restart began meanwhile" }
+        let state = HandoverState(
+            startedAt: startedAt,
+            listeners: listeners.map {
+                .init(fd: $0.fd.rawValue, name: $0.name.rawValue, kind: $0.kind, localAddress: $0.localAddress,
+                      createdPath: $0.createdPath, inherited: $0.origin == .inherited)
+            },
+            child: .init(generation: child.generation, pid: child.process.pid, pidfd: child.process.pidfd?.rawValue,
+                         notifyFD: child.notify?.fd.rawValue, notifyAddress: child.notify?.address, binaryID: child.binaryID,
+                         startedAt: child.startedAt, lastStatus: child.lastStatus),
+            controlFD: control?.fd, controlPath: control?.path,
+            rejected: upgrade?.rejected ?? [])
+        let memfd: Int32
+        do {
+            memfd = try Handover.write(state)
+        } catch {
+            return "\(error)"
+        }
+        let inherited = state.fds + [memfd]
+        for fd in inherited { Handover.setInheritable(fd, true) }
+        let environmentEntries = inheritableEnvironmentForSelf + ["\(HandoverState.environmentVariable)=\(memfd)"]
+        logger.notice("re-executing \(path) with the state in fd \(memfd)")
+        let errorNumber = Handover.exec(path: path, arguments: [path] + CommandLine.arguments.dropFirst(), environment: environmentEntries)
+        for fd in inherited { Handover.setInheritable(fd, false) }
+        close(memfd)
+        return "execve(\(path)): \(SystemError("execve", errno: .init(rawValue: errorNumber)).reason)"
+    }
+
+    /// overseerd's own environment as it was given (systemd's variables included), for the next image.
+    private var inheritableEnvironmentForSelf: [String] {
+        environment.entries.filter { $0.name != HandoverState.environmentVariable }.map { "\($0.name)=\($0.value)" }
+    }
+
+    // MARK: - Status
+
+    /// The generation started last (0 before the first).
+    var newestGeneration: Int { lastSpawnedGeneration }
+
+    private func seconds(since time: Int64) -> Int64 { (MonotonicTimer.now - time) / 1_000_000_000 }
+
+    private func state(of generation: Int) -> String {
+        if supervision.serving == generation { return "serving" }
+        if supervision.candidate == generation { return "starting" }
+        return supervision.isStopping(generation) ? "stopping" : "running"
+    }
+
+    /// What `overseerd status` prints after its `ok` line.
+    func statusText() -> String {
+        var lines = ["overseerd pid \(getpid()), up \(Duration.seconds(seconds(since: startedAt)).shortDescription), program \(configuration.program)"]
+        for generation in children.keys.sorted() {
+            let child = children[generation]!
+            var line = "generation \(generation) \(state(of: generation)): pid \(child.process.pid), binary \(child.binaryID.prefix(12)), up \(Duration.seconds(seconds(since: child.startedAt)).shortDescription)"
+            if let status = child.lastStatus { line += ", status \"\(status)\"" }
+            lines.append(line)
+        }
+        if let lastRestart {
+            lines.append("last restart: \(lastRestart.succeeded ? "succeeded" : "failed") \(Duration.seconds(seconds(since: lastRestart.at)).shortDescription) ago: \(lastRestart.message)")
+        } else {
+            lines.append("last restart: none")
+        }
+        if let upgrade { lines.append("upgrades: \(upgrade.summary)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What `overseerd status --json` prints after its `ok` line.
+    func statusJSON() -> JSONText {
+        let serving = supervision.serving.flatMap { children[$0] }
+        var members: [(String, JSONText)] = [
+            ("pid", .integer(Int64(getpid()))),
+            ("uptime_seconds", .integer(seconds(since: startedAt))),
+            ("program", .string(configuration.program)),
+            ("serving_generation", serving.map { .integer(Int64($0.generation)) } ?? .null),
+            ("serving_pid", serving.map { .integer(Int64($0.process.pid)) } ?? .null),
+            ("binary_id", serving.map { .string($0.binaryID) } ?? .null),
+            ("generations", .array(children.keys.sorted().map { generation in
+                let child = children[generation]!
+                return .object([
+                    ("generation", .integer(Int64(generation))), ("pid", .integer(Int64(child.process.pid))),
+                    ("state", .string(state(of: generation))), ("binary_id", .string(child.binaryID)),
+                    ("uptime_seconds", .integer(seconds(since: child.startedAt))),
+                    ("status", child.lastStatus.map { .string($0) } ?? .null),
+                ])
+            })),
+        ]
+        if let lastRestart {
+            members.append(("last_restart", .object([
+                ("result", .string(lastRestart.succeeded ? "succeeded" : "failed")),
+                ("generation", .integer(Int64(lastRestart.generation))),
+                ("seconds_ago", .integer(seconds(since: lastRestart.at))),
+                ("message", .string(lastRestart.message)),
+            ])))
+        } else {
+            members.append(("last_restart", .null))
+        }
+        if let upgrade { members.append(("upgrades", .string(upgrade.summary))) }
+        return .object(members)
+    }
+
     private func exitNow(_ status: ProcessExit) -> Never {
+        control?.close()
         for child in children.values { child.notify?.close() }
+        for helper in helpers.values { helper.process.signal(SIGKILL) }
+        upgrade?.shutdown()
         ListenerBinder.close(listeners)
         switch status {
         case let .exited(code):

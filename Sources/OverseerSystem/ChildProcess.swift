@@ -14,6 +14,12 @@ public struct ChildProcess: Sendable {
     /// through it cannot hit a recycled pid, and it becomes readable when the child exits.
     public let pidfd: FileDescriptor?
 
+    /// A child started by an earlier image of this process (see `HandoverState`).
+    public init(adopting pid: Int32, pidfd: Int32?) {
+        self.pid = pid
+        self.pidfd = pidfd.map { FileDescriptor(rawValue: $0) }
+    }
+
     /// What to start and how.
     public struct Request: Sendable {
         /// An executable path, already resolved.
@@ -29,6 +35,10 @@ public struct ChildProcess: Sendable {
         public var newProcessGroup: Bool
         public var parentDeathSignal: Int32?
         public var workingDirectory: String?
+        /// Run as this user and group (supplementary groups cleared).
+        public var user: (uid: UInt32, gid: UInt32)?
+        /// PR_SET_NO_NEW_PRIVS before exec.
+        public var noNewPrivileges = false
 
         public init(path: String, arguments: [String], environment: [String], writesListenPID: Bool = false,
                     fdMap: [Int32] = [-1, -1, -1], newProcessGroup: Bool = false,
@@ -100,7 +110,10 @@ public struct ChildProcess: Sendable {
                                 own_pid_digits: ownPIDDigits,
                                 new_process_group: request.newProcessGroup ? 1 : 0,
                                 parent_death_signal: request.parentDeathSignal ?? 0,
-                                working_directory: directory)
+                                working_directory: directory,
+                                uid: request.user.map { Int32(bitPattern: $0.uid) } ?? -1,
+                                gid: request.user.map { Int32(bitPattern: $0.gid) } ?? -1,
+                                no_new_privileges: request.noNewPrivileges ? 1 : 0)
                             return overseer_spawn(&spawnRequest, &error, &stage)
                         }
                     }
@@ -121,7 +134,7 @@ public struct ChildProcess: Sendable {
         }
         let pidfd = overseer_pidfd_open(pid)
         if pidfd >= 0 { try? Posix.setCloseOnExec(pidfd) }
-        return ChildProcess(pid: pid, pidfd: pidfd >= 0 ? FileDescriptor(rawValue: pidfd) : nil)
+        return ChildProcess(adopting: pid, pidfd: pidfd >= 0 ? pidfd : nil)
     }
 
     /// Sends `signal`; a child that is already gone is not an error.

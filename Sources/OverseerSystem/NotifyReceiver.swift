@@ -26,6 +26,12 @@ public struct NotifyReceiver: Sendable {
     /// The value for the child's NOTIFY_SOCKET, e.g. `@overseerd/812/3/5f0c…`.
     public let address: String
 
+    /// A socket bound by an earlier image of this process.
+    public init(adopting fd: Int32, address: String) {
+        self.fd = FileDescriptor(rawValue: fd)
+        self.address = address
+    }
+
     /// Binds a new socket under a unique abstract name.
     public init(label: String) throws(SystemError) {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)

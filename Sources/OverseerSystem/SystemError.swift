@@ -15,7 +15,7 @@ public struct SystemError: Error, Sendable, CustomStringConvertible {
     }
 
     /// `Errno(rawValue: Glibc.errno)` of the call that just failed.
-    static func last(_ call: String, on subject: String? = nil) -> SystemError {
+    public static func last(_ call: String, on subject: String? = nil) -> SystemError {
         SystemError(call, on: subject, errno: Errno(rawValue: Posix.errno))
     }
 

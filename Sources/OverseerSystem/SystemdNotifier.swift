@@ -11,6 +11,14 @@ public struct SystemdNotifier: Sendable {
         isEnabled = environment[EnvironmentName.notifySocket].map { !$0.isEmpty } ?? false
     }
 
+    /// Sends `message` with `fd` attached (SCM_RIGHTS), as `FDSTORE=1` needs.
+    @discardableResult
+    public func send(_ message: NotifyMessage, passing fd: Int32) -> Bool {
+        guard isEnabled else { return false }
+        var fds = [fd]
+        return sd_pid_notify_with_fds(0, 0, message.encoded, &fds, 1) > 0
+    }
+
     /// Sends the assignments as one datagram. Returns false when it could not be sent.
     @discardableResult
     public func send(_ message: NotifyMessage) -> Bool {

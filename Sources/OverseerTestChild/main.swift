@@ -24,7 +24,7 @@ let overrides: [String: String] = {
     guard let path = getenv("OTC_CONFIG").map({ String(cString: $0) }), let file = fopen(path, "r") else { return [:] }
     defer { fclose(file) }
     var result: [String: String] = [:]
-    var line = [CChar](repeating: 0, count: 1024)
+    var line = [CChar](repeating: 0, count: 65536)
     while fgets(&line, Int32(line.count), file) != nil {
         let text = String(cString: line).split(separator: "\n").first.map(String.init) ?? ""
         if let equals = text.firstIndex(of: "=") {
@@ -190,6 +190,10 @@ for signo in signalNames.keys where ![SIGCONT, SIGTSTP, SIGKILL, SIGSEGV, SIGABR
 let generation = env("OVERSEER_GENERATION") ?? "0"
 let serving = env("OTC_SERVE") == "1" && !child.sockets.isEmpty
 var listener: Int32 = serving ? child.sockets[0].fd : -1
+// Non-blocking, as event loops do: after poll() another generation may take the
+// connection first, and a blocking accept() would then sleep through SIGTERM.
+// (O_NONBLOCK is shared by every generation's copy of the socket.)
+if listener >= 0 { _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK) }
 let start = now()
 var readyAt: Int64? = env("OTC_READY_AFTER_MS").flatMap(Int64.init).map { start + $0 }
 let exitAt: Int64? = env("OTC_EXIT_AFTER_MS").flatMap(Int64.init).map { start + $0 }
@@ -250,6 +254,10 @@ while true {
     }
     if fds.count > 1, fds[1].revents != 0, listener >= 0 {
         let connection = accept(listener, nil, nil)
-        if connection >= 0 { answer(connection) }
+        if connection >= 0 {
+            // The accepted socket must block: answer() reads and writes it plainly.
+            _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) & ~O_NONBLOCK)
+            answer(connection)
+        }
     }
 }

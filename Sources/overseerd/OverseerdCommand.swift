@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Logging
 import OverseerCore
@@ -20,6 +23,9 @@ struct OverseerdCommand: ParsableCommand {
 
             Every option can also be set as OVERSEERD_<OPTION> (e.g. OVERSEERD_STOP_TIMEOUT=10s; \
             repeated --listen values separated by spaces). Durations are written 500ms, 10s, 5m.
+
+            Control a running overseerd with `overseerd status [--json]` and \
+            `overseerd restart [--wait]` (see `overseerd status --help`).
 
             Exit codes: the child's own, or 64 usage error, 69 first child never ready, \
             71 system call failed at start, 126 program not executable, 127 program not found.
@@ -46,6 +52,9 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("restart-signal"), help: ArgumentHelp("The signal that starts a graceful restart.", valueName: "signal"))
     var restartSignal: String = "USR2"
 
+    @Option(name: .customLong("reexec-signal"), help: ArgumentHelp("A signal that makes overseerd re-execute its own binary (after a package upgrade), keeping sockets and child; default none (use `overseerd reexec`).", valueName: "signal"))
+    var reexecSignal: String?
+
     @Option(name: .customLong("stop-signal"), help: ArgumentHelp("The signal that asks an old child to stop.", valueName: "signal"))
     var stopSignal: String = "TERM"
 
@@ -55,6 +64,57 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("parent-death-signal"), help: ArgumentHelp("The signal a child gets if overseerd dies, or none.", valueName: "signal"))
     var parentDeathSignal: String = "TERM"
 
+    @Option(name: .customLong("watchdog"), help: ArgumentHelp("Under a systemd watchdog (WatchdogSec=): auto pings while a child lives; relay pings only while the serving child sends WATCHDOG=1 itself.", valueName: "mode"))
+    var watchdog: String = "auto"
+
+    @Option(name: .customLong("control-socket"), help: ArgumentHelp("The control socket for `overseerd status` and `overseerd restart [--wait]`, or none (default: $RUNTIME_DIRECTORY/overseerd.sock, /run/overseerd/overseerd.sock for root).", valueName: "path"))
+    var controlSocket: String?
+
+    @Option(name: .customLong("fetch"), help: ArgumentHelp("Where new binaries come from: a path or file:///path (watched with inotify), http(s)://URL, s3://BUCKET/KEY or github:OWNER/REPO.", valueName: "url"))
+    var fetch: String?
+
+    @Option(name: .customLong("fetch-interval"), help: ArgumentHelp("Between polls (default 30s for a file, 5m otherwise; jittered).", valueName: "duration"))
+    var fetchInterval: String?
+
+    @Option(name: .customLong("sha256"), help: ArgumentHelp("The SHA-256 a new binary must have.", valueName: "hex"))
+    var sha256: String?
+
+    @Option(name: .customLong("checksum"), help: ArgumentHelp("sidecar: a new binary must match URL.sha256 (or PATH.sha256).", valueName: "source"))
+    var checksum: String?
+
+    @Option(name: .customLong("minisign-key"), help: ArgumentHelp("A new binary must carry a minisign signature (URL.minisig) by this key: a .pub file or its base64 line.", valueName: "key"))
+    var minisignKey: String?
+
+    @Option(name: .customLong("check"), help: ArgumentHelp("How a new binary proves it starts: token (prints OVERSEER_CHECK_TOKEN back), exec:ARGS (exits 0), or none.", valueName: "mode"))
+    var check: String = "token"
+
+    @Option(name: .customLong("check-timeout"), help: ArgumentHelp("How long the start check may take.", valueName: "duration"))
+    var checkTimeout: String = "5s"
+
+    @Option(name: .customLong("pre-upgrade"), help: ArgumentHelp("A shell command run with the new binary's path as its argument; non-zero rejects it.", valueName: "command"))
+    var preUpgrade: String?
+
+    @Flag(name: .customLong("no-restart"), help: "Install new binaries without restarting; the next restart uses them.")
+    var noRestart = false
+
+    @Option(name: .customLong("max-binary-size"), help: ArgumentHelp("The largest binary taken (e.g. 500M, 1G).", valueName: "size"))
+    var maxBinarySize: String = "1G"
+
+    @Option(name: .customLong("fetch-user"), help: ArgumentHelp("Run overseerd-fetch as this user, with no_new_privs.", valueName: "user"))
+    var fetchUser: String?
+
+    @Option(name: .customLong("fetch-helper"), help: ArgumentHelp("Path of overseerd-fetch (default: beside overseerd, then /usr/libexec/overseerd/).", valueName: "path"))
+    var fetchHelper: String?
+
+    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint for s3:// (path-style), e.g. http://127.0.0.1:9000.", valueName: "url"))
+    var s3Endpoint: String?
+
+    @Option(name: .customLong("github-api-url"), help: ArgumentHelp("GitHub API base for github: (default https://api.github.com).", valueName: "url"))
+    var githubAPIURL: String?
+
+    @Option(name: .customLong("asset-pattern"), help: ArgumentHelp("Which release asset to take for github: (a glob).", valueName: "glob"))
+    var assetPattern: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("debug, info, notice, warning or error.", valueName: "level"))
     var logLevel: String = "info"
 
@@ -63,17 +123,24 @@ struct OverseerdCommand: ParsableCommand {
     var command: [String] = []
 
     /// Options whose value is the next word.
-    static let optionsTakingValue: Set<String> = Set(environmentOptions.map { "--" + $0.name } + ["-l"])
+    static let optionsTakingValue: Set<String> = Set(environmentOptions.filter { $0.kind != .flag }.map { "--" + $0.name } + ["-l"])
+
+    /// Short spellings of options, so that `-l` on the command line also overrides OVERSEERD_LISTEN.
+    static let shortOptions: [String: String] = ["listen": "-l"]
 
     /// The options an OVERSEERD_* variable can set.
     static let environmentOptions: [(name: String, kind: EnvironmentOptions.Kind)] = [
         ("listen", .repeated), ("backlog", .single), ("unix-mode", .single), ("ready", .single),
-        ("ready-timeout", .single), ("restart-signal", .single), ("stop-signal", .single),
+        ("ready-timeout", .single), ("restart-signal", .single), ("reexec-signal", .single), ("stop-signal", .single),
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single),
+        ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("fetch-interval", .single), ("sha256", .single), ("checksum", .single),
+        ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
+        ("no-restart", .flag), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single),
+        ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
     ]
 
     /// The checked configuration.
-    func makeConfiguration(command words: [String]) throws(ConfigurationError) -> Configuration {
+    func makeConfiguration(command words: [String], environment: [String: String]) throws(ConfigurationError) -> Configuration {
         guard let program = words.first else {
             throw ConfigurationError("no program given: write overseerd [OPTIONS] -- PROGRAM [ARGS...]")
         }
@@ -90,10 +157,50 @@ struct OverseerdCommand: ParsableCommand {
         configuration.readyTimeout = try Duration(parsing: readyTimeout)
         configuration.restartSignal = try SignalNumber.parse(restartSignal)
         configuration.stopSignal = try SignalNumber.parse(stopSignal)
+        configuration.reexecSignal = try reexecSignal.map { text throws(ConfigurationError) in try SignalNumber.parse(text) }
         configuration.stopTimeout = try Duration(parsing: stopTimeout)
         configuration.parentDeathSignal = parentDeathSignal.lowercased() == "none" ? nil : try SignalNumber.parse(parentDeathSignal)
+        configuration.upgrade = try makeUpgradeSettings()
+        switch watchdog {
+        case "auto": configuration.watchdogRelay = false
+        case "relay": configuration.watchdogRelay = true
+        default: throw ConfigurationError("bad --watchdog \"\(watchdog)\": write auto or relay")
+        }
+        configuration.controlSocket = controlSocket == "none" ? nil : controlSocket ?? ControlSocketPath.defaultPath(environment: environment, uid: getuid())
         try configuration.validate()
         return configuration
+    }
+
+    func makeUpgradeSettings() throws(ConfigurationError) -> UpgradeSettings? {
+        guard let fetch else {
+            let stray = [("--sha256", sha256), ("--checksum", checksum), ("--minisign-key", minisignKey),
+                         ("--pre-upgrade", preUpgrade), ("--fetch-user", fetchUser)].first { $0.1 != nil }
+            if let stray {
+                throw ConfigurationError("\(stray.0) needs --fetch: it applies to new binaries, and none are fetched")
+            }
+            return nil
+        }
+        var settings = UpgradeSettings(source: try .init(parsing: fetch))
+        settings.interval = try fetchInterval.map { text throws(ConfigurationError) in try Duration(parsing: text) }
+        settings.sha256 = sha256
+        if let checksum {
+            guard checksum == "sidecar" else {
+                throw ConfigurationError("bad --checksum \"\(checksum)\": the only source is sidecar (URL.sha256)")
+            }
+            settings.sidecarChecksum = true
+        }
+        settings.minisignKey = minisignKey
+        settings.check = try .init(parsing: check)
+        settings.checkTimeout = try Duration(parsing: checkTimeout)
+        settings.preUpgrade = preUpgrade
+        settings.noRestart = noRestart
+        settings.maxBinarySize = try ByteSize.parse(maxBinarySize)
+        settings.fetchUser = fetchUser
+        settings.fetchHelperPath = fetchHelper
+        settings.s3Endpoint = s3Endpoint
+        settings.githubAPIURL = githubAPIURL
+        settings.assetPattern = assetPattern
+        return settings
     }
 
     func makeLogLevel() throws(ConfigurationError) -> Logger.Level {

@@ -13,13 +13,17 @@ import OverseerSystem
 SignalSource.blockAllSignals()
 
 let environment = ProcessEnvironment.current().dictionary
+let commandLine = Array(CommandLine.arguments.dropFirst())
+if let first = commandLine.first, ["status", "restart", "reexec"].contains(first) {
+    ControlClient.run(commandLine, environment: environment)
+}
 do {
-    let arguments = try EnvironmentOptions.apply(
-        to: Array(CommandLine.arguments.dropFirst()), environment: environment,
-        options: OverseerdCommand.environmentOptions)
-    let (options, program) = CommandSplit.split(arguments, optionsTakingValue: OverseerdCommand.optionsTakingValue)
+    let (given, program) = CommandSplit.split(commandLine, optionsTakingValue: OverseerdCommand.optionsTakingValue)
+    let options = try EnvironmentOptions.apply(
+        to: given, environment: environment,
+        options: OverseerdCommand.environmentOptions, aliases: OverseerdCommand.shortOptions)
     let command = try OverseerdCommand.parse(options)
-    let configuration = try command.makeConfiguration(command: program)
+    let configuration = try command.makeConfiguration(command: program, environment: environment)
     Daemon.run(configuration, logLevel: try command.makeLogLevel())
 } catch let error as ConfigurationError {
     Daemon.fail("\(error) — see overseerd --help", code: OverseerExitCode.usage)

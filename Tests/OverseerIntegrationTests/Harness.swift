@@ -69,8 +69,10 @@ final class RunningProcess: @unchecked Sendable {
     }
 
     /// overseerd with the given arguments.
+    /// Tests run side by side: unless a test names one, overseerd gets no control socket.
     static func overseerd(_ arguments: [String], environment: [String: String] = [:]) throws -> RunningProcess {
-        try RunningProcess([Binaries.overseerd] + arguments, environment: environment)
+        try RunningProcess([Binaries.overseerd] + arguments,
+                           environment: ["OVERSEERD_CONTROL_SOCKET": "none"].merging(environment) { $1 })
     }
 
     deinit {

@@ -26,6 +26,11 @@ typedef struct overseer_spawn_request {
     int parent_death_signal;
     /// NULL or a directory to chdir into.
     const char *working_directory;
+    /// >= 0: drop to this user and group (supplementary groups cleared) before exec.
+    int uid;
+    int gid;
+    /// Non-zero: PR_SET_NO_NEW_PRIVS, so the program cannot gain privileges again.
+    int no_new_privileges;
 } overseer_spawn_request;
 
 /// Where a failed spawn failed.
@@ -83,6 +88,20 @@ int64_t overseer_monotonic_ns(void);
 /// credentials came, -1 on error (errno; EAGAIN when none is queued).
 ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
                                        pid_t *pid, uid_t *uid, int *truncated);
+
+/// A close-on-exec, non-blocking inotify fd watching `directory` for files
+/// created, written, moved in, or changed.
+int overseer_inotify_watch_directory(const char *directory);
+/// Drains pending inotify events. Returns 1 when one named `name` was among
+/// them, 2 when the directory itself went away, 0 otherwise, -1 on error.
+int overseer_inotify_drain(int fd, const char *name);
+
+/// A close-on-exec memfd (for the state handed to a re-executed overseerd).
+int overseer_memfd_create(const char *name);
+
+/// Receives one datagram and the fds passed with it (up to max_fds; more are
+/// closed). Returns the byte count, -1 on error.
+ssize_t overseer_recv_with_fds(int fd, void *buffer, size_t length, int *fds, int max_fds, int *fd_count);
 
 /// Reads the peer credentials of a connected unix socket.
 int overseer_peer_credentials(int fd, pid_t *pid, uid_t *uid);

@@ -1,0 +1,168 @@
+/// What one overseerd image hands the next when it re-executes itself (a
+/// package upgrade of overseerd): the listeners, the serving child and the fds
+/// that follow it, so that neither the sockets nor the child are touched.
+///
+/// Written as text, one record a line, fields separated by tabs with `%`, tab
+/// and newline escaped, into a memfd whose number the new image finds in
+/// OVERSEERD_STATE_FD.
+public struct HandoverState: Equatable, Sendable {
+    public static let environmentVariable = "OVERSEERD_STATE_FD"
+    static let version = "1"
+
+    public struct ListenerRecord: Equatable, Sendable {
+        public var fd: Int32
+        public var name: String
+        public var kind: String
+        public var localAddress: String
+        public var createdPath: String?
+        public var inherited: Bool
+
+        public init(fd: Int32, name: String, kind: String, localAddress: String, createdPath: String?, inherited: Bool) {
+            self.fd = fd
+            self.name = name
+            self.kind = kind
+            self.localAddress = localAddress
+            self.createdPath = createdPath
+            self.inherited = inherited
+        }
+    }
+
+    public struct ChildRecord: Equatable, Sendable {
+        public var generation: Int
+        public var pid: Int32
+        public var pidfd: Int32?
+        public var notifyFD: Int32?
+        public var notifyAddress: String?
+        public var binaryID: String
+        public var startedAt: Int64
+        public var lastStatus: String?
+
+        public init(generation: Int, pid: Int32, pidfd: Int32?, notifyFD: Int32?, notifyAddress: String?,
+                    binaryID: String, startedAt: Int64, lastStatus: String?) {
+            self.generation = generation
+            self.pid = pid
+            self.pidfd = pidfd
+            self.notifyFD = notifyFD
+            self.notifyAddress = notifyAddress
+            self.binaryID = binaryID
+            self.startedAt = startedAt
+            self.lastStatus = lastStatus
+        }
+    }
+
+    public var startedAt: Int64
+    public var listeners: [ListenerRecord]
+    public var child: ChildRecord
+    public var controlFD: Int32?
+    public var controlPath: String?
+    /// Binaries the upgrade pipeline rejected, so that the new image does not fetch them again.
+    public var rejected: [String]
+
+    public init(startedAt: Int64, listeners: [ListenerRecord], child: ChildRecord, controlFD: Int32?, controlPath: String?,
+                rejected: [String]) {
+        self.startedAt = startedAt
+        self.listeners = listeners
+        self.child = child
+        self.controlFD = controlFD
+        self.controlPath = controlPath
+        self.rejected = rejected
+    }
+
+    /// Every fd the new image must inherit.
+    public var fds: [Int32] {
+        listeners.map(\.fd) + [child.pidfd, child.notifyFD, controlFD].compactMap { $0 }
+    }
+
+    public var encoded: String {
+        var lines = [["overseerd-handover", Self.version]]
+        lines.append(["started", String(startedAt)])
+        for listener in listeners {
+            lines.append(["listener", String(listener.fd), listener.name, listener.kind, listener.localAddress,
+                          listener.createdPath ?? "", listener.inherited ? "inherited" : "bound"])
+        }
+        lines.append(["child", String(child.generation), String(child.pid), child.pidfd.map(String.init) ?? "",
+                      child.notifyFD.map(String.init) ?? "", child.notifyAddress ?? "", child.binaryID,
+                      String(child.startedAt), child.lastStatus ?? ""])
+        if let controlFD { lines.append(["control", String(controlFD), controlPath ?? ""]) }
+        for sha256 in rejected { lines.append(["rejected", sha256]) }
+        return lines.map { $0.map(Self.escape).joined(separator: "\t") }.joined(separator: "\n") + "\n"
+    }
+
+    public init(parsing text: String) throws(ConfigurationError) {
+        func bad(_ why: String) -> ConfigurationError { ConfigurationError("bad handover state from the previous overseerd: \(why)") }
+        var startedAt: Int64?
+        var listeners: [ListenerRecord] = []
+        var child: ChildRecord?
+        var controlFD: Int32?
+        var controlPath: String?
+        var rejected: [String] = []
+        for (index, line) in text.split(separator: "\n").enumerated() {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescape(String($0)) }
+            if index == 0 {
+                guard fields == ["overseerd-handover", Self.version] else { throw bad("unknown format \(line.prefix(40))") }
+                continue
+            }
+            func int32(_ field: String) throws(ConfigurationError) -> Int32? {
+                if field.isEmpty { return nil }
+                guard let value = Int32(field) else { throw bad("\"\(field)\" is not a number") }
+                return value
+            }
+            switch (fields.first, fields.count) {
+            case ("started", 2):
+                startedAt = Int64(fields[1])
+            case ("listener", 7):
+                guard let fd = try int32(fields[1]) else { throw bad("listener without fd") }
+                listeners.append(ListenerRecord(fd: fd, name: fields[2], kind: fields[3], localAddress: fields[4],
+                                                createdPath: fields[5].isEmpty ? nil : fields[5], inherited: fields[6] == "inherited"))
+            case ("child", 9):
+                guard let generation = Int(fields[1]), let pid = try int32(fields[2]), let started = Int64(fields[7]) else {
+                    throw bad("child record \(line.prefix(60))")
+                }
+                child = ChildRecord(generation: generation, pid: pid, pidfd: try int32(fields[3]), notifyFD: try int32(fields[4]),
+                                    notifyAddress: fields[5].isEmpty ? nil : fields[5], binaryID: fields[6],
+                                    startedAt: started, lastStatus: fields[8].isEmpty ? nil : fields[8])
+            case ("control", 3):
+                controlFD = try int32(fields[1])
+                controlPath = fields[2].isEmpty ? nil : fields[2]
+            case ("rejected", 2):
+                rejected.append(fields[1])
+            default:
+                throw bad("unknown record \(line.prefix(40))")
+            }
+        }
+        guard let startedAt, let child else { throw bad("no child or start time") }
+        self.init(startedAt: startedAt, listeners: listeners, child: child, controlFD: controlFD, controlPath: controlPath,
+                  rejected: rejected)
+    }
+
+    static func escape(_ field: String) -> String {
+        var out = ""
+        for character in field {
+            switch character {
+            case "%": out += "%25"
+            case "\t": out += "%09"
+            case "\n": out += "%0A"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func unescape(_ field: String) -> String {
+        field.replacingAll("%09", with: "\t").replacingAll("%0A", with: "\n").replacingAll("%25", with: "%")
+    }
+}
+
+extension String {
+    fileprivate func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty, contains(target) else { return self }
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.firstRange(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+}

@@ -1,0 +1,206 @@
+/// One upgrade at a time, as a pure state machine: poll → fetch → verify (each
+/// configured step) → install → restart, and what to do when a step fails.
+/// The installed binary is replaced only after every check has passed, and put
+/// back when the new generation does not become ready.
+public struct UpgradeCycle: Sendable {
+    /// A check the staged binary must pass, in this order.
+    public enum Step: Equatable, Sendable, CustomStringConvertible {
+        case checksum, signature, check, preUpgrade
+
+        public var description: String {
+            switch self {
+            case .checksum: "checksum"
+            case .signature: "signature"
+            case .check: "start check"
+            case .preUpgrade: "pre-upgrade command"
+            }
+        }
+    }
+
+    public enum Event: Equatable, Sendable {
+        /// Time to poll (the timer fired, or the watched file changed and settled).
+        case pollDue
+        /// The fetch ended with new bytes staged; `sha256` is the daemon's own hash of them.
+        case fetched(sha256: String)
+        /// The source has nothing new.
+        case unchanged
+        case fetchFailed(reason: String)
+        case stepPassed(Step)
+        case stepFailed(Step, reason: String)
+        case installed
+        case installFailed(reason: String)
+        /// The generation started on the new binary became ready, or did not.
+        case restartFinished(succeeded: Bool, reason: String?)
+    }
+
+    public enum Action: Equatable, Sendable {
+        case startFetch
+        case verify(Step)
+        /// Remove the staged file.
+        case discardStaged
+        case install(sha256: String)
+        case requestRestart(sha256: String)
+        /// Put the previous binary back.
+        case rollback
+        case schedulePoll(after: Duration)
+        case log(Supervision.LogLevel, String)
+    }
+
+    public enum State: Equatable, Sendable {
+        case idle
+        case fetching
+        case verifying(Step, sha256: String)
+        case installing(sha256: String)
+        case restarting(sha256: String)
+    }
+
+    public let steps: [Step]
+    public let interval: Duration
+    public let restartAfterInstall: Bool
+    public private(set) var state: State = .idle
+    /// Hashes that failed a step, or whose generation failed: never tried again.
+    public private(set) var rejected: Set<String> = []
+    /// The binary in place now.
+    public private(set) var installed: String
+    /// Failed polls in a row, for the backoff.
+    public private(set) var failures = 0
+    /// A poll asked for while a cycle runs: done when it ends.
+    private var pollQueued = false
+
+    /// - Parameters:
+    ///   - installed: SHA-256 of the program in place.
+    ///   - steps: the configured checks, in order (see `UpgradeCycle.steps(for:)`).
+    public init(installed: String, steps: [Step], interval: Duration, restartAfterInstall: Bool) {
+        self.installed = installed
+        self.steps = steps
+        self.interval = interval
+        self.restartAfterInstall = restartAfterInstall
+    }
+
+    /// The steps `settings` ask for.
+    public static func steps(for settings: UpgradeSettings) -> [Step] {
+        var steps: [Step] = []
+        if settings.sha256 != nil || settings.sidecarChecksum { steps.append(.checksum) }
+        if settings.minisignKey != nil { steps.append(.signature) }
+        if settings.check != .none { steps.append(.check) }
+        if settings.preUpgrade != nil { steps.append(.preUpgrade) }
+        return steps
+    }
+
+    /// The delay before the next poll: the interval after a success, an
+    /// exponential backoff (2 s doubling, at most the interval) after failures;
+    /// both spread by ±10 % with `jitter` in 0 ..< 1, so a fleet does not poll in step.
+    public static func delay(interval: Duration, failures: Int, jitter: Double) -> Duration {
+        var base = interval
+        if failures > 0 {
+            let backoff = Duration.seconds(2) * (1 << min(failures - 1, 20))
+            base = min(backoff, interval)
+        }
+        let factor = 0.9 + 0.2 * min(max(jitter, 0), 1)
+        return .nanoseconds(Int64(Double(base.totalNanoseconds) * factor))
+    }
+
+    public mutating func handle(_ event: Event, jitter: Double = 0.5) -> [Action] {
+        var actions: [Action] = []
+        switch (state, event) {
+        case (.idle, .pollDue):
+            state = .fetching
+            actions.append(.startFetch)
+        case (_, .pollDue):
+            pollQueued = true
+        case (.fetching, .unchanged):
+            failures = 0
+            finish(into: &actions, jitter: jitter)
+        case let (.fetching, .fetchFailed(reason)):
+            failures += 1
+            let next = Self.delay(interval: interval, failures: failures, jitter: jitter)
+            actions.append(.discardStaged)
+            actions.append(.log(.warning, "fetch failed: \(reason); next try in \(next.approximateDescription)"))
+            state = .idle
+            actions.append(.schedulePoll(after: next))
+            pollQueued = false
+        case let (.fetching, .fetched(sha256)):
+            failures = 0
+            if sha256 == installed {
+                actions.append(.log(.debug, "fetched binary \(sha256.prefix(12)) is the one installed"))
+                actions.append(.discardStaged)
+                finish(into: &actions, jitter: jitter)
+            } else if rejected.contains(sha256) {
+                actions.append(.log(.debug, "fetched binary \(sha256.prefix(12)) was rejected before; skipped"))
+                actions.append(.discardStaged)
+                finish(into: &actions, jitter: jitter)
+            } else {
+                actions.append(.log(.notice, "new binary \(sha256.prefix(12)) fetched; verifying"))
+                next(after: nil, sha256: sha256, into: &actions)
+            }
+        case let (.verifying(step, sha256), .stepPassed(passed)) where passed == step:
+            next(after: step, sha256: sha256, into: &actions)
+        case let (.verifying(step, sha256), .stepFailed(failed, reason)) where failed == step:
+            rejected.insert(sha256)
+            actions.append(.discardStaged)
+            actions.append(.log(.error, "upgrade rejected: \(step) failed for \(sha256.prefix(12)): \(reason); the installed binary stays"))
+            finish(into: &actions, jitter: jitter)
+        case let (.installing(sha256), .installed):
+            installed = sha256
+            if restartAfterInstall {
+                state = .restarting(sha256: sha256)
+                actions.append(.log(.notice, "installed \(sha256.prefix(12)); restarting"))
+                actions.append(.requestRestart(sha256: sha256))
+            } else {
+                actions.append(.log(.notice, "installed \(sha256.prefix(12)); it runs from the next restart (--no-restart)"))
+                finish(into: &actions, jitter: jitter)
+            }
+        case let (.installing(sha256), .installFailed(reason)):
+            actions.append(.discardStaged)
+            actions.append(.log(.error, "upgrade to \(sha256.prefix(12)) not installed: \(reason); the installed binary stays"))
+            failures += 1
+            finish(into: &actions, jitter: jitter)
+        case let (.restarting(sha256), .restartFinished(succeeded, reason)):
+            if succeeded {
+                actions.append(.log(.notice, "upgrade to \(sha256.prefix(12)) done"))
+            } else {
+                rejected.insert(sha256)
+                actions.append(.log(.error, "upgrade to \(sha256.prefix(12)) failed: \(reason ?? "the new generation did not become ready"); previous binary put back"))
+                actions.append(.rollback)
+            }
+            finish(into: &actions, jitter: jitter)
+        case (.idle, .installed), (.idle, .restartFinished):
+            break
+        default:
+            actions.append(.log(.debug, "upgrade cycle: \(event) ignored in \(state)"))
+        }
+        return actions
+    }
+
+    /// Carries over what an earlier overseerd rejected (after a re-exec).
+    public mutating func remember(rejected hashes: [String]) {
+        rejected.formUnion(hashes)
+    }
+
+    /// Records that a rollback put `sha256` back in place.
+    public mutating func rolledBack(to sha256: String) {
+        installed = sha256
+    }
+
+    private mutating func next(after step: Step?, sha256: String, into actions: inout [Action]) {
+        let index = step.flatMap { steps.firstIndex(of: $0) }.map { $0 + 1 } ?? 0
+        if index < steps.count {
+            state = .verifying(steps[index], sha256: sha256)
+            actions.append(.verify(steps[index]))
+        } else {
+            state = .installing(sha256: sha256)
+            actions.append(.install(sha256: sha256))
+        }
+    }
+
+    private mutating func finish(into actions: inout [Action], jitter: Double) {
+        state = .idle
+        if pollQueued {
+            pollQueued = false
+            state = .fetching
+            actions.append(.startFetch)
+        } else {
+            actions.append(.schedulePoll(after: Self.delay(interval: interval, failures: failures, jitter: jitter)))
+        }
+    }
+}

@@ -1,0 +1,152 @@
+/// Where new binaries come from and what they must pass before they replace the program.
+public struct UpgradeSettings: Equatable, Sendable {
+    /// What `--fetch` names.
+    public enum Source: Equatable, Sendable, CustomStringConvertible {
+        /// A file watched with inotify (`file:///path` or a plain path).
+        case file(path: String)
+        /// Fetched by overseerd-fetch: `http(s)://…`, `s3://bucket/key`, `github:owner/repo`.
+        case network(url: String)
+
+        public init(parsing text: String) throws(ConfigurationError) {
+            if text.hasPrefix("file://") {
+                let path = String(text.dropFirst(7))
+                guard path.hasPrefix("/") else {
+                    throw ConfigurationError("bad --fetch \"\(text)\": a file URL needs an absolute path, e.g. file:///srv/deploy/app")
+                }
+                self = .file(path: path)
+            } else if text.hasPrefix("http://") || text.hasPrefix("https://") {
+                guard text.split(separator: "/").count >= 2 else {
+                    throw ConfigurationError("bad --fetch \"\(text)\": no host in the URL")
+                }
+                self = .network(url: text)
+            } else if text.hasPrefix("s3://") {
+                let rest = text.dropFirst(5)
+                guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex, rest.index(after: slash) != rest.endIndex else {
+                    throw ConfigurationError("bad --fetch \"\(text)\": write s3://BUCKET/KEY")
+                }
+                self = .network(url: text)
+            } else if text.hasPrefix("github:") {
+                let parts = text.dropFirst(7).split(separator: "/", omittingEmptySubsequences: false)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw ConfigurationError("bad --fetch \"\(text)\": write github:OWNER/REPO")
+                }
+                self = .network(url: text)
+            } else if text.contains("://") {
+                throw ConfigurationError("bad --fetch \"\(text)\": use file://, http://, https://, s3:// or github:")
+            } else if text.isEmpty {
+                throw ConfigurationError("bad --fetch \"\": give a path or URL")
+            } else {
+                self = .file(path: text)
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case let .file(path): "file://\(path)"
+            case let .network(url): url
+            }
+        }
+
+        /// How often to look when nothing tells us earlier: a watched file is seen
+        /// at once through inotify and only checked slowly as a fallback.
+        public var defaultInterval: Duration {
+            switch self {
+            case .file: .seconds(30)
+            case .network: .seconds(300)
+            }
+        }
+    }
+
+    /// How a staged binary proves it can start (`--check`).
+    public enum Check: Equatable, Sendable, CustomStringConvertible {
+        /// Run with OVERSEER_CHECK_TOKEN set; it must print the token and exit 0.
+        case token
+        /// Run with these arguments; it must exit 0.
+        case exec(arguments: [String])
+        case none
+
+        public init(parsing text: String) throws(ConfigurationError) {
+            switch text {
+            case "token": self = .token
+            case "none": self = .none
+            default:
+                guard text.hasPrefix("exec:") else {
+                    throw ConfigurationError("bad --check \"\(text)\": write token, none or exec:ARGS (e.g. exec:--version)")
+                }
+                self = .exec(arguments: text.dropFirst(5).split(separator: " ").map(String.init))
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .token: "token"
+            case .none: "none"
+            case let .exec(arguments): "exec:" + arguments.joined(separator: " ")
+            }
+        }
+    }
+
+    public var source: Source
+    /// Between polls; nil takes the source's default.
+    public var interval: Duration?
+    /// The exact SHA-256 the new binary must have (lower-case hex).
+    public var sha256: String?
+    /// Also fetch `URL.sha256` and require the binary to match it.
+    public var sidecarChecksum = false
+    /// The minisign public key (the base64 line, from a file or given inline).
+    public var minisignKey: String?
+    public var check: Check = .token
+    public var checkTimeout: Duration = .seconds(5)
+    /// A command run with the staged path as its argument; non-zero rejects.
+    public var preUpgrade: String?
+    /// Install without restarting.
+    public var noRestart = false
+    /// The largest binary taken.
+    public var maxBinarySize: Int64 = 1 << 30
+    /// Run overseerd-fetch as this user.
+    public var fetchUser: String?
+    public var s3Endpoint: String?
+    public var githubAPIURL: String?
+    public var assetPattern: String?
+    /// overseerd-fetch itself.
+    public var fetchHelperPath: String?
+
+    public init(source: Source) { self.source = source }
+
+    public var effectiveInterval: Duration { interval ?? source.defaultInterval }
+
+    public func validate() throws(ConfigurationError) {
+        if let sha256 {
+            guard sha256.count == 64, sha256.allSatisfy({ $0.isHexDigit && ($0.isNumber || $0.isLowercase) }) else {
+                throw ConfigurationError("bad --sha256 \"\(sha256)\": give the 64 lower-case hex digits of the binary's SHA-256")
+            }
+        }
+        if sidecarChecksum, case .file = source {
+            // The file fetcher reads PATH.sha256 beside the file: allowed.
+        }
+        if effectiveInterval < .milliseconds(100) {
+            throw ConfigurationError("--fetch-interval \(effectiveInterval.shortDescription) is too short: give at least 100ms")
+        }
+        if checkTimeout <= .zero {
+            throw ConfigurationError("--check-timeout must be longer than 0")
+        }
+        if maxBinarySize <= 0 {
+            throw ConfigurationError("--max-binary-size must be more than 0")
+        }
+    }
+}
+
+/// Sizes as people write them: `1G`, `500M`, `64K`, `1048576`.
+public enum ByteSize {
+    public static func parse(_ text: String) throws(ConfigurationError) -> Int64 {
+        let units: [(String, Int64)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
+                                        ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("B", 1)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            if let value = Int64(text.dropLast(suffix.count)), value > 0, value <= Int64.max / factor {
+                return value * factor
+            }
+        }
+        if let value = Int64(text), value > 0 { return value }
+        throw ConfigurationError("bad size \"\(text)\": write e.g. 500M, 1G or a number of bytes")
+    }
+}

@@ -1,0 +1,10 @@
+/// The text of a `.sha256` file: `HEX` or `HEX  NAME` (sha256sum's format).
+public enum ChecksumFile {
+    /// The first 64-hex-digit word, lower-cased; nil when there is none.
+    public static func sha256(in text: String) -> String? {
+        guard let word = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "*" }).first else { return nil }
+        let lower = word.lowercased()
+        guard lower.count == 64, lower.allSatisfy(\.isHexDigit) else { return nil }
+        return lower
+    }
+}

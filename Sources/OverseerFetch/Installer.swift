@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import OverseerSystem
+
+/// Puts a verified binary in place of the program, atomically, and back again.
+///
+/// The program path may be a symlink: the link stays and the file it points
+/// to is replaced. The replaced file is kept as `TARGET.previous`.
+public enum Installer {
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// The file that is actually replaced for `programPath` (links followed).
+    public static func target(of programPath: String) -> String {
+        guard let resolved = realpath(programPath, nil) else { return programPath }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    public static func previousPath(of target: String) -> String { target + ".previous" }
+
+    /// Moves `staged` over `target`: same mode and owner as the file it replaces,
+    /// fsync'd, the old file kept as `TARGET.previous`, the directory fsync'd.
+    /// `modificationTime` (seconds), when given, becomes the new file's mtime.
+    public static func install(_ staged: StagingFile, over target: String, modificationTime: Int64? = nil) throws(Failure) {
+        let (directory, _) = split(target)
+        let lock = try lockDirectory(directory)
+        defer { close(lock) }
+        var current = stat()
+        if stat(target, &current) == 0 {
+            _ = fchmod(staged.fd, current.st_mode & 0o7777)
+            if fchown(staged.fd, current.st_uid, current.st_gid) != 0, errno != EPERM {
+                throw Failure("cannot give \(staged.path) the owner of \(target): \(SystemError.last("fchown").reason)")
+            }
+        } else {
+            _ = fchmod(staged.fd, 0o755)
+        }
+        if let modificationTime {
+            var times = [timespec(tv_sec: Int(modificationTime), tv_nsec: 0), timespec(tv_sec: Int(modificationTime), tv_nsec: 0)]
+            _ = futimens(staged.fd, &times)
+        }
+        guard fsync(staged.fd) == 0 else {
+            throw Failure("cannot fsync \(staged.path): \(SystemError.last("fsync").reason)")
+        }
+        let previous = previousPath(of: target)
+        if access(target, F_OK) == 0 {
+            unlink(previous)
+            guard link(target, previous) == 0 else {
+                throw Failure("cannot keep the current binary as \(previous): \(SystemError.last("link").reason)")
+            }
+        }
+        guard rename(staged.path, target) == 0 else {
+            throw Failure("cannot move the new binary over \(target): \(SystemError.last("rename").reason)")
+        }
+        staged.markInstalled()
+        syncDirectory(directory)
+    }
+
+    /// Puts `TARGET.previous` back in place of `target` (keeping the previous copy).
+    public static func rollback(_ target: String) throws(Failure) {
+        let (directory, name) = split(target)
+        let lock = try lockDirectory(directory)
+        defer { close(lock) }
+        let previous = previousPath(of: target)
+        let temporary = "\(directory)/.\(name).overseerd-rollback-\(String(UInt32.random(in: 0 ... .max), radix: 16))"
+        guard link(previous, temporary) == 0 else {
+            throw Failure("cannot roll back \(target): \(previous) is missing (\(SystemError.last("link").reason))")
+        }
+        guard rename(temporary, target) == 0 else {
+            unlink(temporary)
+            throw Failure("cannot roll back \(target): \(SystemError.last("rename").reason)")
+        }
+        syncDirectory(directory)
+    }
+
+    /// An exclusive flock on the directory: two overseerd instances never install into it at once.
+    static func lockDirectory(_ directory: String) throws(Failure) -> Int32 {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure("cannot open \(directory): \(SystemError.last("open").reason)") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw Failure("another process is installing into \(directory) (its lock is held); try again later")
+        }
+        return fd
+    }
+
+    static func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+}

@@ -1,0 +1,39 @@
+/// A request on overseerd's control socket: one line of text, answered with
+/// text (or one line of JSON) and the connection closed.
+public enum ControlRequest: Equatable, Sendable {
+    case status(json: Bool)
+    /// Start a graceful restart; with `wait`, answer only once it has ended.
+    case restart(wait: Bool)
+    /// Re-execute overseerd's own (upgraded) binary, keeping sockets and child.
+    case reexec
+
+    /// The longest request line taken.
+    public static let maximumLength = 256
+
+    public init(parsing line: String) throws(ProtocolError) {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+        switch words.map(String.init) {
+        case ["status"]: self = .status(json: false)
+        case ["status", "--json"]: self = .status(json: true)
+        case ["restart"]: self = .restart(wait: false)
+        case ["restart", "--wait"]: self = .restart(wait: true)
+        case ["reexec"]: self = .reexec
+        default:
+            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], restart [--wait] or reexec")
+        }
+    }
+
+    public var line: String {
+        switch self {
+        case let .status(json): json ? "status --json" : "status"
+        case let .restart(wait): wait ? "restart --wait" : "restart"
+        case .reexec: "reexec"
+        }
+    }
+}
+
+/// The first line of every answer on the control socket: `ok …` or `error …`.
+public enum ControlAnswer {
+    public static let ok = "ok"
+    public static let error = "error"
+}

@@ -1,0 +1,131 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import OverseerCore
+import Testing
+
+/// Upgrades fetched over HTTP by overseerd-fetch from a real local server.
+@Suite struct NetworkUpgradeTests {
+    /// `python3 -m http.server` on 127.0.0.1 serving a directory (it answers
+    /// If-Modified-Since with 304), with its request log kept.
+    final class FileServer {
+        let process: RunningProcess
+        let port: UInt16
+
+        init(directory: String) throws {
+            process = try RunningProcess(["/usr/bin/env", "python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"],
+                                         workingDirectory: directory)
+            let line = try process.waitForLine(containing: "Serving HTTP on", in: .stdout)
+            guard let port = line.split(separator: " ").firstIndex(of: "port").flatMap({ index in
+                UInt16(line.split(separator: " ")[index + 1])
+            }) else { throw HarnessError("no port in \(line)") }
+            self.port = port
+        }
+
+        deinit {
+            process.signal(SIGKILL)
+            _ = try? process.waitForExit()
+        }
+    }
+
+    @Test func httpUpgradeWithSidecarChecksumThenNotModified() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let site = deployment.scratch.file("site")
+        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
+        let server = try FileServer(directory: site)
+        let new = deployment.variant("http")
+        let hash = try UpgradeTests.sha256(new)
+        try new.write(to: URL(fileURLWithPath: site + "/app"))
+        try Data("\(hash)  app\n".utf8).write(to: URL(fileURLWithPath: site + "/app.sha256"))
+        // Served without any proxy the test environment may set.
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar",
+             "--fetch-interval", "300ms", "--fetch-user", "nobody", "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        try run.waitForLine(containing: "upgrade to \(hash.prefix(12)) done")
+        #expect(deployment.installed() == new)
+        // The next polls cost a 304 and change nothing.
+        try server.process.waitForLine(containing: "\"GET /app HTTP/1.1\" 304")
+        #expect(run.lines(containing: "generation 3 started").isEmpty)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    @Test func badDownloadsAreRejectedAndBackedOff() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let site = deployment.scratch.file("site")
+        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
+        let server = try FileServer(directory: site)
+        // A checksum file that does not match the binary: rejected, never installed.
+        try deployment.variant("tampered").write(to: URL(fileURLWithPath: site + "/app"))
+        try Data("\(String(repeating: "1", count: 64))  app\n".utf8).write(to: URL(fileURLWithPath: site + "/app.sha256"))
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/missing", "--fetch-interval", "300ms",
+             "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        // A 404: the poll fails, is logged once per try, and backs off.
+        let first = try run.waitForLine(containing: "fetch failed:")
+        #expect(first.contains("404"), "\(first)")
+        let delay = first.components(separatedBy: "next try in ").last.flatMap { try? Duration(parsing: $0) }
+        // The backoff starts at 2s but never exceeds the interval (300ms here), ±10% jitter.
+        #expect(delay.map { $0 >= .milliseconds(269) && $0 <= .milliseconds(331) } == true,
+                "the first retry comes after the interval ± 10%: \(first)")
+        #expect(deployment.installed() == deployment.original)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }.isEmpty)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+
+        let checked = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar",
+             "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let rejected = try checked.waitForLine(containing: "upgrade rejected:")
+        #expect(rejected.contains("checksum failed"), "\(rejected)")
+        #expect(deployment.installed() == deployment.original)
+        checked.signal(SIGTERM)
+        _ = try checked.waitForExit()
+    }
+
+    @Test func fetchHelperKilledMidDownloadIsAFailedPollOnly() throws {
+        let deployment = try UpgradeTests.Deployment()
+        // A server that sends headers and then nothing: overseerd-fetch hangs in the transfer.
+        let script = """
+            import socket, sys, time
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+            print("port", s.getsockname()[1], flush=True)
+            while True:
+                c, _ = s.accept()
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 1000000\\r\\n\\r\\npartial")
+                time.sleep(3600)
+            """
+        let server = try RunningProcess(["/usr/bin/env", "python3", "-u", "-c", script])
+        defer { server.signal(SIGKILL); _ = try? server.waitForExit() }
+        let port = try server.waitForLine(containing: "port ", in: .stdout).dropFirst(5).trimmingCharacters(in: .whitespaces)
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(port)/app", "--fetch-interval", "10s",
+             "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        try run.waitForLine(containing: "generation 1 is ready")
+        // Find overseerd-fetch among overseerd's children, with its partial staging file.
+        var helper: Int32?
+        let deadline = Date().addingTimeInterval(10)
+        while helper == nil, Date() < deadline {
+            helper = Processes.children(of: run.pid).first { pid in
+                ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("overseerd-fetch")
+            }
+            if helper == nil { usleep(10_000) }
+        }
+        let fetcher = try #require(helper, "overseerd-fetch is running")
+        kill(fetcher, SIGKILL)
+        let line = try run.waitForLine(containing: "fetch failed:")
+        #expect(line.contains("overseerd-fetch ended with signal SIGKILL"), "\(line)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }.isEmpty,
+                "the partial staging file is removed")
+        #expect(deployment.installed() == deployment.original)
+        #expect(run.exit == nil, "a dead fetcher is a failed poll, never a failed supervisor")
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+}

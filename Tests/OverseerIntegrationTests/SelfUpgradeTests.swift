@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import OverseerCore
+import Testing
+
+/// overseerd replaced by a package upgrade restarts itself without closing a
+/// socket or touching the child; under systemd its sockets survive even a
+/// restart of overseerd through the fd store.
+@Suite struct SelfUpgradeTests {
+    final class Installed {
+        let scratch = ScratchDirectory()
+        var binary: String { scratch.file("overseerd") }
+        var socket: String { scratch.file("control.sock") }
+
+        init() throws {
+            try FileManager.default.copyItem(atPath: Binaries.overseerd, toPath: scratch.file("overseerd"))
+        }
+
+        /// What a package manager does: the new file written beside, renamed over the old.
+        func upgrade() throws {
+            let temporary = scratch.file(".overseerd.new")
+            try FileManager.default.copyItem(atPath: Binaries.overseerd, toPath: temporary)
+            guard rename(temporary, binary) == 0 else { throw HarnessError("rename: errno \(errno)") }
+        }
+
+        func start(_ options: [String] = []) throws -> RunningProcess {
+            try RunningProcess([binary, "--control-socket", socket, "--ready", "notify", "-l", "127.0.0.1:0"] + options + ["--", Binaries.testChild],
+                               environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
+        }
+
+        func control(_ arguments: [String]) throws -> (ProcessExit, String, String) {
+            try RunningProcess([Binaries.overseerd] + arguments + ["--control-socket", socket]).waitForExitWithOutput()
+        }
+    }
+
+    @Test func reexecKeepsSocketsAndChildUnderLoad() throws {
+        let installed = try Installed()
+        let run = try installed.start()
+        let port = try run.listenerPort()
+        let child = try #require(GracefulRestartTests.pid(in: try run.waitForLine(containing: "generation 1 started"), after: "pid"))
+        try run.waitForLine(containing: "generation 1 is ready")
+        let load = LoadLoop(port: port)
+        try installed.upgrade()
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/exe").hasSuffix(" (deleted)"))
+
+        let (exit, output, _) = try installed.control(["reexec"])
+        #expect(exit == .exited(0))
+        #expect(output.hasPrefix("re-executing \(installed.binary) (version "))
+        try run.waitForLine(containing: "took over from the previous overseerd image: generation 1 (pid \(child)) keeps serving")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/exe") == installed.binary,
+                "the same pid now runs the new file")
+        let before = load.succeeded
+        let deadline = Date().addingTimeInterval(5)
+        while load.succeeded < before + 50, Date() < deadline { usleep(1000) }
+        let result = load.stop()
+        #expect(result.failures.isEmpty, "\(result.failures.prefix(3))")
+        #expect(result.pids == [child], "one child served throughout")
+        #expect(run.exit == nil)
+
+        // The new image supervises as before: status, a restart, a stop.
+        let (_, status, _) = try installed.control(["status"])
+        #expect(status.contains("generation 1 serving: pid \(child)"))
+        #expect(try installed.control(["restart", "--wait"]).0 == .exited(0))
+        run.signal(SIGTERM)
+        #expect(try run.waitForExit() == .killed(signal: SIGTERM))
+    }
+
+    @Test func reexecOnItsSignal() throws {
+        let installed = try Installed()
+        let run = try installed.start(["--reexec-signal", "USR1"])
+        let child = try #require(GracefulRestartTests.pid(in: try run.waitForLine(containing: "generation 1 started"), after: "pid"))
+        try run.waitForLine(containing: "generation 1 is ready")
+        run.signal(SIGUSR1)
+        try run.waitForLine(containing: "took over from the previous overseerd image: generation 1 (pid \(child)) keeps serving")
+        #expect(run.lines(containing: "signal SIGUSR1", in: .stdout).isEmpty, "the re-exec signal is not passed on")
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    @Test func reexecIsRefusedWhileARestartIsUnderWay() throws {
+        let installed = try Installed()
+        let scratchConfig = installed.scratch.file("child.conf")
+        FileManager.default.createFile(atPath: scratchConfig, contents: Data("OTC_READY_AFTER_MS=0\n".utf8))
+        let run = try RunningProcess([installed.binary, "--control-socket", installed.socket, "--ready", "notify", "-l", "127.0.0.1:0", "--", Binaries.testChild],
+                                     environment: ["OTC_SERVE": "1", "OTC_CONFIG": scratchConfig])
+        try run.waitForLine(containing: "generation 1 is ready")
+        FileManager.default.createFile(atPath: scratchConfig, contents: Data("OTC_READY_AFTER_MS=\n".utf8))
+        run.signal(SIGUSR2)
+        try run.waitForLine(containing: "generation 2 started")
+        let (exit, _, error) = try installed.control(["reexec"])
+        #expect(exit == .exited(1))
+        #expect(error.contains("overseerd is busy"))
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    @Test func socketsGoToTheFdStoreAndAreTakenBackByName() throws {
+        let scratch = ScratchDirectory()
+        let address = scratch.file("notify")
+        let receiver = try DatagramReceiver(address)
+        let first = try RunningProcess.overseerd(["-l", "http=127.0.0.1:0", "--", Binaries.testChild],
+                                                 environment: ["NOTIFY_SOCKET": address, "OTC_SERVE": "1"])
+        let port = try first.listenerPort("http")
+        let (message, fds) = try receiver.nextWithFDs()
+        #expect(message == "FDSTORE=1\nFDNAME=http")
+        let stored = try #require(fds.first)
+        #expect(fds.count == 1)
+        // overseerd and its child go away (systemctl restart); the stored socket stays open.
+        first.signal(SIGTERM)
+        _ = try first.waitForExit()
+        let queued = LoadLoop(port: port, connections: 1)
+        // systemd starts overseerd again with the stored socket as fd 3, named http.
+        let second = try RunningProcess(
+            ["/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec \"$0\" \"$@\"", Binaries.overseerd,
+             "--control-socket", "none", "-l", "http=127.0.0.1:\(port)", "--", Binaries.testChild],
+            environment: ["OTC_SERVE": "1"], extraFDs: [stored])
+        close(stored)
+        try second.waitForLine(containing: "using the inherited socket named http instead of binding 127.0.0.1:\(port)")
+        try second.waitForLine(containing: "listening on 127.0.0.1:\(port) as http (tcp, fd 3, inherited)")
+        let deadline = Date().addingTimeInterval(10)
+        while queued.succeeded < 5, Date() < deadline { usleep(1000) }
+        let result = queued.stop()
+        #expect(result.failures.isEmpty, "connections made while no overseerd ran were queued, not refused: \(result.failures.prefix(3))")
+        #expect(result.succeeded >= 5)
+        second.signal(SIGTERM)
+        _ = try second.waitForExit()
+    }
+}
