@@ -6,8 +6,8 @@ import PackageDescription
 // - swift-log: the logging API every Swift server library speaks.
 // - swift-system: typed FileDescriptor/Errno/FilePath at module boundaries.
 // - libsystemd (system library): sd_notify and friends, as systemd itself ships them.
-// - libsodium (system library): SHA-256 of the program (OVERSEER_BINARY_ID) now,
-//   BLAKE2b and Ed25519 for signature checks later; small, no dependencies of its own.
+// - libsodium (system library): SHA-256 of binaries (OVERSEER_BINARY_ID, upgrades),
+//   BLAKE2b-512 and Ed25519 for minisign signatures; small, no dependencies of its own.
 let package = Package(
     name: "overseerd",
     products: [
@@ -15,6 +15,10 @@ let package = Package(
         .executable(name: "overseerd-fetch", targets: ["overseerd-fetch"]),
         .library(name: "OverseerChild", targets: ["OverseerChild"]),
         .library(name: "OverseerChildNIO", targets: ["OverseerChildNIO"]),
+        // The pure parsers, exported for the libFuzzer harness in fuzz/ (its own package).
+        .library(name: "OverseerCore", targets: ["OverseerCore"]),
+        .library(name: "OverseerProtocol", targets: ["OverseerProtocol"]),
+        .library(name: "OverseerFetch", targets: ["OverseerFetch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,4 +1,5 @@
-"""Shared helpers for overseerd's benchmarks (bench/zero-downtime, bench/restart-latency, bench/soak).
+"""Shared helpers for overseerd's benchmarks (zero-downtime, restart-latency, soak, startup, footprint,
+upgrade-latency, download-memory, soak-long).
 
 Binaries: OVERSEERD_BIN and TEST_CHILD_BIN, by default .build-release/release/{overseerd,OverseerTestChild};
 when a default one is missing it is built with `swift build -c release --scratch-path .build-release`
@@ -332,3 +333,118 @@ def pids_with_marker(marker):
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def smaps_rollup(pid):
+    """{field: kB} from /proc/PID/smaps_rollup (Rss, Pss, Pss_Anon, Pss_File, Anonymous, ...)."""
+    fields = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            name, _, value = line.partition(":")
+            parts = value.split()
+            if len(parts) == 2 and parts[1] == "kB":
+                fields[name.strip()] = int(parts[0])
+    return fields
+
+
+def memory(pid):
+    """overseerd's memory as the benchmarks report it, in kB: VmRSS, VmHWM, RssAnon, RssFile
+    (/proc/PID/status) and Pss, Pss_Anon, Pss_File (/proc/PID/smaps_rollup); plus fds and threads."""
+    status = proc_status(pid)
+    rollup = smaps_rollup(pid)
+    result = {name: int(status[name].split()[0]) for name in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
+    result.update({name: rollup.get(name, 0) for name in ("Pss", "Pss_Anon", "Pss_File")})
+    result["fds"] = fd_count(pid)
+    result["threads"] = int(status["Threads"])
+    return result
+
+
+PID_HEADER = re.compile(rb"\r\nX-Pid: (\d+)\r\n", re.I)
+
+
+def poll_for_pid(port, accept, deadline, on_attempt=None):
+    """Fresh connections (Connection: close) in a tight loop until an answer's X-Pid satisfies
+    `accept`; returns (monotonic ns of that answer, pid, attempts). Refused or reset connections
+    are retried at once. `on_attempt()`, if given, runs after each attempt (e.g. to read a log)."""
+    attempts = 0
+    request = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    while True:
+        attempts += 1
+        if on_attempt:
+            on_attempt()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no accepted answer on port {port} after {attempts} attempts")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(2.0)
+        try:
+            s.connect(("127.0.0.1", port))
+            s.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            continue
+        finally:
+            s.close()
+        answered = time.monotonic_ns()
+        match = PID_HEADER.search(data)
+        if match and accept(int(match.group(1))):
+            return answered, int(match.group(1)), attempts
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy",
+                   "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def drop_proxy_variables():
+    """Everything here talks to 127.0.0.1: no proxy for this process nor anything it starts."""
+    for name in PROXY_VARIABLES:
+        os.environ.pop(name, None)
+
+
+def static_sibling(path):
+    """The --static-swift-stdlib build beside a release build: SCRATCH/release/x -> SCRATCH-static/release/x."""
+    release = os.path.dirname(path)
+    scratch = os.path.dirname(release)
+    return os.path.join(scratch + "-static", os.path.basename(release), os.path.basename(path))
+
+
+def fmt_ms(values):
+    """'median M ms, p90 P ms, min, max (n)' of a list of milliseconds."""
+    if not values:
+        return "no values"
+    return (f"median {median(values):.2f} ms, p90 {percentile(values, 0.9):.2f} ms, "
+            f"min {min(values):.2f} ms, max {max(values):.2f} ms (n={len(values)})")
+
+
+LAUNCHER = os.path.join(BENCH_DIR, "children", "launch_fd3.py")
+
+
+def direct_start_ms(program, env, python=None, timeout=10.0):
+    """The child's own start: `program` (argv list) socket-activated by children/launch_fd3.py on a
+    free port, from CLOCK_MONOTONIC just before its execve to the first HTTP answer (fresh
+    connections polled in a tight loop; the answer's X-Pid must be the launched pid). In ms."""
+    port = free_port()
+    read_end, write_end = os.pipe()
+    launcher = subprocess.Popen([python or sys.executable, LAUNCHER, f"127.0.0.1:{port}", *program],
+                                env={**env, "LAUNCH_REPORT_FD": str(write_end)}, pass_fds=(write_end,),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    os.close(write_end)
+    try:
+        answered, pid, _ = poll_for_pid(port, lambda p: True, time.monotonic() + timeout)
+        with os.fdopen(read_end, "rb") as report:
+            exec_at = int(report.read().strip())
+        if pid != launcher.pid:
+            raise RuntimeError(f"direct start: answer from pid {pid}, launched {launcher.pid}")
+        return (answered - exec_at) / 1e6
+    finally:
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGTERM)
+        try:
+            launcher.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()

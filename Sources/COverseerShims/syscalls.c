@@ -219,7 +219,9 @@ int overseer_inotify_drain(int fd, const char *name) {
         for (char *at = buffer; at < buffer + got;) {
             const struct inotify_event *event = (const struct inotify_event *)at;
             if (event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) result = 2;
-            else if (result == 0 && event->len > 0 && strcmp(event->name, name) == 0) result = 1;
+            else if (event->len > 0 && strcmp(event->name, name) == 0 && result != 2)
+                // A file renamed into place is complete: say so (3), so no settle time is needed.
+                result = (event->mask & IN_MOVED_TO) ? 3 : (result == 3 ? 3 : 1);
             at += sizeof(struct inotify_event) + event->len;
         }
     }

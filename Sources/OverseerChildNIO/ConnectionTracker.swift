@@ -5,7 +5,10 @@ import Synchronization
 /// graceful shutdown can ask each to finish and wait until they have.
 final class ConnectionTracker: Sendable {
     private struct State {
-        var channels: [ObjectIdentifier: any Channel] = [:]
+        // Keyed by a counter, not ObjectIdentifier: a closed channel's address can be
+        // reused by a new one before the old one's close callback has run.
+        var channels: [UInt64: any Channel] = [:]
+        var nextID: UInt64 = 0
         var draining = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -17,10 +20,10 @@ final class ConnectionTracker: Sendable {
 
     /// Tracks `channel` until it closes; asks it to finish at once when draining has begun.
     func add(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        let draining = state.withLock { state in
-            state.channels[id] = channel
-            return state.draining
+        let (id, draining) = state.withLock { state in
+            state.nextID += 1
+            state.channels[state.nextID] = channel
+            return (state.nextID, state.draining)
         }
         channel.closeFuture.whenComplete { _ in self.remove(id) }
         if draining { Self.quiesce(channel) }
@@ -58,7 +61,7 @@ final class ConnectionTracker: Sendable {
         }
     }
 
-    private func remove(_ id: ObjectIdentifier) {
+    private func remove(_ id: UInt64) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.channels[id] = nil
             guard state.channels.isEmpty else { return [] }

@@ -26,6 +26,8 @@ extension Duration {
             let part = value * nanoseconds
             guard part < 1e18 else { throw bad }
             total += .nanoseconds(Int64(part.rounded()))
+            // The sum too: past Int64 nanoseconds, deadlines computed from it overflow.
+            guard total < .nanoseconds(1_000_000_000_000_000_000) else { throw bad }
         }
         self = total
     }

@@ -96,8 +96,11 @@ public struct HandoverState: Equatable, Sendable {
         var controlFD: Int32?
         var controlPath: String?
         var rejected: [String] = []
-        for (index, line) in text.split(separator: "\n").enumerated() {
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescape(String($0)) }
+        // Split by Unicode scalar, not by Character: a field ending in "\r" would make one
+        // "\r\n" Character of it and the newline after it, and the lines would not split.
+        for (index, scalars) in text.unicodeScalars.split(separator: "\n").enumerated() {
+            let line = Substring(scalars)
+            let fields = scalars.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescape(String(Substring($0))) }
             if index == 0 {
                 guard fields == ["overseerd-handover", Self.version] else { throw bad("unknown format \(line.prefix(40))") }
                 continue
@@ -122,7 +125,9 @@ public struct HandoverState: Equatable, Sendable {
                                     notifyAddress: fields[5].isEmpty ? nil : fields[5], binaryID: fields[6],
                                     startedAt: started, lastStatus: fields[8].isEmpty ? nil : fields[8])
             case ("control", 3):
-                controlFD = try int32(fields[1])
+                // As `encoded` writes it: a path without the socket's fd is nothing to take over.
+                guard let fd = try int32(fields[1]) else { throw bad("control socket without fd") }
+                controlFD = fd
                 controlPath = fields[2].isEmpty ? nil : fields[2]
             case ("rejected", 2):
                 rejected.append(fields[1])
@@ -136,33 +141,36 @@ public struct HandoverState: Equatable, Sendable {
     }
 
     static func escape(_ field: String) -> String {
-        var out = ""
-        for character in field {
-            switch character {
-            case "%": out += "%25"
-            case "\t": out += "%09"
-            case "\n": out += "%0A"
-            default: out.append(character)
+        var out = String.UnicodeScalarView()
+        for scalar in field.unicodeScalars {
+            switch scalar {
+            case "%": out.append(contentsOf: "%25".unicodeScalars)
+            case "\t": out.append(contentsOf: "%09".unicodeScalars)
+            case "\n": out.append(contentsOf: "%0A".unicodeScalars)
+            default: out.append(scalar)
             }
         }
-        return out
+        return String(out)
     }
 
+    /// The inverse of `escape`, scalar by scalar as well: `%25` followed by a combining
+    /// mark is still `%25`, although its `5` and the mark make one Character.
     static func unescape(_ field: String) -> String {
-        field.replacingAll("%09", with: "\t").replacingAll("%0A", with: "\n").replacingAll("%25", with: "%")
-    }
-}
-
-extension String {
-    fileprivate func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty, contains(target) else { return self }
-        var result = ""
-        var rest = Substring(self)
-        while let range = rest.firstRange(of: target) {
-            result += rest[..<range.lowerBound]
-            result += replacement
-            rest = rest[range.upperBound...]
+        guard field.unicodeScalars.contains("%") else { return field }
+        var out = String.UnicodeScalarView()
+        var rest = Substring(field).unicodeScalars
+        while let scalar = rest.popFirst() {
+            if scalar == "%" {
+                let code = String(Substring(rest.prefix(2)))
+                let decoded: Unicode.Scalar? = switch code { case "25": "%"; case "09": "\t"; case "0A": "\n"; default: nil }
+                if let decoded {
+                    out.append(decoded)
+                    rest.removeFirst(2)
+                    continue
+                }
+            }
+            out.append(scalar)
         }
-        return result + rest
+        return String(out)
     }
 }

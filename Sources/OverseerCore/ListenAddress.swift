@@ -19,7 +19,11 @@ public enum ListenAddress: Equatable, Sendable, CustomStringConvertible {
         case let .inet(host, port, transport):
             let prefix = transport == .datagram ? "udp:" : ""
             guard let host else { return "\(prefix):\(port)" }
-            return host.contains(":") ? "\(prefix)[\(host)]:\(port)" : "\(prefix)\(host):\(port)"
+            // Brackets also for a host that would not parse back without them: `[tcp]:80`
+            // (not tcp:80, port 80 on every interface), `[[]:80`, `[a b]:80`.
+            let plain = "\(prefix)\(host):\(port)"
+            if !host.contains(":"), (try? ListenAddress(parsing: plain)) == self { return plain }
+            return "\(prefix)[\(host)]:\(port)"
         case let .unix(path):
             return "unix:\(path)"
         }
@@ -113,16 +117,19 @@ public struct ListenerSpec: Equatable, Sendable, CustomStringConvertible {
     /// Parses `[NAME=]ADDRESS`. A `=` counts as the name separator only when
     /// what stands before it cannot be an address (it has no `:`, `/` or `[`).
     public init(parsing text: String) throws(ConfigurationError) {
-        if let equals = text.firstIndex(of: "="),
-           !text[..<equals].contains(where: { $0 == ":" || $0 == "/" || $0 == "[" }) {
-            let nameText = String(text[..<equals])
+        // By Unicode scalar: `=` followed by a combining mark is one Character, and
+        // `web=\u{301}…` must still split at the `=` (as the names are ASCII anyway).
+        let scalars = text.unicodeScalars
+        if let equals = scalars.firstIndex(of: "="),
+           !scalars[..<equals].contains(where: { $0 == ":" || $0 == "/" || $0 == "[" }) {
+            let nameText = String(Substring(scalars[..<equals]))
             do {
                 name = try SocketName(nameText)
             } catch {
                 throw ConfigurationError("bad listener \"\(text)\": \(error)")
             }
             isNamed = true
-            address = try ListenAddress(parsing: String(text[text.index(after: equals)...]))
+            address = try ListenAddress(parsing: String(Substring(scalars[scalars.index(after: equals)...])))
         } else {
             name = .unnamed
             isNamed = false

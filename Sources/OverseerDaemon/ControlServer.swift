@@ -121,13 +121,10 @@ final class ControlServer {
         case let .status(json):
             finish(connection, "\(ControlAnswer.ok)\n" + (json ? host.statusJSON().encoded + "\n" : host.statusText()))
         case let .restart(wait):
-            let after = host.newestGeneration
+            // Registered before asking: a restart that cannot even start ends within requestRestart.
+            if wait { waiters.append((connection, host.newestGeneration)) }
             host.requestRestart(reason: "control socket, pid \(connection.peerPID)")
-            if wait {
-                waiters.append((connection, after))
-            } else {
-                finish(connection, "\(ControlAnswer.ok) restart requested\n")
-            }
+            if !wait { finish(connection, "\(ControlAnswer.ok) restart requested\n") }
         case .reexec:
             waiters.append((connection, Int.max))
             host.requestReexec(reason: "control socket, pid \(connection.peerPID)") { [weak self, weak connection] succeeded, message in

@@ -25,24 +25,28 @@ public enum Daemon {
         }
         logger.logLevel = logLevel
 
-        // A program that cannot run is found out before any socket is made.
-        do {
-            _ = try ProgramLocator.resolve(configuration.program, path: variables["PATH"])
-        } catch {
-            fail(error.description, code: error.exitCode)
-        }
-
         var upgradePlan: UpgradeDriver.Plan?
         if let settings = configuration.upgrade {
             do {
                 upgradePlan = try UpgradeDriver.Plan(settings)
+            } catch where stateFD != nil {
+                // After a re-exec a child is running: it must not lose its supervisor over this.
+                logger.error("upgrades are off: \(error)")
             } catch {
                 fail("\(error) — see overseerd --help", code: OverseerExitCode.usage)
             }
         }
 
+        // After a re-exec the child already runs: from here on this image only takes it over.
         if let stateFD {
             resume(configuration, environment: environment, stateFD: stateFD, upgradePlan: upgradePlan, logger: logger)
+        }
+
+        // A program that cannot run is found out before any socket is made.
+        do {
+            _ = try ProgramLocator.resolve(configuration.program, path: variables["PATH"])
+        } catch {
+            fail(error.description, code: error.exitCode)
         }
 
         var listeners: [Listener] = []

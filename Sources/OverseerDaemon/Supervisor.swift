@@ -146,8 +146,7 @@ public final class Supervisor {
         }
         if let upgradePlan {
             do {
-                upgrade = try UpgradeDriver(plan: upgradePlan, host: self)
-                upgrade?.remember(rejected: handover?.rejected ?? [])
+                upgrade = try UpgradeDriver(plan: upgradePlan, host: self, rejected: handover?.rejected ?? [])
             } catch {
                 logger.error("upgrades are off: \(error)")
             }
@@ -229,10 +228,12 @@ public final class Supervisor {
 
     private func readNotifications(_ generation: Int) {
         guard let child = children[generation], let notify = child.notify else { return }
-        for datagram in notify.receiveAll() {
+        // The sender is checked as each datagram is taken: a short-lived sender
+        // (systemd-notify) may be gone by the time later ones are read.
+        for datagram in notify.receiveAll(checkingSender: { self.isSentByChild($0, of: child.process.pid) }) {
             // systemd-notify's BARRIER=1 (sent with an fd, which we close) asks for nothing.
             if datagram.message.assignments.allSatisfy({ $0.key == "BARRIER" }) { continue }
-            guard isSentByChild(datagram.senderPID, of: child.process.pid) else {
+            guard datagram.fromChild else {
                 logger.warning("ignored a notify message for generation \(generation) from pid \(datagram.senderPID): not its child or one of its processes")
                 continue
             }
@@ -373,6 +374,8 @@ public final class Supervisor {
     }
 
     private func spawn(_ generation: Int) {
+        // Recorded first: a restart report (and `restart --wait`) names this generation even if it never starts.
+        lastSpawnedGeneration = generation
         let path: String
         do {
             path = try ProgramLocator.resolve(configuration.program, path: environment.dictionary["PATH"])
@@ -382,7 +385,6 @@ public final class Supervisor {
         }
         let absolutePath = ProcFS.absolute(path)
         let binaryID = identify(absolutePath)
-        lastSpawnedGeneration = generation
         spawnedBinaries[generation] = binaryID
         if let expected = upgrade?.expectedBinary, expected != binaryID {
             pending.append(.childSpawnFailed(generation: generation, exitCode: OverseerExitCode.cannotExecute,
@@ -474,13 +476,16 @@ public final class Supervisor {
         systemd.send(message)
     }
 
-    /// Under systemd, the sockets overseerd bound itself go into the unit's fd
-    /// store (FDSTORE=1, needs FileDescriptorStoreMax= > 0): should overseerd
-    /// itself be restarted, systemd hands them back by name and overseerd takes
-    /// them instead of binding again, so the sockets never close.
+    /// Under systemd, the named TCP/UDP sockets overseerd bound itself go into
+    /// the unit's fd store (FDSTORE=1, needs FileDescriptorStoreMax= > 0): should
+    /// overseerd itself be restarted, systemd hands them back by name and
+    /// overseerd takes them instead of binding again, so the sockets never close.
     private func storeListenersWithSystemd() {
         guard systemd.isEnabled, handover == nil else { return }
-        for listener in listeners where listener.origin != .inherited {
+        // Named TCP/UDP sockets only: a unix socket's file is removed when overseerd
+        // exits, and an unnamed socket could not be matched to its --listen again.
+        for listener in listeners where listener.origin != .inherited && listener.name != .unnamed
+            && (listener.kind == "tcp" || listener.kind == "udp") {
             systemd.send(NotifyMessage([("FDSTORE", "1"), ("FDNAME", listener.name.rawValue)]), passing: listener.fd.rawValue)
         }
     }

@@ -26,7 +26,7 @@ final class UpgradeDriver {
                 do {
                     key = try Minisign.PublicKey(parsing: text)
                 } catch {
-                    throw ConfigurationError("bad --minisign-key \"\(keyText)\": \(error) — give the .pub file or its base64 line")
+                    throw ConfigurationError("bad --minisign-key \"\(keyText)\": \(error); give the .pub file or its base64 line")
                 }
             } else {
                 key = nil
@@ -35,7 +35,7 @@ final class UpgradeDriver {
                 let candidates = [settings.fetchHelperPath, Self.besideSelf("overseerd-fetch"),
                                   "/usr/libexec/overseerd/overseerd-fetch"].compactMap { $0 }
                 guard let found = candidates.first(where: { access($0, X_OK) == 0 }) else {
-                    throw ConfigurationError("overseerd-fetch not found (looked at \(candidates.joined(separator: ", "))) — install it or give --fetch-helper PATH")
+                    throw ConfigurationError("overseerd-fetch not found (looked at \(candidates.joined(separator: ", "))); install it or give --fetch-helper PATH")
                 }
                 fetchHelper = found
             } else {
@@ -81,6 +81,7 @@ final class UpgradeDriver {
     private var staging: StagingFile?
     private var watcher: (FileWatcher, UInt64)?
     private var settleIdentity: [Int] = []
+    private var watchFailureLogged = false
     private var lastTakenIdentity: [Int] = []
     private var etag: String?
     private var lastModified: String?
@@ -93,7 +94,8 @@ final class UpgradeDriver {
 
     var settings: UpgradeSettings { plan.settings }
 
-    init(plan: Plan, host: Supervisor) throws {
+    /// - Parameter rejected: binaries an earlier image of overseerd rejected.
+    init(plan: Plan, host: Supervisor, rejected: [String] = []) throws {
         self.plan = plan
         self.host = host
         let program = try host.resolvedProgram()
@@ -101,8 +103,9 @@ final class UpgradeDriver {
         let installed = host.binaryID(of: target)
         cycle = UpgradeCycle(installed: installed, steps: UpgradeCycle.steps(for: plan.settings),
                              interval: plan.settings.effectiveInterval, restartAfterInstall: !plan.settings.noRestart)
+        cycle.remember(rejected: rejected)
         if case let .file(path) = plan.settings.source { startWatching(path) }
-        host.logger.info("upgrades from \(plan.settings.source) into \(target) (checks: \(cycle.steps.map(\.description).joined(separator: ", ")))")
+        host.logger.info("upgrades from \(plan.settings.source) into \(target) (checks: \(cycle.steps.isEmpty ? "none" : cycle.steps.map(\.description).joined(separator: ", ")))")
         feed(.pollDue)
     }
 
@@ -111,8 +114,6 @@ final class UpgradeDriver {
 
     /// The binaries rejected so far.
     var rejected: [String] { cycle.rejected.sorted() }
-
-    func remember(rejected hashes: [String]) { cycle.remember(rejected: hashes) }
 
     /// One line for `overseerd status`.
     var summary: String {
@@ -148,7 +149,11 @@ final class UpgradeDriver {
             let watcher = try FileWatcher(path: path)
             let token = try host.watch(watcher.fd.rawValue) { [unowned self] in fileEvent() }
             self.watcher = (watcher, token)
+            watchFailureLogged = false
         } catch {
+            // Tried again at every poll; said once until it works.
+            guard !watchFailureLogged else { return }
+            watchFailureLogged = true
             host.logger.warning("cannot watch \(path) with inotify (\(error)); polling every \(settings.effectiveInterval.shortDescription) instead")
         }
     }
@@ -163,9 +168,15 @@ final class UpgradeDriver {
             watcher.close()
             self.watcher = nil
             host.logger.warning("the directory of \(settings.source) went away; polling until it is back")
+        case .renamedIntoPlace:
+            // rename(2) is atomic: the file is complete, take it at once.
+            guard case let .file(path) = settings.source else { return }
+            host.cancel(.upgradeSettle)
+            let identity = ProcFS.fileIdentity(path)
+            if !identity.isEmpty, identity != lastTakenIdentity { feed(.pollDue) }
         case .file:
             guard case let .file(path) = settings.source else { return }
-            // Wait until the file has stopped changing: same size and mtime over a short settle time.
+            // Written in place: wait until it has stopped changing (same size and mtime over a short settle time).
             settleIdentity = ProcFS.fileIdentity(path)
             host.schedule(.upgradeSettle, after: .milliseconds(25)) { [unowned self] in settled(path) }
         }

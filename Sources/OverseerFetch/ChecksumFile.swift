@@ -4,7 +4,8 @@ public enum ChecksumFile {
     public static func sha256(in text: String) -> String? {
         guard let word = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "*" }).first else { return nil }
         let lower = word.lowercased()
-        guard lower.count == 64, lower.allSatisfy(\.isHexDigit) else { return nil }
+        // ASCII only: Character.isHexDigit also takes the fullwidth forms (ａ, ０).
+        guard lower.count == 64, lower.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return nil }
         return lower
     }
 }

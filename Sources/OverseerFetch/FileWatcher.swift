@@ -5,7 +5,14 @@ import SystemPackage
 /// inotify on the directory of a watched file, so that an atomic rename by a
 /// deploy tool (write elsewhere, then `mv`) is seen as well as writes in place.
 public struct FileWatcher: Sendable {
-    public enum Change: Sendable { case none, file, directoryGone }
+    public enum Change: Sendable {
+        case none
+        /// Written or created in place: it may still be growing.
+        case file
+        /// Renamed into place, as deploy tools do: complete.
+        case renamedIntoPlace
+        case directoryGone
+    }
 
     public let fd: FileDescriptor
     public let name: String
@@ -23,6 +30,7 @@ public struct FileWatcher: Sendable {
         switch overseer_inotify_drain(fd.rawValue, name) {
         case 1: .file
         case 2: .directoryGone
+        case 3: .renamedIntoPlace
         default: .none
         }
     }

@@ -44,7 +44,9 @@ public enum Minisign {
 
         /// Parses a `.minisig` file.
         public init(parsing text: String) throws(Failure) {
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingWhitespace(keepInner: true) }
+            // By Unicode scalar: in a CRLF file "\r\n" is one Character, not a "\n" (minisign reads CRLF files).
+            let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { Substring($0).trimmingWhitespace(keepInner: true) }
             guard lines.count >= 4, lines[0].hasPrefix("untrusted comment:"), lines[2].hasPrefix("trusted comment: ") else {
                 throw Failure("not a minisign signature file (expected 4 lines: untrusted comment, signature, trusted comment, global signature)")
             }

@@ -17,6 +17,8 @@ public struct NotifyReceiver: Sendable {
         public let senderPID: Int32
         public let senderUID: UInt32
         public let truncated: Bool
+        /// What `checkingSender` said of the sender when the datagram was taken.
+        public let fromChild: Bool
     }
 
     /// The largest datagram taken whole; longer ones are reported truncated.
@@ -56,8 +58,9 @@ public struct NotifyReceiver: Sendable {
         self.address = name
     }
 
-    /// Every datagram queued now.
-    public func receiveAll() -> [Datagram] {
+    /// Every datagram queued now; `checkingSender` is asked about each sender
+    /// right after its datagram is taken, while the sender is most likely alive.
+    public func receiveAll(checkingSender: (Int32) -> Bool = { _ in true }) -> [Datagram] {
         var result: [Datagram] = []
         var buffer = [UInt8](repeating: 0, count: Self.maximumLength)
         // Bounded, so that a child flooding the socket cannot starve the loop.
@@ -69,8 +72,9 @@ public struct NotifyReceiver: Sendable {
                 overseer_recv_with_credentials(fd.rawValue, $0.baseAddress, $0.count, &pid, &uid, &truncated)
             }
             if count < 0 { break }
+            let fromChild = checkingSender(pid)
             result.append(Datagram(message: NotifyMessage(parsing: buffer.prefix(count)),
-                                   senderPID: pid, senderUID: uid, truncated: truncated != 0))
+                                   senderPID: pid, senderUID: uid, truncated: truncated != 0, fromChild: fromChild))
         }
         return result
     }

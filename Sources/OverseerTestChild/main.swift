@@ -7,6 +7,7 @@
 //   OTC_READY_AFTER_MS=N   send READY=1 to NOTIFY_SOCKET after N ms
 //   OTC_EXIT_AFTER_MS=N    exit with OTC_EXIT_CODE (default 1) after N ms
 //   OTC_IGNORE_TERM=1      log SIGTERM/SIGINT/SIGQUIT but keep running
+//   OTC_TERM_HANG=1        on SIGTERM/SIGINT/SIGQUIT close the listener, then hang (a drain that never ends)
 //   OTC_TERM_EXIT=N        on SIGTERM/SIGINT/SIGQUIT exit with N instead of dying of it
 //   OTC_SLOW_MS=N          take N ms to answer each request
 //   OTC_STATUS=TEXT        send STATUS=TEXT to NOTIFY_SOCKET at start
@@ -184,6 +185,9 @@ for signo in signalNames.keys where ![SIGCONT, SIGTSTP, SIGKILL, SIGSEGV, SIGABR
         var byte = UInt8(truncatingIfNeeded: signo)
         _ = write(signalWriteFD, &byte, 1)
     }
+    // Restarted, so that a stop signal arriving mid-request does not cut the
+    // request short (read() returning EINTR) and reset the client's connection.
+    action.sa_flags = SA_RESTART
     sigaction(signo, &action, nil)
 }
 
@@ -199,6 +203,7 @@ var readyAt: Int64? = env("OTC_READY_AFTER_MS").flatMap(Int64.init).map { start 
 let exitAt: Int64? = env("OTC_EXIT_AFTER_MS").flatMap(Int64.init).map { start + $0 }
 let slowMS = env("OTC_SLOW_MS").flatMap(Int32.init) ?? 0
 let ignoreTerm = env("OTC_IGNORE_TERM") == "1"
+let hangOnTerm = env("OTC_TERM_HANG") == "1"
 let termExit = env("OTC_TERM_EXIT").flatMap(Int32.init)
 say("child started pid \(getpid()) generation \(generation)")
 
@@ -246,6 +251,7 @@ while true {
             if signo == SIGTERM || signo == SIGINT || signo == SIGQUIT, !ignoreTerm {
                 // Stop accepting: close (never shutdown) our copy of the shared listener.
                 if listener >= 0 { close(listener); listener = -1 }
+                if hangOnTerm { continue }
                 if let termExit { exit(termExit) }
                 signal(signo, SIG_DFL)
                 raise(signo)

@@ -158,6 +158,8 @@ func roundTrip(to address: InheritedSocket.Address, _ text: String) throws -> St
     var buffer = [UInt8](repeating: 0, count: 1024)
     while received.count < bytes.count {
         let count = recv(fd, &buffer, buffer.count, 0)
+        // Other suites in this process send themselves signals.
+        if count < 0, errno == EINTR { continue }
         guard count > 0 else { break }
         received += buffer.prefix(count)
     }

@@ -8,14 +8,21 @@ import Testing
 /// `overseerd status` and `overseerd restart [--wait]` against a running daemon.
 @Suite struct ControlSocketTests {
     final class Daemon {
-        let scratch = ScratchDirectory()
+        let scratch: ScratchDirectory
         var socket: String { scratch.file("control.sock") }
         var config: String { scratch.file("child.conf") }
         let run: RunningProcess
 
-        init() throws {
+        init(program: String? = nil) throws {
+            let scratch = ScratchDirectory()
+            self.scratch = scratch
             FileManager.default.createFile(atPath: scratch.file("child.conf"), contents: Data("OTC_READY_AFTER_MS=0\n".utf8))
-            run = try RunningProcess.overseerd(["--ready", "notify", "--ready-timeout", "5s", "-l", "127.0.0.1:0", "--", Binaries.testChild],
+            var path = Binaries.testChild
+            if let program {
+                path = scratch.file(program)
+                try FileManager.default.copyItem(atPath: Binaries.testChild, toPath: path)
+            }
+            run = try RunningProcess.overseerd(["--ready", "notify", "--ready-timeout", "5s", "-l", "127.0.0.1:0", "--", path],
                                                environment: ["OVERSEERD_CONTROL_SOCKET": scratch.file("control.sock"),
                                                              "OTC_SERVE": "1", "OTC_CONFIG": scratch.file("child.conf")])
             try run.waitForLine(containing: "control socket at \(scratch.file("control.sock"))")
@@ -70,6 +77,14 @@ import Testing
         let (_, after, _) = try daemon.control(["status"])
         #expect(after.contains("generation 2 serving: pid \(second)"))
         #expect(after.contains("last restart: failed"))
+    }
+
+    @Test func restartWaitReportsAProgramThatCannotStart() throws {
+        let daemon = try Daemon(program: "app")
+        try FileManager.default.removeItem(atPath: daemon.scratch.file("app"))
+        let (exit, _, error) = try daemon.control(["restart", "--wait", "--timeout", "20s"])
+        #expect(exit == .exited(1))
+        #expect(error == "overseerd: restart failed: generation 2 could not start: cannot run \(daemon.scratch.file("app")): no such file — check the path; generation 1 keeps serving\n")
     }
 
     @Test func otherUsersAreRefused() throws {

@@ -22,7 +22,9 @@ import Testing
         let old = try startedPID(run, 1)
         try run.waitForLine(containing: "generation 1 is ready")
         let load = LoadLoop(port: port)
-        setup.configure(["OTC_READY_AFTER_MS": "60000"])
+        // Not accepting yet, as a server still starting: what it had accepted, a kill -9 would lose
+        // (the kernel cannot give accepted connections back), and that is no supervisor's doing.
+        setup.configure(["OTC_READY_AFTER_MS": "60000", "OTC_SERVE": ""])
         run.signal(SIGUSR2)
         let new = try startedPID(run, 2)
         try run.waitForLine(containing: "child started pid \(new)", in: .stdout)
@@ -40,7 +42,8 @@ import Testing
 
     @Test func killingTheOldChildDuringDrainLosesNothing() throws {
         let setup = Setup()
-        setup.configure(["OTC_READY_AFTER_MS": "0", "OTC_IGNORE_TERM": "1"])
+        // The old child stops accepting on SIGTERM, then hangs in its drain.
+        setup.configure(["OTC_READY_AFTER_MS": "0", "OTC_TERM_HANG": "1"])
         let run = try setup.start(["--ready", "notify", "--stop-timeout", "60s"])
         let port = try run.listenerPort()
         let old = try startedPID(run, 1)

@@ -26,7 +26,7 @@ enum HTTPClient {
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard rc == 0 else { throw Failure(description: "connect to \(host):\(port): errno \(errno)") }
+        guard rc == 0 || (errno == EINTR && waitConnected(fd)) else { throw Failure(description: "connect to \(host):\(port): errno \(errno)") }
         return try exchange(fd, host: host, path: path, timeout: timeout)
     }
 
@@ -46,12 +46,26 @@ enum HTTPClient {
         return try exchange(fd, host: "localhost", path: path, timeout: timeout)
     }
 
+    /// After an interrupted connect(), the connection goes on: wait until it is writable and check it.
+    private static func waitConnected(_ fd: Int32) -> Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        var ready = poll(&poller, 1, 10_000)
+        while ready < 0, errno == EINTR { ready = poll(&poller, 1, 10_000) }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        return ready == 1 && error == 0
+    }
+
     private static func exchange(_ fd: Int32, host: String, path: String, timeout: Double) throws -> HTTPResponse {
         var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         let request = Array("GET \(path) HTTP/1.0\r\nHost: \(host)\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+        // Some suites send this process signals (StopRequestTests): an interrupted call is retried.
+        var sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        while sent < 0, errno == EINTR { sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+        guard sent == request.count else {
             throw Failure(description: "send: errno \(errno)")
         }
         var received: [UInt8] = []
@@ -60,6 +74,7 @@ enum HTTPClient {
             let count = recv(fd, &buffer, buffer.count, 0)
             if count > 0 { received += buffer.prefix(count); continue }
             if count == 0 { break }
+            if errno == EINTR { continue }
             throw Failure(description: "recv: errno \(errno) after \(received.count) bytes")
         }
         let text = String(decoding: received, as: UTF8.self)

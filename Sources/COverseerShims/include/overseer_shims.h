@@ -92,8 +92,9 @@ ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
 /// A close-on-exec, non-blocking inotify fd watching `directory` for files
 /// created, written, moved in, or changed.
 int overseer_inotify_watch_directory(const char *directory);
-/// Drains pending inotify events. Returns 1 when one named `name` was among
-/// them, 2 when the directory itself went away, 0 otherwise, -1 on error.
+/// Drains pending inotify events. Returns 3 when a file named `name` was
+/// renamed into the directory, 1 when it was otherwise created or changed, 2
+/// when the directory itself went away, 0 otherwise, -1 on error.
 int overseer_inotify_drain(int fd, const char *name);
 
 /// A close-on-exec memfd (for the state handed to a re-executed overseerd).

@@ -1,0 +1,2 @@
+// Only a header: LLVMFuzzerRunDriver is defined by the libFuzzer runtime.
+#include "CFuzzerDriver.h"
