@@ -103,6 +103,8 @@ public struct UpgradeSettings: Equatable, Sendable {
     public var noRestart = false
     /// The largest binary taken.
     public var maxBinarySize: Int64 = 1 << 30
+    /// The longest one network poll may take (overseerd-fetch's --max-time; it is killed a little after).
+    public var fetchTimeout: Duration = .seconds(900)
     /// Run overseerd-fetch as this user.
     public var fetchUser: String?
     public var s3Endpoint: String?
@@ -126,6 +128,9 @@ public struct UpgradeSettings: Equatable, Sendable {
         }
         if effectiveInterval < .milliseconds(100) {
             throw ConfigurationError("--fetch-interval \(effectiveInterval.shortDescription) is too short: give at least 100ms")
+        }
+        if fetchTimeout < .seconds(1) {
+            throw ConfigurationError("--fetch-timeout \(fetchTimeout.shortDescription) is too short: give at least 1s")
         }
         if checkTimeout <= .zero {
             throw ConfigurationError("--check-timeout must be longer than 0")

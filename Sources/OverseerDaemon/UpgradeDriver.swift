@@ -264,7 +264,9 @@ final class UpgradeDriver {
         case let .network(url):
             guard let staging = newStagingFile(), let helper = plan.fetchHelper else { return }
             self.staging = staging
-            var arguments = [helper, "--output-fd", "3", "--max-size", String(settings.maxBinarySize)]
+            let limit = settings.fetchTimeout
+            var arguments = [helper, "--output-fd", "3", "--max-size", String(settings.maxBinarySize),
+                             "--max-time", String(max(1, limit.totalNanoseconds / 1_000_000_000))]
             if let etag { arguments += ["--etag", etag] }
             if let lastModified { arguments += ["--last-modified", lastModified] }
             if settings.sidecarChecksum { arguments += ["--sidecar", ".sha256"] }
@@ -276,7 +278,8 @@ final class UpgradeDriver {
             do {
                 try HelperProcess.start(on: host, label: "overseerd-fetch", arguments: arguments,
                                         environment: host.inheritableEnvironment, extraFD: staging.fd,
-                                        user: plan.fetchUser, timeout: .seconds(3600 + 60)) { [unowned self] exit, output in
+                                        // Its own --max-time ends a slow transfer; this ends a helper that hangs anyway.
+                                        user: plan.fetchUser, timeout: limit + .seconds(5)) { [unowned self] exit, output in
                     fetchFinished(exit, output)
                 }
             } catch {

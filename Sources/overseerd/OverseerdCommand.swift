@@ -76,6 +76,9 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("fetch-interval"), help: ArgumentHelp("Between polls (default 30s for a file, 5m otherwise; jittered).", valueName: "duration"))
     var fetchInterval: String?
 
+    @Option(name: .customLong("fetch-timeout"), help: ArgumentHelp("The longest one network poll may take; overseerd-fetch is killed after it.", valueName: "duration"))
+    var fetchTimeout: String = "15m"
+
     @Option(name: .customLong("sha256"), help: ArgumentHelp("The SHA-256 a new binary must have.", valueName: "hex"))
     var sha256: String?
 
@@ -133,7 +136,7 @@ struct OverseerdCommand: ParsableCommand {
         ("listen", .repeated), ("backlog", .single), ("unix-mode", .single), ("ready", .single),
         ("ready-timeout", .single), ("restart-signal", .single), ("reexec-signal", .single), ("stop-signal", .single),
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single),
-        ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("fetch-interval", .single), ("sha256", .single), ("checksum", .single),
+        ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
         ("no-restart", .flag), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
@@ -182,6 +185,7 @@ struct OverseerdCommand: ParsableCommand {
         }
         var settings = UpgradeSettings(source: try .init(parsing: fetch))
         settings.interval = try fetchInterval.map { text throws(ConfigurationError) in try Duration(parsing: text) }
+        settings.fetchTimeout = try Duration(parsing: fetchTimeout)
         settings.sha256 = sha256
         if let checksum {
             guard checksum == "sidecar" else {

@@ -129,3 +129,143 @@ import Testing
         _ = try run.waitForExit()
     }
 }
+
+extension NetworkUpgradeTests {
+    /// A fetcher that hangs is killed at --fetch-timeout; the poll fails, nothing is left
+    /// behind, and the next poll works.
+    @Test func hangingFetcherIsKilledAndTheNextPollWorks() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let site = deployment.scratch.file("site")
+        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
+        let server = try FileServer(directory: site)
+        let new = deployment.variant("after-hang")
+        try new.write(to: URL(fileURLWithPath: site + "/app"))
+        // A fetcher that hangs once (a marker file says so), then runs the real one.
+        let marker = deployment.scratch.file("hang-once")
+        FileManager.default.createFile(atPath: marker, contents: Data())
+        let wrapper = deployment.scratch.file("fetch-wrapper")
+        let real = URL(fileURLWithPath: Binaries.overseerd).deletingLastPathComponent().path + "/overseerd-fetch"
+        try Data("#!/bin/sh\nif [ -e \(marker) ]; then rm \(marker); exec sleep 300; fi\nexec \(real) \"$@\"\n".utf8)
+            .write(to: URL(fileURLWithPath: wrapper))
+        chmod(wrapper, 0o755)
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/app", "--fetch-helper", wrapper,
+             "--fetch-timeout", "1s", "--fetch-interval", "500ms", "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        try run.waitForLine(containing: "still running after 6s; killing it")
+        let failed = try run.waitForLine(containing: "fetch failed:")
+        #expect(failed.contains("overseerd-fetch ended with signal SIGKILL"), "\(failed)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }.isEmpty)
+        try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
+        #expect(deployment.installed() == new)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// gzip on the wire (a .gz URL) is inflated on the way in; a truncated body is a failed poll.
+    @Test func gzipUpgradesAndATruncatedBodyInstallsNothing() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let site = deployment.scratch.file("site")
+        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
+        let server = try FileServer(directory: site)
+        let new = deployment.variant("gzipped")
+        try new.write(to: URL(fileURLWithPath: site + "/app"))
+        #expect(try RunningProcess(["/bin/gzip", "-k", site + "/app"]).waitForExit() == .exited(0))
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/app.gz", "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
+        #expect(deployment.installed() == new)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+
+        // A server that promises more than it sends.
+        let script = """
+            import socket
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+            print("port", s.getsockname()[1], flush=True)
+            while True:
+                c, _ = s.accept()
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 100000\\r\\n\\r\\n" + b"\\x7fELF" * 100)
+                c.close()
+            """
+        let truncating = try RunningProcess(["/usr/bin/env", "python3", "-u", "-c", script])
+        defer { truncating.signal(SIGKILL); _ = try? truncating.waitForExit() }
+        let port = try truncating.waitForLine(containing: "port ", in: .stdout).dropFirst(5).trimmingCharacters(in: .whitespaces)
+        let second = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(port)/app", "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        try second.waitForLine(containing: "fetch failed:")
+        #expect(deployment.installed() == new, "the truncated download replaced nothing")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }.isEmpty)
+        second.signal(SIGTERM)
+        _ = try second.waitForExit()
+    }
+
+    /// github:OWNER/REPO against a local server that answers like the releases API.
+    @Test func githubReleaseUpgrade() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let site = deployment.scratch.file("site")
+        try FileManager.default.createDirectory(atPath: site + "/repos/acme/app/releases", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: site + "/download", withIntermediateDirectories: true)
+        let server = try FileServer(directory: site)
+        let new = deployment.variant("from-github")
+        try new.write(to: URL(fileURLWithPath: site + "/download/app-linux-x86_64"))
+        try Data("darwin".utf8).write(to: URL(fileURLWithPath: site + "/download/app-darwin-arm64"))
+        let base = "http://127.0.0.1:\(server.port)"
+        let release = """
+            {"tag_name": "v2.0.0", "assets": [
+              {"name": "app-darwin-arm64", "browser_download_url": "\(base)/download/app-darwin-arm64"},
+              {"name": "app-linux-x86_64", "browser_download_url": "\(base)/download/app-linux-x86_64"}]}
+            """
+        try Data(release.utf8).write(to: URL(fileURLWithPath: site + "/repos/acme/app/releases/latest"))
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "github:acme/app", "--github-api-url", base, "--asset-pattern", "*linux-x86_64*",
+             "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
+        #expect(deployment.installed() == new)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+}
+
+extension NetworkUpgradeTests {
+    /// s3://BUCKET/KEY against moto's S3 emulator (PyPI moto, in server mode).
+    @Test func s3Upgrade() throws {
+        let probe = try RunningProcess(["/usr/bin/env", "python3", "-c", "import moto.server, boto3"]).waitForExit()
+        try #require(probe == .exited(0), "python3 cannot import moto.server and boto3 (pip install 'moto[server]')")
+        let deployment = try UpgradeTests.Deployment()
+        let new = deployment.variant("from-s3")
+        let binary = deployment.scratch.file("upload")
+        try new.write(to: URL(fileURLWithPath: binary))
+        let script = """
+            import sys, boto3
+            from moto.server import ThreadedMotoServer
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            port = server.get_host_and_port()[1]
+            s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, region_name="us-east-1",
+                              aws_access_key_id="test", aws_secret_access_key="test")
+            s3.create_bucket(Bucket="releases")
+            s3.upload_file(sys.argv[1], "releases", "app/server")
+            print("MOTO_PORT=%d" % port, flush=True)
+            __import__("threading").Event().wait()
+            """
+        let moto = try RunningProcess(["/usr/bin/env", "python3", "-u", "-c", script, binary],
+                                      environment: ["http_proxy": "", "HTTP_PROXY": "", "all_proxy": "", "NO_PROXY": "127.0.0.1"])
+        defer { moto.signal(SIGKILL); _ = try? moto.waitForExit() }
+        let line = try moto.waitForLine(containing: "MOTO_PORT=", in: .stdout, timeout: 60)
+        let port = try #require(line.components(separatedBy: "MOTO_PORT=").last.flatMap { UInt16($0.trimmingCharacters(in: .whitespaces)) })
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", "s3://releases/app/server", "--s3-endpoint", "http://127.0.0.1:\(port)",
+             "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": "",
+                          "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"])
+        try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
+        #expect(deployment.installed() == new)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+}
