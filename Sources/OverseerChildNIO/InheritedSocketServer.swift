@@ -121,9 +121,12 @@ public final class InheritedSocketServer: Service, Sendable {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask { await tracker.waitUntilEmpty(); return true }
             group.addTask { (try? await Task.sleep(for: timeout)) != nil ? false : true }
-            if await group.next() == false { tracker.closeAll() }
+            _ = await group.next()
             group.cancelAll()
         }
+        // Whatever is still open now is past the drain: the timeout fired, or this
+        // task was cancelled (then the sleep above ended at once).
+        if tracker.count > 0 { tracker.closeAll() }
         if !stopRequested.isSet {
             throw InheritedListenerError(description: "the listener on \(socket.description) closed without a stop request")
         }
