@@ -10,13 +10,12 @@ final class ConnectionTracker: Sendable {
         var channels: [UInt64: any Channel] = [:]
         var nextID: UInt64 = 0
         var draining = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiterID: UInt64 = 0
+        var cancelledWaiters: Set<UInt64> = []
     }
 
     private let state = Mutex(State())
-
-    /// The number of open connections.
-    var count: Int { state.withLock { $0.channels.count } }
 
     /// Tracks `channel` until it closes; asks it to finish at once when draining has begun.
     func add(_ channel: any Channel) {
@@ -49,24 +48,40 @@ final class ConnectionTracker: Sendable {
         for channel in channels { channel.close(promise: nil) }
     }
 
-    /// Returns once no connection is open.
+    /// Returns once no connection is open, or at once when the task is cancelled.
     func waitUntilEmpty() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state in
-                if state.channels.isEmpty { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
+        let id = state.withLock { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
         }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if state.channels.isEmpty || state.cancelledWaiters.remove(id) != nil { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            // Runs before or after the continuation was stored: either resume it,
+            // or leave a mark so that it is not stored at all.
+            let waiter = state.withLock { state in
+                if let waiter = state.waiters.removeValue(forKey: id) { return Optional(waiter) }
+                state.cancelledWaiters.insert(id)
+                return nil
+            }
+            waiter?.resume()
+        }
+        state.withLock { _ = $0.cancelledWaiters.remove(id) }
     }
 
     private func remove(_ id: UInt64) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.channels[id] = nil
             guard state.channels.isEmpty else { return [] }
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }

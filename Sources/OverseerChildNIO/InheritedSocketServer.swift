@@ -77,8 +77,9 @@ public final class InheritedSocketServer: Service, Sendable {
         self.childChannelInitializer = childChannelInitializer
     }
 
-    /// Serves until graceful shutdown or cancellation, then drains the
-    /// connections and returns.
+    /// Serves until graceful shutdown, then drains the connections (at most
+    /// `drainTimeout`, then closes the rest) and returns. On cancellation it
+    /// closes the listener and every connection at once and returns.
     ///
     /// - Throws: ``InheritedListenerError`` when the socket cannot be served on,
     ///   NIO's error when the channel cannot be set up, and
@@ -118,15 +119,16 @@ public final class InheritedSocketServer: Service, Sendable {
 
         tracker.startDraining()
         let timeout = drainTimeout
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await tracker.waitUntilEmpty(); return true }
-            group.addTask { (try? await Task.sleep(for: timeout)) != nil ? false : true }
-            _ = await group.next()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await tracker.waitUntilEmpty() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            // Whatever is still open now is past the drain: the timeout fired, or
+            // this task was cancelled (then the sleep ended at once). Closed here,
+            // inside the group: the group waits for both children before it returns.
+            tracker.closeAll()
             group.cancelAll()
         }
-        // Whatever is still open now is past the drain: the timeout fired, or this
-        // task was cancelled (then the sleep above ended at once).
-        if tracker.count > 0 { tracker.closeAll() }
         if !stopRequested.isSet {
             throw InheritedListenerError(description: "the listener on \(socket.description) closed without a stop request")
         }

@@ -11,7 +11,7 @@ import Testing
 
 /// The Service: READY=1 when serving; on graceful shutdown STOPPING=1, the
 /// listener closed (not shut down), open connections drained.
-@Suite struct InheritedSocketServerTests {
+@Suite(.timeLimit(.minutes(2))) struct InheritedSocketServerTests {
     @Test func gracefulShutdownClosesTheListenerAndDrains() async throws {
         let receiver = try NotifyReceiver()
         let child = OverseerChild(environment: ["NOTIFY_SOCKET": receiver.address], ownPID: getpid())
@@ -40,13 +40,7 @@ import Testing
         await group.triggerGracefulShutdown()
         #expect(receiver.receive() == "STOPPING=1")
         try await running.value
-        var byte: UInt8 = 0
-        var patience = timeval(tv_sec: 60, tv_usec: 0)
-        setsockopt(idle, SOL_SOCKET, SO_RCVTIMEO, &patience, socklen_t(MemoryLayout<timeval>.size))
-        // Other suites in this process send themselves signals: retry an interrupted recv.
-        var got = recv(idle, &byte, 1, 0)
-        while got < 0, errno == EINTR { got = recv(idle, &byte, 1, 0) }
-        #expect(got == 0, "the idle connection was closed at the drain timeout (errno \(errno))")
+        #expect(readsEndOfStream(idle), "the idle connection was closed at the drain timeout")
 
         // The socket lives on for the other copy: connect and accept still work.
         let late = try connectTo(address)
@@ -54,6 +48,36 @@ import Testing
         let accepted = accept(otherCopy, nil, nil)
         #expect(accepted >= 0)
         if accepted >= 0 { close(accepted) }
+    }
+
+    @Test func cancelledServerClosesItsConnectionsWithoutWaitingForTheDrain() async throws {
+        let child = OverseerChild(environment: [:], ownPID: getpid())
+        let socket = try child.socket(named: "http", orBind: "127.0.0.1:0", backlog: 4096)
+        let address = try #require(socket.localAddress)
+        // A drain timeout nobody would wait out: cancellation must not wait for it.
+        let server = InheritedSocketServer(socket: socket, child: nil, drainTimeout: .seconds(3600)) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(InheritedSocketBootstrapTests.Echo())
+            }
+        }
+        let running = Task(executorPreference: DedicatedThreadExecutor.shared) { try await server.run() }
+        let idle = try connectTo(address)
+        defer { close(idle) }
+        #expect(try exchange(idle, "serving") == "serving")
+
+        running.cancel()
+        try await running.value
+        #expect(readsEndOfStream(idle), "the open connection was closed on cancellation")
+    }
+
+    /// Whether the peer closed `fd` (recv returns 0) within a minute.
+    func readsEndOfStream(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        var patience = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, socklen_t(MemoryLayout<timeval>.size))
+        var got = recv(fd, &byte, 1, 0)
+        while got < 0, errno == EINTR { got = recv(fd, &byte, 1, 0) }
+        return got == 0
     }
 
     func exchange(_ fd: Int32, _ text: String) throws -> String {
