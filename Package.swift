@@ -81,6 +81,8 @@ let package = Package(
         .target(name: "OverseerChild", dependencies: ["OverseerProtocol"]),
         // A child program for the tests: reports what it was given, serves HTTP, misbehaves on request.
         .executableTarget(name: "OverseerTestChild", dependencies: ["OverseerChild"]),
+        // Learns of its stop only through OverseerChild.stopRequests; run by ChildLibraryTests.
+        .executableTarget(name: "OverseerStopProbe", dependencies: ["OverseerChild"]),
         // The SwiftNIO adapter a child links: a server on an inherited listener, drained on SIGTERM.
         .target(name: "OverseerChildNIO", dependencies: [
             "OverseerChild",
@@ -95,17 +97,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "examples/swift-nio-server"),
 
+        // Helpers the test targets share (commands run without Foundation.Process): Glibc only.
+        .target(name: "OverseerTestSupport", path: "Tests/OverseerTestSupport"),
         .testTarget(name: "OverseerProtocolTests", dependencies: ["OverseerProtocol"]),
         .testTarget(name: "OverseerCoreTests", dependencies: ["OverseerCore"]),
-        .testTarget(name: "OverseerSystemTests", dependencies: ["OverseerSystem", "OverseerChild"]),
-        .testTarget(name: "OverseerFetchTests", dependencies: ["OverseerFetch"]),
+        .testTarget(name: "OverseerSystemTests", dependencies: ["OverseerSystem", "OverseerChild", "OverseerTestSupport"]),
+        .testTarget(name: "OverseerFetchTests", dependencies: ["OverseerFetch", "OverseerTestSupport"]),
         .testTarget(name: "OverseerIntegrationTests", dependencies: [
             "OverseerSystem", "overseerd", "OverseerTestChild", "overseerd-fetch",
-            "OverseerExampleNIOServer",
+            "OverseerExampleNIOServer", "OverseerStopProbe", "OverseerTestSupport",
         ]),
-        .testTarget(name: "OverseerChildTests", dependencies: ["OverseerChild", "OverseerProtocol"]),
+        .testTarget(name: "OverseerChildTests", dependencies: ["OverseerChild", "OverseerProtocol", "OverseerTestSupport"]),
         .testTarget(name: "OverseerChildNIOTests", dependencies: [
-            "OverseerChildNIO", "OverseerChild",
+            "OverseerChildNIO", "OverseerChild", "OverseerTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

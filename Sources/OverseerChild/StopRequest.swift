@@ -49,7 +49,9 @@ extension OverseerChild {
     /// The first call for a signal installs a handler for it that only writes
     /// the signal's number to a pipe (async-signal-safe); a thread of this
     /// library reads the pipe and delivers the requests. That thread unblocks
-    /// the signals for itself, so delivery works whatever other threads block.
+    /// the subscribed signals, and only those, for itself: delivery works
+    /// whatever the other threads block, and a signal the program reads from a
+    /// signalfd or `sigwait()` is left alone.
     /// Do not also handle these signals another way (`signal()`, a
     /// `DispatchSource`, ServiceLifecycle's `gracefulShutdownSignals`): the
     /// last one installed wins.
@@ -108,6 +110,8 @@ final class SignalRelay: @unchecked Sendable {
     private var installed: Set<Int32> = []
     private var received: [StopRequest] = []
     private let readFD: Int32
+    /// The thread that reads the pipe: the subscribed signals are unblocked on it.
+    private(set) var thread = pthread_t()
 
     private init() {
         var fds: [Int32] = [-1, -1]
@@ -118,12 +122,19 @@ final class SignalRelay: @unchecked Sendable {
         _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
         readFD = fds[0]
         relayWriteFD = fds[1]
-        var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
+        // The thread starts with every signal blocked and unblocks exactly the
+        // stop signals subscribed to: it must not take a signal that the program
+        // blocks everywhere to read it from a signalfd or sigwait().
+        var all = sigset_t()
+        var previous = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_SETMASK, &all, &previous)
         let status = pthread_create(&thread, nil, { raw in
             Unmanaged<SignalRelay>.fromOpaque(raw!).takeRetainedValue().readLoop()
             return nil
         }, context)
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
         guard status == 0 else { fatalError("OverseerChild: pthread_create for the stop signals: \(errnoText(status))") }
         pthread_detach(thread)
     }
@@ -131,7 +142,8 @@ final class SignalRelay: @unchecked Sendable {
     var firstRequest: StopRequest? { lock.withLock { received.first } }
 
     func subscribe(signals: [Int32], _ handler: @escaping @Sendable (StopRequest) -> Void) -> Int {
-        let (token, replay): (Int, StopRequest?) = lock.withLock {
+        let (token, replay, newSignals): (Int, StopRequest?, Bool) = lock.withLock {
+            var newSignals = false
             for signal in signals where !installed.contains(signal) {
                 var action = sigaction()
                 action.__sigaction_handler.sa_handler = { relaySignal($0) }
@@ -139,29 +151,53 @@ final class SignalRelay: @unchecked Sendable {
                 sigemptyset(&action.sa_mask)
                 sigaction(signal, &action, nil)
                 installed.insert(signal)
+                newSignals = true
             }
             nextToken += 1
             subscribers[nextToken] = Subscriber(signals: Set(signals), handler: handler)
-            return (nextToken, received.first { signals.contains($0.signal) })
+            return (nextToken, received.first { signals.contains($0.signal) }, newSignals)
+        }
+        if newSignals {
+            // Asks the relay thread to unblock them. Until it has, such a signal
+            // is handled by any other thread that does not block it, or stays
+            // pending for the process: it is not lost.
+            var command = Self.unblockCommand
+            _ = write(relayWriteFD, &command, 1)
         }
         if let replay { handler(replay) }
         return token
     }
+
+    /// The relay thread's name (at most 15 bytes).
+    static let threadName = "overseer-stop"
+
+    /// Written to the pipe instead of a signal number: unblock the installed signals.
+    private static let unblockCommand: UInt8 = 0
 
     func unsubscribe(_ token: Int) {
         lock.withLock { _ = subscribers.removeValue(forKey: token) }
     }
 
     private func readLoop() {
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2] { sigaddset(&mask, signal) }
-        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        // Named, so that `ps -L` and /proc/PID/task/*/comm show what it is.
+        // (pthread_setname_np is a GNU extension Swift's Glibc module leaves out.)
+        let comm = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        if comm >= 0 {
+            _ = Self.threadName.withCString { write(comm, $0, strlen($0)) }
+            close(comm)
+        }
         var byte: UInt8 = 0
         while true {
             let count = read(readFD, &byte, 1)
             if count < 0 && errno == EINTR { continue }
             guard count == 1 else { return }
+            if byte == Self.unblockCommand {
+                var mask = sigset_t()
+                sigemptyset(&mask)
+                lock.withLock { for signal in installed { sigaddset(&mask, signal) } }
+                pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+                continue
+            }
             let request = StopRequest(signal: Int32(byte))
             let handlers: [@Sendable (StopRequest) -> Void] = lock.withLock {
                 received.append(request)

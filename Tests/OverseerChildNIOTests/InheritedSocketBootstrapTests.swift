@@ -4,12 +4,13 @@ import Glibc
 import NIOCore
 import NIOPosix
 import OverseerChild
+import OverseerTestSupport
 @testable import OverseerChildNIO
 import Testing
 
 /// What SwiftNIO does to a listening socket it is handed, measured, and what
 /// the adapter keeps of the shared socket's state.
-@Suite struct InheritedSocketBootstrapTests {
+@Suite(.timeLimit(.minutes(2))) struct InheritedSocketBootstrapTests {
     static let alone = OverseerChild(environment: [:], ownPID: getpid())
 
     /// A listener as overseerd makes one (blocking, backlog 4096), plus a second
@@ -48,7 +49,7 @@ import Testing
         defer { close(listener.otherCopy) }
         let port = try #require(listener.socket.localAddress?.port)
         #expect(listener.backlog == 4096)
-        #expect(ssSendQ("-ltn 'sport = :\(port)'") == 4096)
+        #expect(listenBacklog(ss: "-ltn 'sport = :\(port)'") == 4096)
         #expect(!listener.otherCopyIsNonBlocking)
 
         let channel = try await Self.echoBootstrap()
@@ -57,7 +58,7 @@ import Testing
         // Measured: NIO's listen(fd, 128) in ServerSocketChannel.init(socket:) applies to the
         // socket every copy shares, and so does its O_NONBLOCK.
         #expect(listener.backlog == 128)
-        #expect(ssSendQ("-ltn 'sport = :\(port)'") == 128)
+        #expect(listenBacklog(ss: "-ltn 'sport = :\(port)'") == 128)
         #expect(listener.otherCopyIsNonBlocking)
         try await channel.close()
     }
@@ -72,7 +73,7 @@ import Testing
 
         let channel = try await Self.echoBootstrap().withInheritedSocket(listener.socket).get()
         #expect(listener.backlog == 4096)
-        #expect(ssSendQ(ss) == 4096, "ss -l shows overseerd's backlog kept")
+        #expect(listenBacklog(ss: ss) == 4096, "ss -l shows overseerd's backlog kept")
         #expect(listener.otherCopyIsNonBlocking, "O_NONBLOCK is shared: it cannot be avoided, only documented")
         #expect(try roundTrip(to: local, "ping") == "ping")
 
@@ -169,16 +170,4 @@ func roundTrip(to address: InheritedSocket.Address, _ text: String) throws -> St
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Send-Q of the listening socket `ss` finds: its backlog.
-func ssSendQ(_ arguments: String) -> Int? {
-    guard let pipe = popen("ss -H \(arguments) 2>/dev/null", "r") else { return nil }
-    defer { pclose(pipe) }
-    var buffer = [CChar](repeating: 0, count: 4096)
-    guard fgets(&buffer, Int32(buffer.count), pipe) != nil else { return nil }
-    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-    guard let listen = fields.firstIndex(of: "LISTEN"), listen + 2 < fields.count else { return nil }
-    return Int(fields[listen + 2])
 }

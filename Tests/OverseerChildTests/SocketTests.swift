@@ -2,6 +2,7 @@
 import Glibc
 #endif
 @testable import OverseerChild
+import OverseerTestSupport
 import Testing
 
 /// Type, address and backlog of real sockets, and the fallback that binds them.
@@ -22,7 +23,7 @@ import Testing
         #expect(address == .ipv4(host: "127.0.0.1", port: port) && port != 0)
         #expect(socket.description == "http (fd \(socket.fd), stream 127.0.0.1:\(port))")
         #expect(socket.listenBacklog == 77)
-        #expect(ssSendQ("-ltn 'sport = :\(port)'") == 77, "ss agrees")
+        #expect(listenBacklog(ss: "-ltn 'sport = :\(port)'") == 77, "ss agrees")
         #expect(fcntl(socket.fd, F_GETFD) & FD_CLOEXEC != 0)
     }
 
@@ -43,7 +44,7 @@ import Testing
         #expect(file.family == AF_UNIX)
         #expect(file.localAddress == .unix(path: path))
         #expect(file.listenBacklog == 33)
-        #expect(ssSendQ("-xl 'src \(path)'") == 33, "ss agrees")
+        #expect(listenBacklog(ss: "-xl 'src \(path)'") == 33, "ss agrees")
 
         let name = "overseer-child-test-\(getpid())-abstract"
         let abstract = try alone.socket(named: "admin", orBind: "unix:@" + name, backlog: 12)

@@ -70,24 +70,3 @@ final class NotifyReceiver {
         }
     }
 }
-
-/// The output of a shell command.
-func shell(_ command: String) -> String {
-    guard let pipe = popen(command, "r") else { return "" }
-    defer { pclose(pipe) }
-    var output = ""
-    var buffer = [CChar](repeating: 0, count: 4096)
-    while fgets(&buffer, Int32(buffer.count), pipe) != nil {
-        output += decodeCString(buffer)
-    }
-    return output
-}
-
-/// Send-Q of the listening socket that `ss` finds with `filter`: its backlog.
-func ssSendQ(_ arguments: String) -> Int? {
-    // `ss -H -l…`: State Recv-Q Send-Q Local Peer; unix: Netid State Recv-Q Send-Q …
-    let line = shell("ss -H \(arguments) 2>/dev/null").split(separator: "\n").first ?? ""
-    let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-    guard let listen = fields.firstIndex(of: "LISTEN"), listen + 2 < fields.count else { return nil }
-    return Int(fields[listen + 2])
-}

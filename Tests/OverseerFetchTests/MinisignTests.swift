@@ -1,5 +1,6 @@
 import Foundation
 @testable import OverseerFetch
+import OverseerTestSupport
 import Testing
 
 /// Keys and signatures made by the real minisign (Debian package minisign).
@@ -21,17 +22,9 @@ import Testing
             return try String(contentsOfFile: path + ".minisig", encoding: .utf8)
         }
 
-        @discardableResult
-        func run(_ arguments: [String]) throws -> Int32 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/minisign")
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw Minisign.Failure("minisign \(arguments) failed") }
-            return process.terminationStatus
+        func run(_ arguments: [String]) throws {
+            let status = runQuietly("/usr/bin/minisign", arguments)
+            guard status == 0 else { throw Minisign.Failure("minisign \(arguments) failed: \(status.map { "status \($0)" } ?? "did not start")") }
         }
 
         func file(_ name: String, _ contents: String) -> String {

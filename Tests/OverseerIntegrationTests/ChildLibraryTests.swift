@@ -62,4 +62,30 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: report), "it reported (read its environment and fds) before answering")
         #expect(shared.pendingConnectionIsStillQueued(), "it accepted on its socket before answering")
     }
+
+    @Test(arguments: [SIGTERM, SIGINT])
+    func stopRequestGetsThroughWhileEveryOtherThreadBlocksTheSignal(signal: Int32) throws {
+        let probe = try RunningProcess([Binaries.stopProbe])
+        try probe.waitForLine(containing: "watching pid \(probe.pid)", in: .stdout)
+        probe.signal(signal)
+        #expect(try probe.waitForExit() == .exited(0))
+        let name = signal == SIGTERM ? "SIGTERM" : "SIGINT"
+        #expect(probe.lines(containing: "callback \(name)", in: .stdout).count == 1)
+        #expect(probe.lines(containing: "stop \(name)", in: .stdout).count == 1)
+    }
+
+    @Test func underOverseerdTheOldGenerationSeesItsStopRequest() throws {
+        let run = try RunningProcess.overseerd(["--ready", "notify", "-l", "127.0.0.1:0", "--", Binaries.stopProbe])
+        try run.waitForLine(containing: "generation 1 is ready")
+        let first = try run.waitForLine(containing: "watching pid", in: .stdout)
+        run.signal(SIGUSR2)
+        try run.waitForLine(containing: "generation 2 is ready; stopping generation 1")
+        try run.waitForLine(containing: "generation 1 is stopping")
+        try run.waitForLine(containing: "generation 1 stopped")
+        let stdout = run.stdoutText
+        #expect(stdout.contains("callback SIGTERM\nstop SIGTERM\n") || stdout.contains("stop SIGTERM\ncallback SIGTERM\n"),
+                "generation 1 (\(first)) saw one stop request: \(stdout)")
+        run.signal(SIGTERM)
+        #expect(try run.waitForExit() == .exited(0), "overseerd exits with the child's status")
+    }
 }

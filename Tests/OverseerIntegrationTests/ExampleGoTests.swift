@@ -12,24 +12,13 @@ import Testing
     /// Builds examples/go into `scratch` with caches there too: no module download, nothing left behind.
     static func build(into scratch: ScratchDirectory) throws -> String {
         let output = scratch.file("hello")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: go!)
-        process.arguments = ["build", "-o", output, "."]
-        process.currentDirectoryURL = URL(fileURLWithPath: Examples.directory + "/go")
-        var environment = ProcessInfo.processInfo.environment
-        environment["GOCACHE"] = scratch.file("gocache")
-        environment["GOPATH"] = scratch.file("gopath")
-        environment["GOPROXY"] = "off"
-        environment["GOFLAGS"] = ""
-        environment["CGO_ENABLED"] = "0"
-        process.environment = environment
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw HarnessError("go build failed: \(String(decoding: message, as: UTF8.self))")
+        let build = try RunningProcess(
+            [go!, "build", "-o", output, "."],
+            environment: ["GOCACHE": scratch.file("gocache"), "GOPATH": scratch.file("gopath"),
+                          "GOPROXY": "off", "GOFLAGS": "", "CGO_ENABLED": "0"],
+            workingDirectory: Examples.directory + "/go")
+        guard try build.waitForExit(timeout: 240) == .exited(0) else {
+            throw HarnessError("go build failed: \(build.stderrText)")
         }
         return output
     }

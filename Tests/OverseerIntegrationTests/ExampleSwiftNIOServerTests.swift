@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// Shared by the Example*Tests: run an example under overseerd, restart it
@@ -101,7 +102,7 @@ enum Examples {
             #expect(held.headers["connection"] == "close", "\(held.headers)")
             #expect(held.body.hasPrefix("hello from pid \(held.pid ?? 0) generation 1"))
             #expect(connection.isClosedByPeer(), "the draining server closed the keep-alive connection")
-            backlogWhileBothRun = Self.ssSendQ(port: port)
+            backlogWhileBothRun = listenBacklog(ss: "-ltn 'sport = :\(port)'")
             try run.waitForLine(containing: "generation 1 is stopping")
         })
         // The adapter re-listens with the backlog overseerd chose (4096), not NIO's 128.
@@ -112,21 +113,6 @@ enum Examples {
         let (exit, output) = try Examples.answerToCheck([Self.server])
         #expect(exit == .exited(0))
         #expect(output == "token")
-    }
-
-    /// Send-Q of the TCP listener on `port`, as `ss -ltn` prints it: its backlog.
-    static func ssSendQ(port: UInt16) -> Int? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Examples.which("ss") ?? "/usr/bin/ss")
-        process.arguments = ["-H", "-ltn", "sport = :\(port)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        guard (try? process.run()) != nil else { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard let listen = fields.firstIndex(of: "LISTEN"), listen + 2 < fields.count else { return nil }
-        return Int(fields[listen + 2])
     }
 }
 

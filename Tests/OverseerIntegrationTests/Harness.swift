@@ -17,6 +17,7 @@ enum Binaries {
     }()
     static var overseerd: String { directory + "/overseerd" }
     static var testChild: String { directory + "/OverseerTestChild" }
+    static var stopProbe: String { directory + "/OverseerStopProbe" }
 }
 
 struct HarnessError: Error, CustomStringConvertible {

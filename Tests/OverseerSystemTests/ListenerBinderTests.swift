@@ -5,6 +5,7 @@ import Foundation
 import OverseerCore
 import OverseerProtocol
 @testable import OverseerSystem
+import OverseerTestSupport
 import Testing
 
 @Suite struct ListenerBinderTests {
@@ -56,16 +57,7 @@ import Testing
         let listener = try ListenerBinder.bind(ListenerSpec(parsing: "127.0.0.1:0"), backlog: 77, unixMode: nil)
         defer { ListenerBinder.close([listener]) }
         // For a listening socket, ss shows the backlog as Send-Q.
-        let process = Process()
-        let pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ss")
-        process.arguments = ["-ltnH", "sport = :\(port(of: listener))"]
-        process.standardOutput = pipe
-        try process.run()
-        process.waitUntilExit()
-        let columns = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ")
-        #expect(columns.first == "LISTEN")
-        #expect(columns.count > 2 && columns[2] == "77")
+        #expect(listenBacklog(ss: "-ltn 'sport = :\(port(of: listener))'") == 77)
     }
 
     @Test func udpIsBoundWithoutListening() throws {

@@ -5,6 +5,7 @@ import Foundation
 import OverseerChild
 import OverseerProtocol
 @testable import OverseerSystem
+import OverseerTestSupport
 import Testing
 
 @Suite struct NotifyAndIdentityTests {
@@ -43,14 +44,7 @@ import Testing
         FileManager.default.createFile(atPath: empty, contents: Data())
         defer { unlink(empty) }
         #expect(try BinaryIdentity.sha256(ofFileAt: empty) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        let pipe = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        process.arguments = [path]
-        process.standardOutput = pipe
-        try process.run()
-        process.waitUntilExit()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = shellOutput("sha256sum \(shellQuoted(path))")
         #expect(output.hasPrefix(expected))
     }
 
