@@ -128,6 +128,13 @@ final class UpgradeDriver {
     }
 
     func shutdown() {
+        discardStaged()
+    }
+
+    /// Removes the staged file at once: the "upgrade rejected" line that
+    /// follows must be true when it is read.
+    private func discardStaged() {
+        staging?.discard()
         staging = nil
     }
 
@@ -202,7 +209,7 @@ final class UpgradeDriver {
         case let .verify(step):
             verify(step)
         case .discardStaged:
-            staging = nil
+            discardStaged()
             sidecars = [:]
         case let .install(sha256):
             install(sha256)

@@ -12,7 +12,8 @@ public final class StagingFile {
     public let path: String
     /// Open for writing until `seal()`, read-only after.
     public private(set) var fd: Int32
-    private var kept = false
+    /// The path is no longer this object's to remove: installed, or removed already.
+    private var released = false
 
     /// Creates `.NAME.overseerd-staging-RANDOM` beside `target`, mode 0600.
     public init(beside target: String) throws(SystemError) {
@@ -26,7 +27,16 @@ public final class StagingFile {
 
     deinit {
         close(fd)
-        if !kept { unlink(path) }
+        if !released { unlink(path) }
+    }
+
+    /// Removes the file now, whoever else still holds this object (a helper
+    /// that is still running on it, a pending callback); the descriptor stays
+    /// open until the object goes. Once discarded, it is not removed again.
+    public func discard() {
+        guard !released else { return }
+        released = true
+        unlink(path)
     }
 
     /// Ends writing: the file is reopened read-only, because Linux refuses to
@@ -39,7 +49,7 @@ public final class StagingFile {
     }
 
     /// Marks the file as moved into place: it is not removed any more.
-    public func markInstalled() { kept = true }
+    public func markInstalled() { released = true }
 
     /// Empties the file (before a fetch writes it again).
     public func reset() {
