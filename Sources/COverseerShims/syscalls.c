@@ -143,11 +143,15 @@ int64_t overseer_monotonic_ns(void) {
     return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
-ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
-                                       pid_t *pid, uid_t *uid, int *truncated) {
+/// One datagram or message with what came beside it: the sender's credentials
+/// (pid 0 and uid -1 when none came) and up to max_fds passed fds, the others
+/// closed at once. The two receivers below differ only in what they keep.
+static ssize_t receive_message(int fd, void *buffer, size_t length, int flags,
+                               pid_t *pid, uid_t *uid, int *truncated,
+                               int *fds, int max_fds, int *fd_count) {
     union {
         struct cmsghdr align;
-        char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
+        char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 64)];
     } control;
     struct iovec iov = { buffer, length };
     struct msghdr message;
@@ -157,10 +161,11 @@ ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
     message.msg_control = &control;
     message.msg_controllen = sizeof control;
     ssize_t got;
-    do { got = recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC); } while (got < 0 && errno == EINTR);
+    do { got = recvmsg(fd, &message, flags | MSG_CMSG_CLOEXEC); } while (got < 0 && errno == EINTR);
     if (got < 0) return -1;
     *pid = 0;
     *uid = (uid_t)-1;
+    *fd_count = 0;
     *truncated = (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || (size_t)got > length;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
         if (c->cmsg_level != SOL_SOCKET) continue;
@@ -170,16 +175,23 @@ ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
             *pid = credentials.pid;
             *uid = credentials.uid;
         } else if (c->cmsg_type == SCM_RIGHTS) {
-            // FDSTORE and the like are not for us: never keep a passed fd.
             size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
             for (size_t i = 0; i < count; i++) {
                 int passed;
                 memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-                close(passed);
+                if (*fd_count < max_fds) fds[(*fd_count)++] = passed;
+                else close(passed);
             }
         }
     }
     return (size_t)got > length ? (ssize_t)length : got;
+}
+
+ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
+                                       pid_t *pid, uid_t *uid, int *truncated) {
+    // FDSTORE and the like are not for us: never keep a passed fd.
+    int fd_count;
+    return receive_message(fd, buffer, length, MSG_DONTWAIT | MSG_TRUNC, pid, uid, truncated, NULL, 0, &fd_count);
 }
 
 int overseer_peer_credentials(int fd, pid_t *pid, uid_t *uid) {
@@ -232,30 +244,8 @@ int overseer_memfd_create(const char *name) {
 }
 
 ssize_t overseer_recv_with_fds(int fd, void *buffer, size_t length, int *fds, int max_fds, int *fd_count) {
-    union {
-        struct cmsghdr align;
-        char space[CMSG_SPACE(sizeof(int) * 64)];
-    } control;
-    struct iovec iov = { buffer, length };
-    struct msghdr message;
-    memset(&message, 0, sizeof message);
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = &control;
-    message.msg_controllen = sizeof control;
-    ssize_t got;
-    do { got = recvmsg(fd, &message, MSG_CMSG_CLOEXEC); } while (got < 0 && errno == EINTR);
-    if (got < 0) return -1;
-    *fd_count = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++) {
-            int passed;
-            memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-            if (*fd_count < max_fds) fds[(*fd_count)++] = passed;
-            else close(passed);
-        }
-    }
-    return got;
+    pid_t pid;
+    uid_t uid;
+    int truncated;
+    return receive_message(fd, buffer, length, 0, &pid, &uid, &truncated, fds, max_fds, fd_count);
 }
