@@ -7,6 +7,9 @@
 /// OVERSEERD_STATE_FD.
 public struct HandoverState: Equatable, Sendable {
     public static let environmentVariable = "OVERSEERD_STATE_FD"
+    /// Given first, makes an overseerd image only check the rest of its command
+    /// line and exit 0 if it would run with it: asked of the new image before a re-exec.
+    public static let checkConfigurationFlag = "--check-configuration"
     static let version = "1"
 
     public struct ListenerRecord: Equatable, Sendable {

@@ -542,23 +542,29 @@ public final class Supervisor {
             return
         }
         let path = ProcFS.ownExecutable()
-        logger.notice("re-exec (\(reason)): checking \(path) --version first")
+        let check = HandoverState.checkConfigurationFlag
+        // The new image parses the same command line and environment after the exec:
+        // it must accept them, or it would exit and the child would follow it.
+        logger.notice("re-exec (\(reason)): checking that \(path) accepts this command line first (\(check))")
         do {
-            try HelperProcess.start(on: self, label: "new overseerd check", arguments: [path, "--version"],
-                                    environment: inheritableEnvironment, timeout: .seconds(10)) { [unowned self] exit, output in
+            try HelperProcess.start(on: self, label: "new overseerd check",
+                                    arguments: [path, check] + CommandLine.arguments.dropFirst(),
+                                    environment: inheritableEnvironmentForSelf, timeout: .seconds(10)) { [unowned self] exit, output in
                 guard exit == .exited(0) else {
-                    let why = "\(path) --version ended with \(exit); not re-executing"
+                    let why = "\(path) \(check) ended with \(exit) (its reason is logged above); not re-executing"
                     logger.error("re-exec failed: \(why)")
                     completion(false, why)
                     return
                 }
-                let version = output.split(separator: "\n").first.map(String.init) ?? "?"
+                // "overseerd 0.1.0: the command line is valid"
+                let version = output.split(separator: "\n").first?.split(separator: " ").dropFirst().first
+                    .map { String($0.dropLast($0.hasSuffix(":") ? 1 : 0)) } ?? "?"
                 completion(true, "re-executing \(path) (version \(version)); generation \(serving) (pid \(child.process.pid)) keeps serving")
                 let failure = reexec(path: path, serving: child)
                 logger.error("re-exec failed: \(failure); this overseerd goes on")
             }
         } catch {
-            completion(false, "cannot run \(path) --version: \(error)")
+            completion(false, "cannot run \(path) \(check): \(error)")
         }
     }
 

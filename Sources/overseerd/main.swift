@@ -13,10 +13,15 @@ import OverseerSystem
 SignalSource.blockAllSignals()
 
 let environment = ProcessEnvironment.current().dictionary
-let commandLine = Array(CommandLine.arguments.dropFirst())
+var commandLine = Array(CommandLine.arguments.dropFirst())
 if let first = commandLine.first, ["status", "restart", "reexec"].contains(first) {
     ControlClient.run(commandLine, environment: environment)
 }
+// `overseerd --check-configuration ARGS…`: only parse and validate ARGS (and
+// the OVERSEERD_* variables), say so and exit 0. A running overseerd asks its
+// new image this before it re-executes into it with the same command line.
+let checkOnly = commandLine.first == HandoverState.checkConfigurationFlag
+if checkOnly { commandLine.removeFirst() }
 do {
     let (given, program) = CommandSplit.split(commandLine, optionsTakingValue: OverseerdCommand.optionsTakingValue)
     let options = try EnvironmentOptions.apply(
@@ -24,7 +29,12 @@ do {
         options: OverseerdCommand.environmentOptions, aliases: OverseerdCommand.shortOptions)
     let command = try OverseerdCommand.parse(options)
     let configuration = try command.makeConfiguration(command: program, environment: environment)
-    Daemon.run(configuration, logLevel: try command.makeLogLevel())
+    let logLevel = try command.makeLogLevel()
+    if checkOnly {
+        print("overseerd \(OverseerdCommand.version): the command line is valid")
+        exit(0)
+    }
+    Daemon.run(configuration, logLevel: logLevel)
 } catch let error as ConfigurationError {
     Daemon.fail("\(error) — see overseerd --help", code: OverseerExitCode.usage)
 } catch {

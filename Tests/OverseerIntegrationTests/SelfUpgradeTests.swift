@@ -79,6 +79,50 @@ import Testing
         _ = try run.waitForExit()
     }
 
+    @Test func checkConfigurationOnlyParsesTheCommandLine() throws {
+        let good = try RunningProcess([Binaries.overseerd, "--check-configuration", "-l", "127.0.0.1:0", "--ready", "notify",
+                                       "--", Binaries.testChild]).waitForExitWithOutput()
+        #expect(good.0 == .exited(0))
+        let version = try RunningProcess([Binaries.overseerd, "--version"]).waitForExitWithOutput().1
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(good.1 == "overseerd \(version): the command line is valid\n")
+        #expect(good.2.isEmpty, "nothing bound, nothing started: \(good.2)")
+        let bad = try RunningProcess([Binaries.overseerd, "--check-configuration", "--ready", "sometimes", "--", "true"])
+            .waitForExitWithOutput()
+        #expect(bad.0 == .exited(64))
+        #expect(bad.2.contains("bad readiness \"sometimes\""))
+    }
+
+    @Test func reexecIsRefusedWhenTheNewImageRejectsTheCommandLine() throws {
+        let installed = try Installed()
+        let run = try installed.start()
+        let started = try run.waitForLine(containing: "generation 1 started")
+        let child = try #require(GracefulRestartTests.pid(in: started, after: "pid"))
+        try run.waitForLine(containing: "generation 1 is ready")
+        // A new version that runs (its --version works) but no longer takes an
+        // option this overseerd was started with: exec'd into, it would exit.
+        let temporary = installed.scratch.file(".overseerd.new")
+        let script = """
+            #!/bin/sh
+            case "$1" in --version) echo 0.2.0; exit 0;; esac
+            echo "overseerd: error: unknown option '--ready' — see overseerd --help" >&2
+            exit 64
+
+            """
+        #expect(FileManager.default.createFile(atPath: temporary, contents: Data(script.utf8),
+                                               attributes: [.posixPermissions: 0o755]))
+        #expect(rename(temporary, installed.binary) == 0)
+
+        let (exit, _, error) = try installed.control(["reexec"])
+        #expect(exit == .exited(1))
+        #expect(error.contains("--check-configuration ended with status 64"), "\(error)")
+        try run.waitForLine(containing: "unknown option '--ready'")
+        #expect(run.exit == nil, "this overseerd goes on")
+        #expect(Processes.isAlive(child), "and so does its child")
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
     @Test func reexecIsRefusedWhileARestartIsUnderWay() throws {
         let installed = try Installed()
         let scratchConfig = installed.scratch.file("child.conf")
