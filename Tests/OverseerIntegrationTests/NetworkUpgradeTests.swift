@@ -5,6 +5,18 @@ import Foundation
 import OverseerCore
 import Testing
 
+extension UpgradeTests.Deployment {
+    /// overseerd serving the deployed program with `fetchOptions` (--fetch …),
+    /// --ready notify, one listener; the test child serves at once and no proxy
+    /// the test environment may set is used.
+    func overseerdFetching(_ fetchOptions: [String], environment: [String: String] = [:]) throws -> RunningProcess {
+        try RunningProcess.overseerd(
+            ["--ready", "notify"] + fetchOptions + ["-l", "127.0.0.1:0", "--", program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""]
+                .merging(environment) { $1 })
+    }
+}
+
 /// Upgrades fetched over HTTP by overseerd-fetch from a real local server.
 @Suite struct NetworkUpgradeTests {
     /// `python3 -m http.server` on 127.0.0.1 serving a directory (it answers
@@ -38,11 +50,9 @@ import Testing
         let hash = try UpgradeTests.sha256(new)
         try new.write(to: URL(fileURLWithPath: site + "/app"))
         try Data("\(hash)  app\n".utf8).write(to: URL(fileURLWithPath: site + "/app.sha256"))
-        // Served without any proxy the test environment may set.
-        let run = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar",
-             "--fetch-interval", "300ms", "--fetch-user", "nobody", "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let run = try deployment.overseerdFetching(
+            ["--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar",
+             "--fetch-interval", "300ms", "--fetch-user", "nobody"])
         try run.waitForLine(containing: "upgrade to \(hash.prefix(12)) done")
         #expect(deployment.installed() == new)
         // The next polls cost a 304 and change nothing.
@@ -60,10 +70,8 @@ import Testing
         // A checksum file that does not match the binary: rejected, never installed.
         try deployment.variant("tampered").write(to: URL(fileURLWithPath: site + "/app"))
         try Data("\(String(repeating: "1", count: 64))  app\n".utf8).write(to: URL(fileURLWithPath: site + "/app.sha256"))
-        let run = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/missing", "--fetch-interval", "300ms",
-             "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let run = try deployment.overseerdFetching(
+            ["--fetch", "http://127.0.0.1:\(server.port)/missing", "--fetch-interval", "300ms"])
         // A 404: the poll fails, is logged once per try, and backs off.
         let first = try run.waitForLine(containing: "fetch failed:")
         #expect(first.contains("404"), "\(first)")
@@ -76,10 +84,8 @@ import Testing
         run.signal(SIGTERM)
         _ = try run.waitForExit()
 
-        let checked = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar",
-             "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let checked = try deployment.overseerdFetching(
+            ["--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar"])
         let rejected = try checked.waitForLine(containing: "upgrade rejected:")
         #expect(rejected.contains("checksum failed"), "\(rejected)")
         #expect(deployment.installed() == deployment.original)
@@ -103,10 +109,8 @@ import Testing
         let server = try RunningProcess(["/usr/bin/env", "python3", "-u", "-c", script])
         defer { server.signal(SIGKILL); _ = try? server.waitForExit() }
         let port = try server.waitForLine(containing: "port ", in: .stdout).dropFirst(5).trimmingCharacters(in: .whitespaces)
-        let run = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(port)/app", "--fetch-interval", "10s",
-             "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let run = try deployment.overseerdFetching(
+            ["--fetch", "http://127.0.0.1:\(port)/app", "--fetch-interval", "10s"])
         try run.waitForLine(containing: "generation 1 is ready")
         // Find overseerd-fetch among overseerd's children, with its partial staging file.
         var helper: Int32?
@@ -148,10 +152,9 @@ extension NetworkUpgradeTests {
         try Data("#!/bin/sh\nif [ -e \(marker) ]; then rm \(marker); exec sleep 300; fi\nexec \(real) \"$@\"\n".utf8)
             .write(to: URL(fileURLWithPath: wrapper))
         chmod(wrapper, 0o755)
-        let run = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/app", "--fetch-helper", wrapper,
-             "--fetch-timeout", "1s", "--fetch-interval", "500ms", "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let run = try deployment.overseerdFetching(
+            ["--fetch", "http://127.0.0.1:\(server.port)/app", "--fetch-helper", wrapper,
+             "--fetch-timeout", "1s", "--fetch-interval", "500ms"])
         try run.waitForLine(containing: "still running after 6s; killing it")
         let failed = try run.waitForLine(containing: "fetch failed:")
         #expect(failed.contains("overseerd-fetch ended with signal SIGKILL"), "\(failed)")
@@ -171,9 +174,8 @@ extension NetworkUpgradeTests {
         let new = deployment.variant("gzipped")
         try new.write(to: URL(fileURLWithPath: site + "/app"))
         #expect(try RunningProcess(["/bin/gzip", "-k", site + "/app"]).waitForExit() == .exited(0))
-        let run = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(server.port)/app.gz", "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let run = try deployment.overseerdFetching(
+            ["--fetch", "http://127.0.0.1:\(server.port)/app.gz"])
         try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
         #expect(deployment.installed() == new)
         run.signal(SIGTERM)
@@ -193,9 +195,8 @@ extension NetworkUpgradeTests {
         let truncating = try RunningProcess(["/usr/bin/env", "python3", "-u", "-c", script])
         defer { truncating.signal(SIGKILL); _ = try? truncating.waitForExit() }
         let port = try truncating.waitForLine(containing: "port ", in: .stdout).dropFirst(5).trimmingCharacters(in: .whitespaces)
-        let second = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "http://127.0.0.1:\(port)/app", "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let second = try deployment.overseerdFetching(
+            ["--fetch", "http://127.0.0.1:\(port)/app"])
         try second.waitForLine(containing: "fetch failed:")
         #expect(deployment.installed() == new, "the truncated download replaced nothing")
         #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }.isEmpty)
@@ -220,10 +221,8 @@ extension NetworkUpgradeTests {
               {"name": "app-linux-x86_64", "browser_download_url": "\(base)/download/app-linux-x86_64"}]}
             """
         try Data(release.utf8).write(to: URL(fileURLWithPath: site + "/repos/acme/app/releases/latest"))
-        let run = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "github:acme/app", "--github-api-url", base, "--asset-pattern", "*linux-x86_64*",
-             "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""])
+        let run = try deployment.overseerdFetching(
+            ["--fetch", "github:acme/app", "--github-api-url", base, "--asset-pattern", "*linux-x86_64*"])
         try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
         #expect(deployment.installed() == new)
         run.signal(SIGTERM)
@@ -258,11 +257,9 @@ extension NetworkUpgradeTests {
         defer { moto.signal(SIGKILL); _ = try? moto.waitForExit() }
         let line = try moto.waitForLine(containing: "MOTO_PORT=", in: .stdout, timeout: 60)
         let port = try #require(line.components(separatedBy: "MOTO_PORT=").last.flatMap { UInt16($0.trimmingCharacters(in: .whitespaces)) })
-        let run = try RunningProcess.overseerd(
-            ["--ready", "notify", "--fetch", "s3://releases/app/server", "--s3-endpoint", "http://127.0.0.1:\(port)",
-             "-l", "127.0.0.1:0", "--", deployment.program],
-            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": "",
-                          "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"])
+        let run = try deployment.overseerdFetching(
+            ["--fetch", "s3://releases/app/server", "--s3-endpoint", "http://127.0.0.1:\(port)"],
+            environment: ["AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"])
         try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
         #expect(deployment.installed() == new)
         run.signal(SIGTERM)
