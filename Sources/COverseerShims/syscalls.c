@@ -52,6 +52,18 @@ int overseer_reap(int pidfd, pid_t pid, int *exit_code, int *signal_number) {
     return 1;
 }
 
+int overseer_has_exited(int pidfd, pid_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int rc;
+    do {
+        rc = pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG | WNOWAIT)
+                        : waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return -1;
+    return info.si_pid != 0;
+}
+
 void overseer_block_all_signals(void) {
     struct sigaction default_action;
     memset(&default_action, 0, sizeof default_action);

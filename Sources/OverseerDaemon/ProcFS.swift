@@ -8,6 +8,26 @@ import Musl
 enum ProcFS {
     /// The parent of `pid`, from /proc/PID/stat (field 4, after the parenthesised name).
     static func parentPID(of pid: Int32) -> Int32? {
+        guard let fields = statFields(of: pid), fields.count > 1 else { return nil }
+        return Int32(String(decoding: fields[1], as: UTF8.self))
+    }
+
+    /// The processes in process group `group` (from /proc/PID/stat, field 5).
+    static func processGroupMembers(_ group: Int32) -> [Int32] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        var members: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), let fields = statFields(of: pid), fields.count > 2,
+                  Int32(String(decoding: fields[2], as: UTF8.self)) == group else { continue }
+            members.append(pid)
+        }
+        return members.sorted()
+    }
+
+    /// The fields of /proc/PID/stat after the parenthesised name: state, ppid, pgrp, …
+    private static func statFields(of pid: Int32) -> [ArraySlice<UInt8>]? {
         let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -16,9 +36,7 @@ enum ProcFS {
         guard count > 0 else { return nil }
         let text = buffer.prefix(count)
         guard let close = text.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let fields = text[(close + 1)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 1 else { return nil }
-        return Int32(String(decoding: fields[1], as: UTF8.self))
+        return text[(close + 1)...].split(separator: UInt8(ascii: " "))
     }
 
     /// `path` made absolute against the working directory, without resolving links.

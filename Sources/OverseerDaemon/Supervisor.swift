@@ -49,12 +49,15 @@ public final class Supervisor {
     private let timer: MonotonicTimer
     private var supervision: Supervision
     private var children: [Int: Child] = [:]
+    /// Processes exited generations left in their process groups, by generation.
+    private var leftovers: [Int: [ChildProcess]] = [:]
     /// Everything overseerd waits for the clock for, on one timerfd.
     enum Deadline: Hashable {
         case supervision(Supervision.Timer)
         case upgradePoll
         case upgradeSettle
         case helperTimeout(Int)
+        case leftovers(Int)
         case controlTimeout(Int)
         case watchdog
     }
@@ -213,7 +216,9 @@ public final class Supervisor {
     }
 
     private func reap(_ generation: Int) {
-        guard let child = children[generation], let exit = child.process.reap() else { return }
+        guard let child = children[generation], child.process.hasExited else { return }
+        takeLeftovers(of: generation, child)
+        guard let exit = child.process.reap() else { return }
         if let pidfd = child.process.pidfd { loop.unwatch(pidfd) }
         child.process.release()
         if let notify = child.notify {
@@ -224,6 +229,42 @@ public final class Supervisor {
         }
         children[generation] = nil
         feed(.childExited(generation: generation, exit))
+    }
+
+    /// A generation is its process and the process group it leads. Processes it
+    /// left in that group keep the listening sockets and could go on accepting
+    /// with the old code, with nobody to stop them. They may be finishing work
+    /// (a fork-per-connection server's children, a wrapper's server that got
+    /// the stop signal too), so they get --stop-timeout, then SIGKILL, as
+    /// systemd's KillMode=mixed does at a unit's end. Taken while the exited
+    /// child is still a zombie, so its group id cannot be anyone else's; held
+    /// by pidfd from then on. A process that must outlive its generation
+    /// leaves the group (setsid).
+    private func takeLeftovers(of generation: Int, _ child: Child) {
+        let pid = child.process.pid
+        let pids = ProcFS.processGroupMembers(pid).filter { $0 != pid }
+        let processes = pids.map { ChildProcess(adopting: $0, pidfd: ChildProcess.openPidfd($0)) }
+        guard !processes.isEmpty else { return }
+        leftovers[generation] = processes
+        let list = pids.prefix(8).map(String.init).joined(separator: ", ") + (pids.count > 8 ? ", …" : "")
+        let timeout = configuration.stopTimeout
+        logger.warning("generation \(generation) (pid \(pid)) exited and left \(pids.count) process(es) in its process group (\(list)); SIGKILL in \(timeout.shortDescription) unless they end")
+        schedule(.leftovers(generation), after: timeout) { [unowned self] in killLeftovers(of: generation) }
+    }
+
+    /// SIGKILL to what a generation left behind; true if one was still there.
+    @discardableResult
+    private func killLeftovers(of generation: Int) -> Bool {
+        guard let processes = leftovers.removeValue(forKey: generation) else { return false }
+        let alive = processes.filter(\.isAlive)
+        for process in processes {
+            process.signal(SIGKILL)
+            process.release()
+        }
+        if !alive.isEmpty {
+            logger.warning("killed \(alive.count) process(es) left by generation \(generation) (\(alive.map { String($0.pid) }.joined(separator: ", ")))")
+        }
+        return !alive.isEmpty
     }
 
     private func readNotifications(_ generation: Int) {
@@ -351,6 +392,8 @@ public final class Supervisor {
             guard let child = children[generation] else { return }
             logger.debug("sending \(SignalNumber.name(signal)) to generation \(generation) (pid \(child.process.pid))")
             child.process.signal(signal)
+            // A generation that would not stop is killed whole: its process group too.
+            if signal == SIGKILL { child.process.signalProcessGroup(SIGKILL) }
         case let .startTimer(timer, after):
             deadlines[.supervision(timer)] = MonotonicTimer.now + after.totalNanoseconds
             rearmTimer()
@@ -534,7 +577,7 @@ public final class Supervisor {
     /// the control socket, none of which is closed. `completion` hears of a
     /// refusal or failure; on success this image ends inside exec.
     func requestReexec(reason: String, completion: @escaping (Bool, String) -> Void) {
-        guard supervision.isSettled, helpers.isEmpty, upgrade?.isIdle ?? true, let serving = supervision.serving,
+        guard supervision.isSettled, helpers.isEmpty, leftovers.isEmpty, upgrade?.isIdle ?? true, let serving = supervision.serving,
               let child = children[serving] else {
             let why = "overseerd is busy (a restart, drain or upgrade is under way); try again when it has settled"
             logger.warning("re-exec (\(reason)) refused: \(why)")
@@ -669,6 +712,8 @@ public final class Supervisor {
     }
 
     private func exitNow(_ status: ProcessExit) -> Never {
+        // Nobody would stop them after this.
+        for generation in Array(leftovers.keys) { killLeftovers(of: generation) }
         control?.close()
         for child in children.values { child.notify?.close() }
         for helper in helpers.values { helper.process.signal(SIGKILL) }

@@ -145,6 +145,32 @@ public struct ChildProcess: Sendable {
         _ = kill(pid, signal)
     }
 
+    /// A pidfd for `pid` (nil when it is gone or the kernel has none), so that
+    /// a later signal cannot reach another process that got the same pid.
+    public static func openPidfd(_ pid: Int32) -> Int32? {
+        let fd = overseer_pidfd_open(pid)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// Whether the process still exists (it may be a zombie of someone else's).
+    public var isAlive: Bool {
+        if let pidfd { return overseer_pidfd_send_signal(pidfd.rawValue, 0) == 0 }
+        return kill(pid, 0) == 0
+    }
+
+    /// Whether the child has exited, without reaping it: until it is reaped its
+    /// pid stays taken, and with it the id of its process group.
+    public var hasExited: Bool { overseer_has_exited(pidfd?.rawValue ?? -1, pid) == 1 }
+
+    /// Sends `signal` to the child's process group, when the child leads one of
+    /// its own (it was spawned with `newProcessGroup`); false when it does not
+    /// or nothing was there. Call it before the child is reaped.
+    @discardableResult
+    public func signalProcessGroup(_ signal: Int32) -> Bool {
+        guard getpgid(pid) == pid else { return false }
+        return kill(-pid, signal) == 0
+    }
+
     /// Reaps the child if it has exited; nil while it runs.
     public func reap() -> ProcessExit? {
         var code: Int32 = -1

@@ -117,10 +117,40 @@ import Testing
         // The child ignores TERM: SIGKILL after the stop timeout, and overseerd dies of the same.
         #expect(try run.waitForExit() == .killed(signal: SIGKILL))
         #expect(!run.lines(containing: "did not stop within 500ms; sending SIGKILL").isEmpty)
-        // The grandchild is not overseerd's: it outlives the child (systemd's KillMode=mixed ends it under a unit).
+        // A generation is killed whole: the grandchild in its process group too.
         let grandchild = try #require(Int32((try String(contentsOfFile: marker, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(Processes.isAlive(grandchild))
-        kill(grandchild, SIGKILL)
+        #expect(Processes.waitUntilGone(grandchild))
+    }
+
+    @Test func processesAGenerationLeavesBehindGetTheStopTimeoutThenSIGKILL() throws {
+        let scratch = ScratchDirectory()
+        let marker = scratch.file("grandchildren")
+        // Generation 1 starts two grandchildren that would hold the listening socket, then exits
+        // on SIGTERM as asked; one grandchild left the process group (setsid) and is not ours.
+        let script = """
+            if [ -e \(marker) ]; then exec \(Binaries.testChild); fi
+            sleep 300 & echo $! >> \(marker)
+            setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! >> \(marker)
+            exec \(Binaries.testChild)
+            """
+        let run = try RunningProcess.overseerd(["-l", "127.0.0.1:0", "--ready", "notify", "--stop-timeout", "1s",
+                                                "--", "/bin/sh", "-c", script],
+                                               environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
+        try run.waitForLine(containing: "generation 1 is ready")
+        let pids = try String(contentsOfFile: marker, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        try #require(pids.count == 2)
+        let (inGroup, leftGroup) = (pids[0], pids[1])
+        defer { kill(leftGroup, SIGKILL) }
+        run.signal(SIGUSR2)
+        let left = try run.waitForLine(containing: "generation 1 (pid")
+        #expect(left.contains("exited and left 1 process(es) in its process group (\(inGroup)); SIGKILL in 1s unless they end"),
+                "\(left)")
+        #expect(Processes.isAlive(inGroup), "it may still be finishing something")
+        try run.waitForLine(containing: "killed 1 process(es) left by generation 1 (\(inGroup))")
+        #expect(Processes.waitUntilGone(inGroup))
+        #expect(Processes.isAlive(leftGroup), "a process that left the group is not the generation's")
+        run.signal(SIGTERM)
+        #expect(try run.waitForExit() == .killed(signal: SIGTERM))
     }
 
     @Test func spawnFailingForLackOfFdsKeepsTheOldGenerationServing() throws {

@@ -57,6 +57,9 @@ int overseer_pidfd_send_signal(int pidfd, int signal);
 /// *signal_number set, the other -1), 0 when still running, -1 on error (errno).
 int overseer_reap(int pidfd, pid_t pid, int *exit_code, int *signal_number);
 
+/// 1 if the child has exited (it stays a zombie: not reaped), 0 while it runs, -1 on error.
+int overseer_has_exited(int pidfd, pid_t pid);
+
 /// Resets every catchable signal's disposition to SIG_DFL and blocks them all,
 /// in the calling thread (call it first in main, before any thread exists).
 void overseer_block_all_signals(void);
