@@ -6,16 +6,20 @@ import os
 import signal
 import socket
 import sys
+import threading
 
 listen_fds = int(os.environ.get("LISTEN_FDS", "0"))
 if listen_fds < 1 or os.environ.get("LISTEN_PID") != str(os.getpid()):
     sys.exit("hello.py: no socket passed; run it under overseerd, e.g. overseerd -l 127.0.0.1:8080 -- python3 examples/hello.py")
 
 GENERATION = os.environ.get("OVERSEER_GENERATION", "?")
+stopping = threading.Event()
 
 
 class Hello(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # An idle keep-alive connection must not hold up a stop for long.
+    timeout = 5
 
     def do_GET(self):
         body = f"hello from pid {os.getpid()}, generation {GENERATION}\n".encode()
@@ -23,6 +27,10 @@ class Hello(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Pid", str(os.getpid()))
+        if stopping.is_set():
+            # Draining: this connection ends with this answer.
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
@@ -31,7 +39,9 @@ class Hello(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+    # Not daemon threads: server_close() waits for the requests in flight
+    # (daemon threads would be cut off mid-answer when the program exits).
+    daemon_threads = False
 
     def server_bind(self):
         pass  # already bound by overseerd
@@ -46,9 +56,9 @@ server.socket = socket.socket(fileno=3)
 
 
 def stop(signum, frame):
-    # Stop accepting by closing our copy of the shared listener (never shutdown()),
-    # then let in-flight requests finish.
-    import threading
+    # Stop accepting (serve_forever returns), then close our copy of the shared
+    # listener (never shutdown()) and let in-flight requests finish.
+    stopping.set()
     threading.Thread(target=server.shutdown).start()
 
 
@@ -56,4 +66,4 @@ signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
 print(f"hello.py: generation {GENERATION} serving as pid {os.getpid()}", flush=True)
 server.serve_forever()
-server.socket.close()
+server.server_close()  # closes our copy of the listener, then joins the request threads
