@@ -21,6 +21,9 @@ final class ConnectionTracker: Sendable {
         // Keyed by a counter, not ObjectIdentifier: a closed channel's address can be
         // reused by a new one before the old one's close callback has run.
         var entries: [UInt64: Entry] = [:]
+        /// The id of each tracked channel. Safe to key by identity: the entry
+        /// holds the channel, so its address is not reused while it is here.
+        var ids: [ObjectIdentifier: UInt64] = [:]
         var nextID: UInt64 = 0
         var draining = false
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -43,6 +46,7 @@ final class ConnectionTracker: Sendable {
         let id = state.withLock { state in
             state.nextID += 1
             state.entries[state.nextID] = Entry(channel: channel)
+            state.ids[ObjectIdentifier(channel)] = state.nextID
             return state.nextID
         }
         channel.closeFuture.whenComplete { _ in self.remove(id) }
@@ -51,8 +55,7 @@ final class ConnectionTracker: Sendable {
     /// `channel`'s pipeline is set up; asks it to finish at once when draining has begun.
     func initialized(_ channel: any Channel) {
         let (draining, watchers) = state.withLock { state in
-            // The entry holds the channel, so its identity is not reused meanwhile.
-            if let id = state.entries.first(where: { $0.value.channel === channel })?.key {
+            if let id = state.ids[ObjectIdentifier(channel)] {
                 state.entries[id]?.initialized = true
             }
             return (state.draining, state.takeSetUpWatchersIfDue())
@@ -124,7 +127,9 @@ final class ConnectionTracker: Sendable {
 
     private func remove(_ id: UInt64) {
         let (waiters, watchers) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [@Sendable () -> Void]) in
-            state.entries[id] = nil
+            if let entry = state.entries.removeValue(forKey: id) {
+                state.ids[ObjectIdentifier(entry.channel)] = nil
+            }
             let watchers = state.takeSetUpWatchersIfDue()
             guard state.entries.isEmpty else { return ([], watchers) }
             defer { state.waiters = [:] }

@@ -243,19 +243,24 @@ public final class Supervisor {
     private func takeLeftovers(of generation: Int, _ child: Child) {
         let pid = child.process.pid
         let pids = ProcFS.processGroupMembers(pid).filter { $0 != pid }
-        let processes = pids.map { ChildProcess(adopting: $0, pidfd: ChildProcess.openPidfd($0)) }
+        // One already gone is not kept: a later kill(pid) could reach whoever got its pid.
+        // Only a kernel without pidfds leaves the plain pid to signal.
+        let processes = pids.compactMap { pid -> ChildProcess? in
+            let pidfd = ChildProcess.openPidfd(pid)
+            if pidfd == nil, errno == ESRCH { return nil }
+            return ChildProcess(adopting: pid, pidfd: pidfd)
+        }
         guard !processes.isEmpty else { return }
         leftovers[generation] = processes
-        let list = pids.prefix(8).map(String.init).joined(separator: ", ") + (pids.count > 8 ? ", …" : "")
+        let list = processes.prefix(8).map { String($0.pid) }.joined(separator: ", ") + (processes.count > 8 ? ", …" : "")
         let timeout = configuration.stopTimeout
-        logger.warning("generation \(generation) (pid \(pid)) exited and left \(pids.count) process(es) in its process group (\(list)); SIGKILL in \(timeout.shortDescription) unless they end")
+        logger.warning("generation \(generation) (pid \(pid)) exited and left \(processes.count) process(es) in its process group (\(list)); SIGKILL in \(timeout.shortDescription) unless they end")
         schedule(.leftovers(generation), after: timeout) { [unowned self] in killLeftovers(of: generation) }
     }
 
-    /// SIGKILL to what a generation left behind; true if one was still there.
-    @discardableResult
-    private func killLeftovers(of generation: Int) -> Bool {
-        guard let processes = leftovers.removeValue(forKey: generation) else { return false }
+    /// SIGKILL to what a generation left behind.
+    private func killLeftovers(of generation: Int) {
+        guard let processes = leftovers.removeValue(forKey: generation) else { return }
         let alive = processes.filter(\.isAlive)
         for process in processes {
             process.signal(SIGKILL)
@@ -264,7 +269,6 @@ public final class Supervisor {
         if !alive.isEmpty {
             logger.warning("killed \(alive.count) process(es) left by generation \(generation) (\(alive.map { String($0.pid) }.joined(separator: ", ")))")
         }
-        return !alive.isEmpty
     }
 
     private func readNotifications(_ generation: Int) {
