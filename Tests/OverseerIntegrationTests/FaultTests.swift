@@ -30,9 +30,7 @@ import Testing
         try run.waitForLine(containing: "child started pid \(new)", in: .stdout)
         kill(new, SIGKILL)
         try run.waitForLine(containing: "restart failed: generation 2 exited with signal SIGKILL before ready; generation 1 keeps serving")
-        let before = load.succeeded
-        let deadline = Date().addingTimeInterval(5)
-        while load.succeeded < before + 20, Date() < deadline { usleep(1000) }
+        load.waitUntilSucceeded(load.succeeded + 20)
         let result = load.stop()
         #expect(result.failures.isEmpty, "\(result.failures.prefix(3))")
         #expect(Processes.isAlive(old) && run.exit == nil)
@@ -55,9 +53,7 @@ import Testing
         try run.waitForLine(containing: "signal SIGTERM pid \(old)", in: .stdout)
         kill(old, SIGKILL)
         try run.waitForLine(containing: "generation 1 stopped (signal SIGKILL)")
-        let before = load.succeeded
-        let deadline = Date().addingTimeInterval(5)
-        while load.succeeded < before + 20, Date() < deadline { usleep(1000) }
+        load.waitUntilSucceeded(load.succeeded + 20)
         let result = load.stop()
         #expect(result.failures.isEmpty, "\(result.failures.prefix(3))")
         #expect(run.exit == nil)

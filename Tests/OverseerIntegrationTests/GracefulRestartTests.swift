@@ -163,8 +163,7 @@ import Testing
             try run.waitForLine(containing: "generation \(generation) is ready; stopping generation \(generation - 1)")
             try run.waitForLine(containing: "generation \(generation - 1) stopped")
             // Let some requests reach the new generation before the next restart.
-            let deadline = Date().addingTimeInterval(5)
-            while load.succeeded < before + 5, Date() < deadline { usleep(1000) }
+            load.waitUntilSucceeded(before + 5)
         }
         let result = load.stop()
         #expect(result.failures.isEmpty, "\(result.failures.prefix(5))")

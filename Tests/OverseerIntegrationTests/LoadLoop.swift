@@ -48,4 +48,10 @@ final class LoadLoop: @unchecked Sendable {
     }
 
     var succeeded: Int { lock.withLock { result.succeeded } }
+
+    /// Waits until `count` answers have succeeded in all, or `seconds` passed.
+    func waitUntilSucceeded(_ count: Int, within seconds: Double = 5) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while succeeded < count, Date() < deadline { usleep(1000) }
+    }
 }

@@ -25,7 +25,9 @@ extension UpgradeTests.Deployment {
         let process: RunningProcess
         let port: UInt16
 
+        /// Serves `directory`, made first if it is not there.
         init(directory: String) throws {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             process = try RunningProcess(["/usr/bin/env", "python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"],
                                          workingDirectory: directory)
             let line = try process.waitForLine(containing: "Serving HTTP on", in: .stdout)
@@ -44,7 +46,6 @@ extension UpgradeTests.Deployment {
     @Test func httpUpgradeWithSidecarChecksumThenNotModified() throws {
         let deployment = try UpgradeTests.Deployment()
         let site = deployment.scratch.file("site")
-        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
         let server = try FileServer(directory: site)
         let new = deployment.variant("http")
         let hash = try UpgradeTests.sha256(new)
@@ -65,7 +66,6 @@ extension UpgradeTests.Deployment {
     @Test func badDownloadsAreRejectedAndBackedOff() throws {
         let deployment = try UpgradeTests.Deployment()
         let site = deployment.scratch.file("site")
-        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
         let server = try FileServer(directory: site)
         // A checksum file that does not match the binary: rejected, never installed.
         try deployment.variant("tampered").write(to: URL(fileURLWithPath: site + "/app"))
@@ -140,7 +140,6 @@ extension NetworkUpgradeTests {
     @Test func hangingFetcherIsKilledAndTheNextPollWorks() throws {
         let deployment = try UpgradeTests.Deployment()
         let site = deployment.scratch.file("site")
-        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
         let server = try FileServer(directory: site)
         let new = deployment.variant("after-hang")
         try new.write(to: URL(fileURLWithPath: site + "/app"))
@@ -169,7 +168,6 @@ extension NetworkUpgradeTests {
     @Test func gzipUpgradesAndATruncatedBodyInstallsNothing() throws {
         let deployment = try UpgradeTests.Deployment()
         let site = deployment.scratch.file("site")
-        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
         let server = try FileServer(directory: site)
         let new = deployment.variant("gzipped")
         try new.write(to: URL(fileURLWithPath: site + "/app"))

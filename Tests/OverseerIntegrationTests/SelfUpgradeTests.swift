@@ -51,9 +51,7 @@ import Testing
         try run.waitForLine(containing: "took over from the previous overseerd image: generation 1 (pid \(child)) keeps serving")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/exe") == installed.binary,
                 "the same pid now runs the new file")
-        let before = load.succeeded
-        let deadline = Date().addingTimeInterval(5)
-        while load.succeeded < before + 50, Date() < deadline { usleep(1000) }
+        load.waitUntilSucceeded(load.succeeded + 50)
         let result = load.stop()
         #expect(result.failures.isEmpty, "\(result.failures.prefix(3))")
         #expect(result.pids == [child], "one child served throughout")
