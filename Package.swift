@@ -42,23 +42,28 @@ let package = Package(
                        providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium",
                        providers: [.apt(["libsodium-dev"])]),
-        // The thin syscall layer.
+        // The thin syscall layer: every syscall the daemon makes (sockets, processes,
+        // signals, epoll, inotify, files, staging and installing binaries).
         .target(name: "OverseerSystem", dependencies: [
             "OverseerCore", "OverseerProtocol", "COverseerShims", "CSystemd", "CSodium",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
-        // Upgrades, daemon side: watching a file, staging, verifying (SHA-256, minisign),
-        // installing atomically, rolling back. Network fetches run in overseerd-fetch.
+        // Upgrades, daemon side: the judgements of the checks (checksum, minisign with
+        // its anti-replay rule, the start check's token), pure but for minisign's file
+        // hash read through OverseerSystem. Staging, watching and installing are syscalls:
+        // OverseerSystem. Network fetches run in overseerd-fetch.
         .target(name: "OverseerFetch", dependencies: [
-            "OverseerCore", "OverseerProtocol", "OverseerSystem", "COverseerShims", "CSodium",
+            "OverseerCore", "OverseerSystem", "CSodium",
         ]),
-        // The supervisor: one event loop that owns all state.
+        // The supervisor: one event loop that owns all state and carries out what the
+        // pure machines decide.
         .target(name: "OverseerDaemon", dependencies: [
-            "OverseerCore", "OverseerSystem", "OverseerFetch",
+            "OverseerCore", "OverseerProtocol", "OverseerSystem", "OverseerFetch",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .executableTarget(name: "overseerd", dependencies: [
-            "OverseerDaemon", "OverseerCore",
+            "OverseerDaemon", "OverseerCore", "OverseerProtocol", "OverseerSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -2,6 +2,7 @@
 #include "overseer_shims.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -178,7 +179,9 @@ static ssize_t receive_message(int fd, void *buffer, size_t length, int flags,
     *pid = 0;
     *uid = (uid_t)-1;
     *fd_count = 0;
-    *truncated = (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || (size_t)got > length;
+    *truncated = 0;
+    if ((message.msg_flags & MSG_TRUNC) != 0 || (size_t)got > length) *truncated |= OVERSEER_RECEIVED_TRUNCATED;
+    if ((message.msg_flags & MSG_CTRUNC) != 0) *truncated |= OVERSEER_RECEIVED_CONTROL_TRUNCATED;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
         if (c->cmsg_level != SOL_SOCKET) continue;
         if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
@@ -188,6 +191,7 @@ static ssize_t receive_message(int fd, void *buffer, size_t length, int flags,
             *uid = credentials.uid;
         } else if (c->cmsg_type == SCM_RIGHTS) {
             size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            if (count > 0) *truncated |= OVERSEER_RECEIVED_FDS;
             for (size_t i = 0; i < count; i++) {
                 int passed;
                 memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
@@ -242,10 +246,12 @@ int overseer_inotify_drain(int fd, const char *name) {
         if (got == 0) return result;
         for (char *at = buffer; at < buffer + got;) {
             const struct inotify_event *event = (const struct inotify_event *)at;
-            if (event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) result = 2;
-            else if (event->len > 0 && strcmp(event->name, name) == 0 && result != 2)
-                // A file renamed into place is complete: say so (3), so no settle time is needed.
-                result = (event->mask & IN_MOVED_TO) ? 3 : (result == 3 ? 3 : 1);
+            if (event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) result |= OVERSEER_INOTIFY_DIRECTORY_GONE;
+            else if (event->len > 0 && strcmp(event->name, name) == 0) {
+                if (event->mask & IN_MOVED_TO) result |= OVERSEER_INOTIFY_RENAMED;
+                else if (event->mask & IN_CLOSE_WRITE) result |= OVERSEER_INOTIFY_CLOSED_AFTER_WRITING;
+                else result |= OVERSEER_INOTIFY_CHANGED;
+            }
             at += sizeof(struct inotify_event) + event->len;
         }
     }
@@ -260,4 +266,20 @@ ssize_t overseer_recv_with_fds(int fd, void *buffer, size_t length, int *fds, in
     uid_t uid;
     int truncated;
     return receive_message(fd, buffer, length, 0, &pid, &uid, &truncated, fds, max_fds, fd_count);
+}
+
+int overseer_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int overseer_accept(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+}
+
+int overseer_has_writer(int fd) {
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+        fcntl(fd, F_SETLEASE, F_UNLCK);
+        return 0;
+    }
+    return errno == EAGAIN ? 1 : -1;
 }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 extension InheritedSocket {
     /// The backlog the socket listens with (the longest accept queue the kernel

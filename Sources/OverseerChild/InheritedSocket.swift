@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A socket's file descriptor, as a typed value rather than a bare `Int32`.
 public struct SocketDescriptor: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

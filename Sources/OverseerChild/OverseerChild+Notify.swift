@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import OverseerProtocol
 
 /// The sd_notify(3) protocol, written out: one datagram of newline-separated

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Something a program asked of ``OverseerChild`` that could not be done: a
 /// socket it was not given, a notification that could not be sent, a socket it

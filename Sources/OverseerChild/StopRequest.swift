@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A request to stop: a stop signal arrived (SIGTERM from overseerd when a
 /// newer generation is ready or overseerd is stopping; SIGINT from a terminal).

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import OverseerProtocol
 
 /// Everything overseerd was told to do, checked as a whole.

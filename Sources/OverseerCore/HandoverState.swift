@@ -19,14 +19,18 @@ public struct HandoverState: Equatable, Sendable {
         public var localAddress: String
         public var createdPath: String?
         public var inherited: Bool
+        /// The `--listen` address it was bound from (ListenAddress's text), for a bound one.
+        public var boundAddress: String?
 
-        public init(fd: Int32, name: String, kind: String, localAddress: String, createdPath: String?, inherited: Bool) {
+        public init(fd: Int32, name: String, kind: String, localAddress: String, createdPath: String?, inherited: Bool,
+                    boundAddress: String? = nil) {
             self.fd = fd
             self.name = name
             self.kind = kind
             self.localAddress = localAddress
             self.createdPath = createdPath
             self.inherited = inherited
+            self.boundAddress = boundAddress
         }
     }
 
@@ -81,7 +85,8 @@ public struct HandoverState: Equatable, Sendable {
         lines.append(["started", String(startedAt)])
         for listener in listeners {
             lines.append(["listener", String(listener.fd), listener.name, listener.kind, listener.localAddress,
-                          listener.createdPath ?? "", listener.inherited ? "inherited" : "bound"])
+                          listener.createdPath ?? "",
+                          listener.inherited ? "inherited" : listener.boundAddress.map { "bound:" + $0 } ?? "bound"])
         }
         lines.append(["child", String(child.generation), String(child.pid), child.pidfd.map(String.init) ?? "",
                       child.notifyFD.map(String.init) ?? "", child.notifyAddress ?? "", child.binaryID,
@@ -119,7 +124,8 @@ public struct HandoverState: Equatable, Sendable {
             case ("listener", 7):
                 guard let fd = try int32(fields[1]) else { throw bad("listener without fd") }
                 listeners.append(ListenerRecord(fd: fd, name: fields[2], kind: fields[3], localAddress: fields[4],
-                                                createdPath: fields[5].isEmpty ? nil : fields[5], inherited: fields[6] == "inherited"))
+                                                createdPath: fields[5].isEmpty ? nil : fields[5], inherited: fields[6] == "inherited",
+                                                boundAddress: fields[6].hasPrefix("bound:") ? String(fields[6].dropFirst(6)) : nil))
             case ("child", 9):
                 guard let generation = Int(fields[1]), let pid = try int32(fields[2]), let started = Int64(fields[7]) else {
                     throw bad("child record \(line.prefix(60))")

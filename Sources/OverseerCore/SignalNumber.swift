@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Signal names as people write them (`USR2`, `SIGUSR2`, `12`) and back.
 public enum SignalNumber {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The supervisor's decisions, without a single syscall: events go in, the
 /// actions to perform come out, in order.
@@ -84,10 +80,28 @@ public struct Supervision: Sendable {
 
     public enum LogLevel: Sendable, Equatable { case debug, info, notice, warning, error }
 
+    /// How a restart ended: which generation it started, and why it failed if it did.
+    public struct RestartOutcome: Equatable, Sendable {
+        /// The generation the restart started.
+        public var candidate: Int
+        public var succeeded: Bool
+        /// Why it failed, as a person reads it; nil when it succeeded.
+        public var failure: String?
+
+        public init(candidate: Int, succeeded: Bool, failure: String? = nil) {
+            self.candidate = candidate
+            self.succeeded = succeeded
+            self.failure = failure
+        }
+    }
+
     /// Something to do, in order.
     public enum Action: Equatable, Sendable {
         case spawnChild(generation: Int)
         case signalChild(generation: Int, signal: Int32)
+        /// SIGKILL to the generation and to every process in its process group:
+        /// a generation that would not stop is ended whole.
+        case killGeneration(generation: Int)
         case startTimer(Timer, after: Duration)
         case cancelTimer(Timer)
         case report(ServiceState)
@@ -120,6 +134,10 @@ public struct Supervision: Sendable {
     private var statusSource: Int?
     /// The serving child's exit while a candidate was still starting.
     private var orphanedExit: ProcessExit?
+    /// How the last restart ended; set before its `.report(.ready(…))`.
+    public private(set) var lastRestart: RestartOutcome?
+    /// The generation started last (0 before the first).
+    public var newestGeneration: Int { nextGeneration - 1 }
 
     public init(settings: Settings) {
         self.settings = settings
@@ -199,7 +217,7 @@ public struct Supervision: Sendable {
         phases[generation] = nil
         candidate = nil
         if let serving {
-            actions.append(.log(.error, "restart failed: generation \(generation) could not start: \(reason); generation \(serving) keeps serving"))
+            restartFailed(generation, "generation \(generation) could not start: \(reason); generation \(serving) keeps serving", into: &actions)
             actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
             runQueuedRestart(into: &actions)
         } else if orphanedExit == nil {
@@ -222,10 +240,12 @@ public struct Supervision: Sendable {
         if let old = serving {
             actions.append(.log(.notice, "generation \(generation) is ready; stopping generation \(old)"))
             stop(old, signal: settings.stopSignal, failed: false, into: &actions)
+            lastRestart = RestartOutcome(candidate: generation, succeeded: true)
             actions.append(.report(.ready(generation: generation, restartSucceeded: true)))
         } else if orphanedExit != nil {
             orphanedExit = nil
             actions.append(.log(.notice, "generation \(generation) is ready and serving"))
+            lastRestart = RestartOutcome(candidate: generation, succeeded: true)
             actions.append(.report(.ready(generation: generation, restartSucceeded: true)))
         } else {
             actions.append(.log(.info, "generation \(generation) is ready"))
@@ -256,7 +276,7 @@ public struct Supervision: Sendable {
         case .starting:
             candidate = nil
             if let serving {
-                actions.append(.log(.error, "restart failed: generation \(generation) exited with \(exit) before ready; generation \(serving) keeps serving"))
+                restartFailed(generation, "generation \(generation) exited with \(exit) before ready; generation \(serving) keeps serving", into: &actions)
                 actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
                 runQueuedRestart(into: &actions)
             } else if let earlier = orphanedExit {
@@ -298,7 +318,7 @@ public struct Supervision: Sendable {
                 actions.append(.cancelTimer(.readyDelay(generation: generation)))
             }
             if let serving {
-                actions.append(.log(.error, "restart failed: generation \(generation) was not ready after \(timeout); generation \(serving) keeps serving"))
+                restartFailed(generation, "generation \(generation) was not ready after \(timeout); generation \(serving) keeps serving", into: &actions)
                 stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
                 actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
                 runQueuedRestart(into: &actions)
@@ -314,7 +334,7 @@ public struct Supervision: Sendable {
         case .stopTimeout:
             guard case .stopping = phase else { return }
             actions.append(.log(.warning, "generation \(generation) did not stop within \(settings.stopTimeout.shortDescription); sending SIGKILL"))
-            actions.append(.signalChild(generation: generation, signal: SIGKILL))
+            actions.append(.killGeneration(generation: generation))
         }
     }
 
@@ -354,6 +374,11 @@ public struct Supervision: Sendable {
     }
 
     // MARK: - Helpers
+
+    private mutating func restartFailed(_ generation: Int, _ reason: String, into actions: inout [Action]) {
+        lastRestart = RestartOutcome(candidate: generation, succeeded: false, failure: reason)
+        actions.append(.log(.error, "restart failed: \(reason)"))
+    }
 
     private mutating func stop(_ generation: Int, signal: Int32, failed: Bool, into actions: inout [Action]) {
         phases[generation] = .stopping(failed: failed)

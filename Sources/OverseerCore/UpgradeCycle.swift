@@ -28,7 +28,16 @@ public struct UpgradeCycle: Sendable {
         case stepPassed(Step)
         case stepFailed(Step, reason: String)
         case installed
+        /// Installing failed for a local reason (a full disk, an obstacle at
+        /// `PROGRAM.previous`): the verified file stays staged and is installed
+        /// again later, without a new download.
         case installFailed(reason: String)
+        /// The time to try a failed install again has come.
+        case installRetryDue
+        /// The cycle cannot go on for a reason that is not the candidate's fault
+        /// (its staged file is gone, a step could not be run at all): drop it,
+        /// without rejecting its hash, and poll again after the backoff.
+        case abandoned(reason: String)
         /// The generation started on the new binary became ready, or did not.
         case restartFinished(succeeded: Bool, reason: String?)
     }
@@ -43,6 +52,7 @@ public struct UpgradeCycle: Sendable {
         /// Put the previous binary back.
         case rollback
         case schedulePoll(after: Duration)
+        case scheduleInstallRetry(after: Duration)
         case log(Supervision.LogLevel, String)
     }
 
@@ -51,6 +61,8 @@ public struct UpgradeCycle: Sendable {
         case fetching
         case verifying(Step, sha256: String)
         case installing(sha256: String)
+        /// Verified and staged, its install failed `attempts` times; tried again later.
+        case installPending(sha256: String, attempts: Int, reason: String)
         case restarting(sha256: String)
     }
 
@@ -66,6 +78,8 @@ public struct UpgradeCycle: Sendable {
     public private(set) var failures = 0
     /// A poll asked for while a cycle runs: done when it ends.
     private var pollQueued = false
+    /// The last failed install, while it is being retried.
+    private var pendingInstall: State?
 
     /// - Parameters:
     ///   - installed: SHA-256 of the program in place.
@@ -142,6 +156,7 @@ public struct UpgradeCycle: Sendable {
             finish(into: &actions, jitter: jitter)
         case let (.installing(sha256), .installed):
             installed = sha256
+            pendingInstall = nil
             if restartAfterInstall {
                 state = .restarting(sha256: sha256)
                 actions.append(.log(.notice, "installed \(sha256.prefix(12)); restarting"))
@@ -151,10 +166,16 @@ public struct UpgradeCycle: Sendable {
                 finish(into: &actions, jitter: jitter)
             }
         case let (.installing(sha256), .installFailed(reason)):
-            actions.append(.discardStaged)
-            actions.append(.log(.error, "upgrade to \(sha256.prefix(12)) not installed: \(reason); the installed binary stays"))
-            failures += 1
-            finish(into: &actions, jitter: jitter)
+            var attempts = 1
+            if case let .installPending(_, earlier, _) = pendingInstall { attempts = earlier + 1 }
+            let next = Self.delay(interval: interval, failures: attempts, jitter: jitter)
+            state = .installPending(sha256: sha256, attempts: attempts, reason: reason)
+            pendingInstall = state
+            actions.append(.log(.error, "upgrade to \(sha256.prefix(12)) not installed: \(reason); the installed binary stays; trying again in \(next.approximateDescription)"))
+            actions.append(.scheduleInstallRetry(after: next))
+        case let (.installPending(sha256, _, _), .installRetryDue):
+            state = .installing(sha256: sha256)
+            actions.append(.install(sha256: sha256))
         case let (.restarting(sha256), .restartFinished(succeeded, reason)):
             if succeeded {
                 actions.append(.log(.notice, "upgrade to \(sha256.prefix(12)) done"))
@@ -163,6 +184,13 @@ public struct UpgradeCycle: Sendable {
                 actions.append(.log(.error, "upgrade to \(sha256.prefix(12)) failed: \(reason ?? "the new generation did not become ready"); previous binary put back"))
                 actions.append(.rollback)
             }
+            finish(into: &actions, jitter: jitter)
+        case let (.fetching, .abandoned(reason)), let (.verifying, .abandoned(reason)),
+             let (.installing, .abandoned(reason)), let (.installPending, .abandoned(reason)):
+            failures += 1
+            pendingInstall = nil
+            actions.append(.discardStaged)
+            actions.append(.log(.error, "upgrade abandoned: \(reason); the installed binary stays"))
             finish(into: &actions, jitter: jitter)
         case (.idle, .installed), (.idle, .restartFinished):
             break

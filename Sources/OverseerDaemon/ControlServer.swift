@@ -1,107 +1,159 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-import COverseerShims
+import Logging
 import OverseerCore
 import OverseerProtocol
 import OverseerSystem
+import SystemPackage
+
+/// What the control socket may ask of the daemon, and nothing more.
+protocol ControlTarget: AnyObject {
+    func statusText() -> String
+    func statusJSON() -> JSONText
+    /// The generation started last: a `restart --wait` waits for a newer one.
+    var newestGeneration: Int { get }
+    func requestRestart(reason: String)
+    func requestReexec(reason: String, completion: @escaping (Bool, String) -> Void)
+}
 
 /// The unix socket `overseerd status` and `overseerd restart` talk to. Only
 /// root and overseerd's own user are served (SO_PEERCRED); each connection
-/// sends one request line and gets one answer.
+/// sends one request line and gets one answer. At most
+/// `maximumConnections` are open at once; when the fd table is full, the
+/// listener is left alone for a moment instead of failing in a tight loop.
 final class ControlServer {
+    static let maximumConnections = 32
+    static let requestTimeout = Duration.seconds(5)
+    static let acceptBackoff = Duration.milliseconds(250)
+
     private final class Connection {
-        let fd: Int32
-        var token: UInt64 = 0
+        let fd: FileDescriptor
+        var watch: WatchToken?
+        var deadline: DeadlineToken?
         var buffer: [UInt8] = []
         let peerPID: Int32
-        init(fd: Int32, peerPID: Int32) {
+        /// A `restart --wait` or `reexec` caller waiting for its answer.
+        var waitingAfter: Int?
+        init(fd: FileDescriptor, peerPID: Int32) {
             self.fd = fd
             self.peerPID = peerPID
         }
     }
 
-    private unowned let host: Supervisor
+    private let loop: EventScheduling
+    private weak var target: ControlTarget?
+    private let logger: Logger
     private let listener: Listener
-    private var token: UInt64 = 0
+    private var listenerWatch: WatchToken?
+    private var backoff: DeadlineToken?
     private var connections: [Int32: Connection] = [:]
-    /// `restart --wait` callers, with the generation the restart they wait for must be newer than.
-    private var waiters: [(connection: Connection, after: Int)] = []
+    private var refusedLogged = WarningThrottle()
     let path: String
 
     /// The listening fd (handed to a re-executed image).
-    var fd: Int32 { listener.fd.rawValue }
+    var fd: FileDescriptor { listener.fd }
 
     /// Takes over the socket an earlier image of overseerd listened on.
-    init(adopting fd: Int32, path: String, host: Supervisor) throws {
-        self.host = host
+    init(adopting fd: FileDescriptor, path: String, loop: EventScheduling, target: ControlTarget, logger: Logger) throws {
+        self.loop = loop
+        self.target = target
+        self.logger = logger
         self.path = path
-        listener = Listener(fd: .init(rawValue: fd), name: try SocketName("control"), origin: .bound(.unix(path: path)),
+        listener = Listener(fd: fd, name: try SocketName("control"), origin: .bound(.unix(path: path)),
                             localAddress: "unix:\(path)", kind: "unix", createdPath: path)
-        try Posix.setCloseOnExec(fd)
-        try Posix.setNonBlocking(fd)
-        token = try host.watch(fd) { [unowned self] in acceptAll() }
+        try Posix.setCloseOnExec(fd.rawValue)
+        try Posix.setNonBlocking(fd.rawValue)
+        try watchListener()
     }
 
-    init(path: String, host: Supervisor) throws {
-        self.host = host
+    init(path: String, loop: EventScheduling, target: ControlTarget, logger: Logger) throws {
+        self.loop = loop
+        self.target = target
+        self.logger = logger
         self.path = path
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        if !directory.isEmpty { mkdir(directory, 0o755) }
+        if !directory.isEmpty { try Posix.makeDirectory(directory, mode: 0o755) }
         let spec = ListenerSpec(name: try SocketName("control"), address: .unix(path: path))
         listener = try ListenerBinder.bind(spec, backlog: 16, unixMode: 0o600)
         try Posix.setNonBlocking(listener.fd.rawValue)
-        token = try host.watch(listener.fd.rawValue) { [unowned self] in acceptAll() }
+        try watchListener()
+    }
+
+    private func watchListener() throws(SystemError) {
+        listenerWatch = try loop.watch(listener.fd) { [unowned self] in acceptAll() }
     }
 
     func close() {
-        for connection in connections.values { Glibc.close(connection.fd) }
+        for connection in connections.values { Posix.close(connection.fd) }
         ListenerBinder.close([listener])
     }
 
+    /// Stops taking connections for a moment (fd table full, or too many open).
+    private func pauseAccepting(_ why: String) {
+        guard let watch = listenerWatch else { return }
+        loop.unwatch(watch)
+        listenerWatch = nil
+        if refusedLogged.admit("pause", now: MonotonicTimer.now).show {
+            logger.warning("control socket: \(why); not accepting for \(Self.acceptBackoff.shortDescription)")
+        }
+        backoff = loop.schedule(after: Self.acceptBackoff) { [unowned self] in
+            backoff = nil
+            do { try watchListener() } catch { logger.error("control socket: \(error)") }
+            acceptAll()
+        }
+    }
+
     private func acceptAll() {
-        while true {
-            let fd = accept(listener.fd.rawValue, nil, nil)
-            guard fd >= 0 else { return }
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
-            var pid: pid_t = 0
-            var uid: uid_t = 0
-            guard overseer_peer_credentials(fd, &pid, &uid) == 0, uid == 0 || uid == geteuid() else {
-                host.logger.warning("control socket: refused a connection from uid \(uid) (pid \(pid)): only root and uid \(geteuid()) may control overseerd")
-                send("\(ControlAnswer.error) permission denied: only root and the daemon's own user may control overseerd\n", to: fd)
-                Glibc.close(fd)
+        while listenerWatch != nil {
+            guard connections.count < Self.maximumConnections else {
+                pauseAccepting("\(connections.count) connections are open already")
+                return
+            }
+            let fd: FileDescriptor
+            do {
+                guard let accepted = try StreamSocket.accept(listener.fd) else { return }
+                fd = accepted
+            } catch {
+                // EMFILE/ENFILE leave the connection queued: epoll would wake us again at once.
+                pauseAccepting("accept failed: \(error.reason)")
+                return
+            }
+            let credentials = try? StreamSocket.peerCredentials(fd)
+            guard let credentials, credentials.uid == 0 || credentials.uid == Posix.effectiveUserID else {
+                if refusedLogged.admit("refused", now: MonotonicTimer.now).show {
+                    logger.warning("control socket: refused a connection from uid \(credentials.map { String($0.uid) } ?? "?") (pid \(credentials.map { String($0.pid) } ?? "?")): only root and uid \(Posix.effectiveUserID) may control overseerd")
+                }
+                StreamSocket.send(Array("\(ControlAnswer.error) permission denied: only root and the daemon's own user may control overseerd\n".utf8), to: fd)
+                Posix.close(fd)
                 continue
             }
-            let connection = Connection(fd: fd, peerPID: pid)
-            connections[fd] = connection
+            let connection = Connection(fd: fd, peerPID: credentials.pid)
+            connections[fd.rawValue] = connection
             do {
-                connection.token = try host.watch(fd) { [unowned self, unowned connection] in read(connection) }
+                connection.watch = try loop.watch(fd) { [unowned self, unowned connection] in read(connection) }
             } catch {
                 finish(connection, "\(ControlAnswer.error) \(error)\n")
                 continue
             }
-            host.schedule(.controlTimeout(Int(fd)), after: .seconds(5)) { [unowned self, weak connection] in
-                guard let connection, connections[connection.fd] === connection, !isWaiter(connection) else { return }
-                finish(connection, "\(ControlAnswer.error) no request within 5s\n")
+            connection.deadline = loop.schedule(after: Self.requestTimeout) { [unowned self, weak connection] in
+                guard let connection, connections[connection.fd.rawValue] === connection, connection.waitingAfter == nil else { return }
+                finish(connection, "\(ControlAnswer.error) no request within \(Self.requestTimeout.shortDescription)\n")
             }
         }
     }
 
-    private func isWaiter(_ connection: Connection) -> Bool { waiters.contains { $0.connection === connection } }
-
     private func read(_ connection: Connection) {
         var chunk = [UInt8](repeating: 0, count: 512)
-        let count = Glibc.read(connection.fd, &chunk, chunk.count)
-        if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) {
-            // The client went away (a `restart --wait` caller that gave up, say).
+        let result: Posix.ReadResult
+        do { result = try Posix.read(connection.fd, into: &chunk) } catch {
             drop(connection)
             return
         }
-        guard count > 0 else { return }
-        guard !isWaiter(connection) else { return }
+        guard case let .bytes(count) = result else {
+            // The client went away (a `restart --wait` caller that gave up, say).
+            if result == .endOfFile { drop(connection) }
+            return
+        }
+        guard connection.waitingAfter == nil else { return }
         connection.buffer += chunk.prefix(count)
         guard let newline = connection.buffer.firstIndex(of: UInt8(ascii: "\n")) else {
             if connection.buffer.count > ControlRequest.maximumLength {
@@ -117,18 +169,19 @@ final class ControlServer {
             finish(connection, "\(ControlAnswer.error) \(error)\n")
             return
         }
+        guard let target else { return }
         switch request {
         case let .status(json):
-            finish(connection, "\(ControlAnswer.ok)\n" + (json ? host.statusJSON().encoded + "\n" : host.statusText()))
+            finish(connection, "\(ControlAnswer.ok)\n" + (json ? target.statusJSON().encoded + "\n" : target.statusText()))
         case let .restart(wait):
             // Registered before asking: a restart that cannot even start ends within requestRestart.
-            if wait { waiters.append((connection, host.newestGeneration)) }
-            host.requestRestart(reason: "control socket, pid \(connection.peerPID)")
+            if wait { connection.waitingAfter = target.newestGeneration }
+            target.requestRestart(reason: "control socket, pid \(connection.peerPID)")
             if !wait { finish(connection, "\(ControlAnswer.ok) restart requested\n") }
         case .reexec:
-            waiters.append((connection, Int.max))
-            host.requestReexec(reason: "control socket, pid \(connection.peerPID)") { [weak self, weak connection] succeeded, message in
-                guard let self, let connection, connections[connection.fd] === connection else { return }
+            connection.waitingAfter = Int.max
+            target.requestReexec(reason: "control socket, pid \(connection.peerPID)") { [weak self, weak connection] succeeded, message in
+                guard let self, let connection, connections[connection.fd.rawValue] === connection else { return }
                 finish(connection, succeeded ? "\(ControlAnswer.ok) \(message)\n" : "\(ControlAnswer.error) \(message)\n")
             }
         }
@@ -136,44 +189,32 @@ final class ControlServer {
 
     /// A restart ended: `candidate` is the generation it started.
     func restartFinished(candidate: Int, succeeded: Bool, message: String) {
-        let done = waiters.filter { candidate > $0.after }
-        waiters.removeAll { candidate > $0.after }
-        for (connection, _) in done {
+        for connection in connections.values {
+            guard let after = connection.waitingAfter, candidate > after else { continue }
             finish(connection, succeeded ? "\(ControlAnswer.ok) \(message)\n" : "\(ControlAnswer.error) \(message)\n")
         }
     }
 
     /// overseerd is stopping: nobody's restart will finish.
     func stopping() {
-        for (connection, _) in waiters { finish(connection, "\(ControlAnswer.error) overseerd is stopping\n") }
-        waiters = []
+        for connection in connections.values where connection.waitingAfter != nil {
+            finish(connection, "\(ControlAnswer.error) overseerd is stopping\n")
+        }
     }
 
     private func finish(_ connection: Connection, _ answer: String) {
-        send(answer, to: connection.fd)
+        StreamSocket.send(Array(answer.utf8), to: connection.fd)
         // Read what the client sent beyond its request: closing with unread
         // input would reset the connection and lose the answer.
         var sink = [UInt8](repeating: 0, count: 4096)
-        while Glibc.read(connection.fd, &sink, sink.count) > 0 {}
+        while case .bytes? = try? Posix.read(connection.fd, into: &sink) {}
         drop(connection)
     }
 
     private func drop(_ connection: Connection) {
-        waiters.removeAll { $0.connection === connection }
-        host.cancel(.controlTimeout(Int(connection.fd)))
-        if connection.token != 0 { host.unwatch(connection.fd, token: connection.token) }
-        connections[connection.fd] = nil
-        Glibc.close(connection.fd)
-    }
-
-    private func send(_ text: String, to fd: Int32) {
-        let bytes = Array(text.utf8)
-        var sent = 0
-        // Answers are small; a client that does not read them loses them.
-        while sent < bytes.count {
-            let count = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if count <= 0 { return }
-            sent += count
-        }
+        loop.cancel(connection.deadline)
+        if let watch = connection.watch { loop.unwatch(watch) }
+        connections[connection.fd.rawValue] = nil
+        Posix.close(connection.fd)
     }
 }

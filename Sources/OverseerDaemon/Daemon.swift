@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Logging
 import OverseerCore
 import OverseerProtocol
@@ -51,10 +46,13 @@ public enum Daemon {
 
         var listeners: [Listener] = []
         do {
-            if let inherited = try ListenFDs.parse(environment: variables, ownPID: getpid()) {
+            if let inherited = try ListenFDs.parse(environment: variables, ownPID: Posix.pid) {
                 listeners += try ListenerBinder.adopt(inherited)
             }
         } catch let error as ProtocolError {
+            fail("cannot use the sockets passed to overseerd: \(error) — check the socket unit or activator", code: OverseerExitCode.usage)
+        } catch let error as ListenError {
+            // LISTEN_FDS naming fds that are not sockets is a bad environment: a usage error.
             fail("cannot use the sockets passed to overseerd: \(error) — check the socket unit or activator", code: OverseerExitCode.usage)
         } catch {
             fail("\(error)", code: OverseerExitCode.systemFailure)
@@ -97,14 +95,14 @@ public enum Daemon {
         } catch {
             fail("cannot take over from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)
         }
-        for fd in state.fds { Handover.setInheritable(fd, false) }
-        var listeners: [Listener] = []
-        for record in state.listeners {
-            let name = (try? SocketName(record.name)) ?? .unnamed
-            listeners.append(Listener(fd: .init(rawValue: record.fd), name: name,
-                                      origin: record.inherited ? .inherited : .bound(.unix(path: record.localAddress)),
-                                      localAddress: record.localAddress, kind: record.kind, createdPath: record.createdPath))
-            logger.info("listening on \(record.localAddress) as \(name) (\(record.kind), fd \(3 + listeners.count - 1), kept)")
+        for fd in state.fds {
+            do { try Posix.setInheritable(fd, false) } catch {
+                fail("cannot take over fd \(fd) from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)
+            }
+        }
+        let listeners = state.listeners.map(Handover.listener(from:))
+        for (index, listener) in listeners.enumerated() {
+            logger.info("listening on \(listener.localAddress) as \(listener.name) (\(listener.kind), fd \(Int(ListenFDs.firstFD) + index), kept)")
         }
         do {
             let supervisor = try Supervisor(configuration: configuration, environment: environment, listeners: listeners,
@@ -117,8 +115,7 @@ public enum Daemon {
 
     /// Prints `overseerd: MESSAGE` and exits with `code`.
     public static func fail(_ message: String, code: Int32) -> Never {
-        var bytes = Array("overseerd: \(message)\n".utf8)
-        _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-        exit(code)
+        Posix.writeStandardError("overseerd: \(message)\n")
+        Posix.exit(code)
     }
 }

@@ -1,103 +1,64 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import OverseerCore
 import OverseerSystem
+import SystemPackage
 
-/// A short-lived process overseerd runs for itself (overseerd-fetch, a start
-/// check, a pre-upgrade command): its stdout is collected (at most 64 KiB),
-/// it is killed at its deadline, and `completion` gets its exit and output.
+/// A short-lived process overseerd runs for itself: overseerd-fetch, a start
+/// check, a pre-upgrade command.
+struct HelperRequest {
+    var label: String
+    /// argv; argv[0] is the path.
+    var arguments: [String]
+    var environment: [String]
+    /// Becomes fd 3 in the helper.
+    var extraFD: Int32?
+    var user: (uid: UInt32, gid: UInt32)?
+    var timeout: Duration
+}
+
+/// How a helper ended.
+struct HelperResult {
+    let exit: ProcessExit
+    /// Its stdout, at most `HelperRunner.outputLimit` bytes.
+    let output: String
+    /// Killed at its deadline.
+    let timedOut: Bool
+}
+
+/// Starts helpers for the upgrade driver and the re-exec check.
+protocol HelperStarting: AnyObject {
+    /// Starts `request`; `completion` runs on the loop once the helper and
+    /// everything it started in its process group are gone.
+    func start(_ request: HelperRequest, completion: @escaping (HelperResult) -> Void) throws
+    /// Helpers running now.
+    var running: Int { get }
+}
+
+/// One running helper: its process (leading its own process group), its stdout
+/// pipe and its deadline. Owned by `HelperRunner`; its handlers hold it weakly.
 final class HelperProcess {
-    static let outputLimit = 65536
-
     let id: Int
     let process: ChildProcess
     let label: String
-    private let stdoutFD: Int32
-    private var output: [UInt8] = []
-    private var tokens: [(fd: Int32, token: UInt64)] = []
-    private let completion: (ProcessExit, String) -> Void
-    private(set) var timedOut = false
+    let stdout: FileDescriptor
+    var output: [UInt8] = []
+    var timedOut = false
+    var watches: [WatchToken] = []
+    var deadline: DeadlineToken?
+    let completion: (HelperResult) -> Void
 
-    private init(id: Int, process: ChildProcess, label: String, stdoutFD: Int32, completion: @escaping (ProcessExit, String) -> Void) {
+    init(id: Int, process: ChildProcess, label: String, stdout: FileDescriptor, completion: @escaping (HelperResult) -> Void) {
         self.id = id
         self.process = process
         self.label = label
-        self.stdoutFD = stdoutFD
+        self.stdout = stdout
         self.completion = completion
     }
 
-    /// Starts `arguments` (argv[0] is the path) with `environment`; `extraFD`, if
-    /// given, becomes fd 3. stderr goes to overseerd's stderr.
-    @discardableResult
-    static func start(on host: Supervisor, label: String, arguments: [String], environment: [String], extraFD: Int32? = nil,
-                      user: (uid: UInt32, gid: UInt32)? = nil, timeout: Duration,
-                      completion: @escaping (ProcessExit, String) -> Void) throws -> HelperProcess {
-        var pipeFDs: [Int32] = [-1, -1]
-        guard pipe(&pipeFDs) == 0 else { throw SystemError.last("pipe") }
-        _ = fcntl(pipeFDs[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(pipeFDs[1], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(pipeFDs[0], F_SETFL, O_NONBLOCK)
-        let devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer { close(devnull); close(pipeFDs[1]) }
-        var request = ChildProcess.Request(path: arguments[0], arguments: arguments, environment: environment,
-                                           fdMap: [devnull, pipeFDs[1], -1] + (extraFD.map { [$0] } ?? []),
-                                           newProcessGroup: true, parentDeathSignal: SIGKILL)
-        request.user = user
-        request.noNewPrivileges = user != nil
-        let process: ChildProcess
-        do {
-            process = try ChildProcess.spawn(request)
-        } catch {
-            close(pipeFDs[0])
-            throw error
-        }
-        let id = host.nextHelperID
-        host.nextHelperID += 1
-        let helper = HelperProcess(id: id, process: process, label: label, stdoutFD: pipeFDs[0], completion: completion)
-        host.helpers[id] = helper
-        do {
-            helper.tokens.append((pipeFDs[0], try host.watch(pipeFDs[0]) { [unowned helper] in helper.readOutput() }))
-            if let pidfd = process.pidfd {
-                helper.tokens.append((pidfd.rawValue, try host.watch(pidfd.rawValue) { [unowned helper, unowned host] in
-                    helper.reapIfDone(host)
-                }))
-            }
-        } catch {
-            host.logger.error("cannot watch \(label): \(error)")
-        }
-        host.schedule(.helperTimeout(id), after: timeout) { [unowned helper, unowned host] in
-            host.logger.warning("\(label) (pid \(process.pid)) still running after \(timeout.shortDescription); killing it")
-            helper.timedOut = true
-            helper.process.signal(SIGKILL)
-            // Without a pidfd, SIGCHLD tells us; with one, the pidfd does.
-            helper.reapIfDone(host)
-        }
-        return helper
-    }
-
-    func readOutput() {
+    /// Takes what is readable on stdout, keeping at most `limit` bytes.
+    func readOutput(limit: Int) {
         var buffer = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let count = read(stdoutFD, &buffer, buffer.count)
-            guard count > 0 else { return }
-            if output.count < Self.outputLimit {
-                output += buffer.prefix(min(count, Self.outputLimit - output.count))
-            }
+        while case let .bytes(count)? = try? Posix.read(stdout, into: &buffer) {
+            if output.count < limit { output += buffer.prefix(min(count, limit - output.count)) }
         }
-    }
-
-    /// Reaps the process if it has exited, then reports.
-    func reapIfDone(_ host: Supervisor) {
-        guard let exit = process.reap() else { return }
-        readOutput()
-        for (fd, token) in tokens { host.unwatch(fd, token: token) }
-        close(stdoutFD)
-        process.release()
-        host.cancel(.helperTimeout(id))
-        host.helpers[id] = nil
-        completion(exit, String(decoding: output, as: UTF8.self))
     }
 }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import OverseerSystem
 import Logging
 
 /// One line per event on stderr: `overseerd: message`, with the level named
@@ -38,8 +34,7 @@ public struct StderrLogHandler: LogHandler {
         line += event.message.description
         line += "\n"
         // One write per line, so lines from overseerd and its child never interleave mid-line.
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        Posix.writeStandardError(line)
     }
 
     static func priority(_ level: Logger.Level) -> Int {
@@ -58,8 +53,7 @@ public struct StderrLogHandler: LogHandler {
         guard let value = environment["JOURNAL_STREAM"] else { return false }
         let parts = value.split(separator: ":")
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
-        var info = stat()
-        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
-        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+        guard let stderr = Posix.standardErrorIdentity() else { return false }
+        return stderr.device == device && stderr.inode == inode
     }
 }

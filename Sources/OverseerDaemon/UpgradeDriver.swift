@@ -1,92 +1,51 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import Logging
 import OverseerCore
 import OverseerFetch
 import OverseerProtocol
 import OverseerSystem
+import SystemPackage
 
-/// Carries out the `UpgradeCycle`'s actions inside the supervisor's loop:
-/// watching or fetching, staging, verifying, installing, restarting, rolling back.
+/// What the upgrade driver may ask of the daemon, and nothing more.
+protocol UpgradeHost: AnyObject {
+    /// Asks for a graceful restart, as the restart signal does.
+    func requestRestart(reason: String)
+    /// SHA-256 of the file at `path`, cached while the file is unchanged.
+    func identify(_ path: String) -> String
+    /// The SHA-256 of the file just installed at `path`, so that it is not hashed again.
+    func remember(binaryID: String, of path: String)
+    /// The program as it would be started now (PATH looked up again).
+    func resolvedProgram() throws -> String
+    /// overseerd's environment less what systemd meant for overseerd itself.
+    var inheritableEnvironment: [String] { get }
+}
+
+/// Carries out the `UpgradeCycle`'s actions: watching or fetching, staging,
+/// verifying, installing, restarting, rolling back. Every judgement is the
+/// cycle's or `UpgradeVerification`'s; every long piece of work (copying,
+/// hashing, syncing a candidate) runs on a `BackgroundJob` or in a helper, so
+/// the event loop keeps answering signals, notify, control and the watchdog.
 final class UpgradeDriver {
-    /// What is checked once at start: a mistake here stops overseerd before it binds anything.
-    struct Plan {
-        let settings: UpgradeSettings
-        let key: Minisign.PublicKey?
-        let fetchHelper: String?
-        let fetchUser: (uid: UInt32, gid: UInt32)?
-
-        init(_ settings: UpgradeSettings) throws(ConfigurationError) {
-            self.settings = settings
-            if let keyText = settings.minisignKey {
-                var text = keyText
-                if keyText.contains("/"), let contents = Self.read(keyText) { text = contents }
-                do {
-                    key = try Minisign.PublicKey(parsing: text)
-                } catch {
-                    throw ConfigurationError("bad --minisign-key \"\(keyText)\": \(error); give the .pub file or its base64 line")
-                }
-            } else {
-                key = nil
-            }
-            if case .network = settings.source {
-                let candidates = [settings.fetchHelperPath, Self.besideSelf("overseerd-fetch"),
-                                  "/usr/libexec/overseerd/overseerd-fetch"].compactMap { $0 }
-                guard let found = candidates.first(where: { access($0, X_OK) == 0 }) else {
-                    throw ConfigurationError("overseerd-fetch not found (looked at \(candidates.joined(separator: ", "))); install it or give --fetch-helper PATH")
-                }
-                fetchHelper = found
-            } else {
-                fetchHelper = nil
-            }
-            if let user = settings.fetchUser {
-                guard let entry = getpwnam(user) else {
-                    throw ConfigurationError("bad --fetch-user \"\(user)\": no such user")
-                }
-                fetchUser = (entry.pointee.pw_uid, entry.pointee.pw_gid)
-            } else {
-                fetchUser = nil
-            }
-        }
-
-        static func read(_ path: String) -> String? {
-            guard let file = fopen(path, "r") else { return nil }
-            defer { fclose(file) }
-            var result = [UInt8]()
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let count = fread(&buffer, 1, buffer.count, file)
-                if count <= 0 { break }
-                result += buffer.prefix(count)
-                if result.count > 1 << 16 { break }
-            }
-            return String(decoding: result, as: UTF8.self)
-        }
-
-        static func besideSelf(_ name: String) -> String? {
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-            let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-            guard count > 0 else { return nil }
-            let path = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            guard let slash = path.lastIndex(of: "/") else { return nil }
-            return String(path[..<slash]) + "/" + name
-        }
-    }
-
     private let plan: Plan
-    private unowned let host: Supervisor
+    private let loop: EventScheduling
+    private let helpers: HelperStarting
+    private unowned let host: UpgradeHost
+    private let logger: Logger
     private var cycle: UpgradeCycle
     private var staging: StagingFile?
-    private var watcher: (FileWatcher, UInt64)?
-    private var settleIdentity: [Int] = []
+    private var watcher: (FileWatcher, WatchToken)?
     private var watchFailureLogged = false
     private var lastTakenIdentity: [Int] = []
     private var etag: String?
     private var lastModified: String?
     private var sidecars: [String: String] = [:]
     private var signatureTimestamp: Int64?
+    private var pollDeadline: DeadlineToken?
+    private var retryDeadline: DeadlineToken?
+    /// While a re-exec is being checked: polls wait.
+    private var held = false
+    private var pollDeferred = false
+    /// Jobs running on their own threads.
+    private(set) var backgroundJobs = 0
     /// The program file that gets replaced.
     private let target: String
     /// While an upgrade restarts: the binary every new generation must be.
@@ -95,22 +54,31 @@ final class UpgradeDriver {
     var settings: UpgradeSettings { plan.settings }
 
     /// - Parameter rejected: binaries an earlier image of overseerd rejected.
-    init(plan: Plan, host: Supervisor, rejected: [String] = []) throws {
+    init(plan: Plan, loop: EventScheduling, helpers: HelperStarting, host: UpgradeHost, logger: Logger,
+         rejected: [String] = []) throws {
         self.plan = plan
+        self.loop = loop
+        self.helpers = helpers
         self.host = host
-        let program = try host.resolvedProgram()
-        target = Installer.target(of: program)
-        let installed = host.binaryID(of: target)
-        cycle = UpgradeCycle(installed: installed, steps: UpgradeCycle.steps(for: plan.settings),
+        self.logger = logger
+        target = Installer.target(of: try host.resolvedProgram())
+        cycle = UpgradeCycle(installed: host.identify(target), steps: UpgradeCycle.steps(for: plan.settings),
                              interval: plan.settings.effectiveInterval, restartAfterInstall: !plan.settings.noRestart)
         cycle.remember(rejected: rejected)
+        let stale = StagingFile.removeStale(beside: target)
+        if !stale.isEmpty {
+            logger.notice("removed \(stale.count) staging file(s) an earlier overseerd left beside \(target)")
+        }
+        if case .network = settings.source, settings.sha256 == nil, !settings.sidecarChecksum, settings.minisignKey == nil {
+            logger.warning("upgrades from \(settings.source) are checked by nothing but the transport: a truncated or altered download that passes the start check would be installed; give --checksum, --sha256 or --minisign-key")
+        }
         if case let .file(path) = plan.settings.source { startWatching(path) }
-        host.logger.info("upgrades from \(plan.settings.source) into \(target) (checks: \(cycle.steps.isEmpty ? "none" : cycle.steps.map(\.description).joined(separator: ", ")))")
-        feed(.pollDue)
+        logger.info("upgrades from \(plan.settings.source) into \(target) (checks: \(cycle.steps.isEmpty ? "none" : cycle.steps.map(\.description).joined(separator: ", ")))")
+        pollDue()
     }
 
     /// Nothing under way: no fetch, check or install (a re-exec may go ahead).
-    var isIdle: Bool { cycle.state == .idle && staging == nil }
+    var isIdle: Bool { cycle.state == .idle && staging == nil && backgroundJobs == 0 }
 
     /// The binaries rejected so far.
     var rejected: [String] { cycle.rejected.sorted() }
@@ -122,13 +90,32 @@ final class UpgradeDriver {
         case .fetching: "fetching"
         case let .verifying(step, sha256): "verifying \(sha256.prefix(12)) (\(step))"
         case let .installing(sha256): "installing \(sha256.prefix(12))"
+        case let .installPending(sha256, attempts, reason):
+            "install of \(sha256.prefix(12)) pending after \(attempts) failed attempt(s): \(reason)"
         case let .restarting(sha256): "restarting into \(sha256.prefix(12))"
         }
         return "from \(settings.source), installed \(cycle.installed.prefix(12)), \(state), \(cycle.rejected.count) rejected"
     }
 
+    /// Why a verified binary waits to be installed, if one does.
+    var pendingInstall: String? {
+        guard case let .installPending(sha256, attempts, reason) = cycle.state else { return nil }
+        return "\(sha256): \(attempts) failed attempt(s), last: \(reason)"
+    }
+
     func shutdown() {
         discardStaged()
+    }
+
+    /// Polls wait until `release()` (a re-exec is being checked).
+    func hold() { held = true }
+
+    func release() {
+        held = false
+        if pollDeferred {
+            pollDeferred = false
+            pollDue()
+        }
     }
 
     /// Removes the staged file at once: the "upgrade rejected" line that
@@ -144,60 +131,52 @@ final class UpgradeDriver {
         for action in cycle.handle(event, jitter: Double.random(in: 0 ..< 1)) { perform(action) }
     }
 
+    private func pollDue() {
+        if held {
+            pollDeferred = true
+            return
+        }
+        feed(.pollDue)
+    }
+
     /// The generation started for an upgrade became ready, or did not.
-    func restartFinished(binary: String, succeeded: Bool) {
+    func restartFinished(binary: String, succeeded: Bool, reason: String?) {
         guard case let .restarting(sha256) = cycle.state, binary == sha256 else { return }
         expectedBinary = nil
-        feed(.restartFinished(succeeded: succeeded, reason: nil))
+        feed(.restartFinished(succeeded: succeeded, reason: reason))
     }
 
     private func startWatching(_ path: String) {
         do {
             let watcher = try FileWatcher(path: path)
-            let token = try host.watch(watcher.fd.rawValue) { [unowned self] in fileEvent() }
+            let token = try loop.watch(watcher.fd) { [unowned self] in fileEvent() }
             self.watcher = (watcher, token)
             watchFailureLogged = false
         } catch {
             // Tried again at every poll; said once until it works.
             guard !watchFailureLogged else { return }
             watchFailureLogged = true
-            host.logger.warning("cannot watch \(path) with inotify (\(error)); polling every \(settings.effectiveInterval.shortDescription) instead")
+            logger.warning("cannot watch \(path) with inotify (\(error)); polling every \(settings.effectiveInterval.shortDescription) instead")
         }
     }
 
+    /// A rename into place, or a writer closing the file, makes it complete: it
+    /// is taken at once. A write in progress is left alone until then.
     private func fileEvent() {
         guard let (watcher, token) = watcher else { return }
         switch watcher.drain() {
-        case .none:
+        case .none, .beingWritten:
             return
         case .directoryGone:
-            host.unwatch(watcher.fd.rawValue, token: token)
+            loop.unwatch(token)
             watcher.close()
             self.watcher = nil
-            host.logger.warning("the directory of \(settings.source) went away; polling until it is back")
-        case .renamedIntoPlace:
-            // rename(2) is atomic: the file is complete, take it at once.
+            logger.warning("the directory of \(settings.source) went away; polling until it is back")
+        case .renamedIntoPlace, .closedAfterWriting:
             guard case let .file(path) = settings.source else { return }
-            host.cancel(.upgradeSettle)
             let identity = ProcFS.fileIdentity(path)
-            if !identity.isEmpty, identity != lastTakenIdentity { feed(.pollDue) }
-        case .file:
-            guard case let .file(path) = settings.source else { return }
-            // Written in place: wait until it has stopped changing (same size and mtime over a short settle time).
-            settleIdentity = ProcFS.fileIdentity(path)
-            host.schedule(.upgradeSettle, after: .milliseconds(25)) { [unowned self] in settled(path) }
+            if !identity.isEmpty, identity != lastTakenIdentity { pollDue() }
         }
-    }
-
-    private func settled(_ path: String) {
-        let now = ProcFS.fileIdentity(path)
-        if now != settleIdentity {
-            settleIdentity = now
-            host.schedule(.upgradeSettle, after: .milliseconds(25)) { [unowned self] in settled(path) }
-            return
-        }
-        guard !now.isEmpty, now != lastTakenIdentity else { return }
-        feed(.pollDue)
     }
 
     // MARK: - Actions
@@ -220,15 +199,45 @@ final class UpgradeDriver {
             rollback()
         case let .schedulePoll(delay):
             if case let .file(path) = settings.source, watcher == nil { startWatching(path) }
-            host.schedule(.upgradePoll, after: delay) { [unowned self] in feed(.pollDue) }
+            loop.cancel(pollDeadline)
+            pollDeadline = loop.schedule(after: delay) { [unowned self] in
+                pollDeadline = nil
+                pollDue()
+            }
+        case let .scheduleInstallRetry(delay):
+            loop.cancel(retryDeadline)
+            retryDeadline = loop.schedule(after: delay) { [unowned self] in
+                retryDeadline = nil
+                feed(.installRetryDue)
+            }
         case let .log(level, message):
             switch level {
-            case .debug: host.logger.debug("\(message)")
-            case .info: host.logger.info("\(message)")
-            case .notice: host.logger.notice("\(message)")
-            case .warning: host.logger.warning("\(message)")
-            case .error: host.logger.error("\(message)")
+            case .debug: logger.debug("\(message)")
+            case .info: logger.info("\(message)")
+            case .notice: logger.notice("\(message)")
+            case .warning: logger.warning("\(message)")
+            case .error: logger.error("\(message)")
             }
+        }
+    }
+
+    /// Runs `work` on its own thread; `then` gets its result on the loop.
+    private func inBackground<Output: Sendable>(_ work: @escaping @Sendable () -> Output,
+                                                then: @escaping (Output) -> Void) throws(SystemError) {
+        let job = try BackgroundJob.start(work)
+        backgroundJobs += 1
+        var token: WatchToken?
+        do {
+            token = try loop.watch(job.fd) { [unowned self] in
+                guard let output = job.finish() else { return }
+                if let token { loop.unwatch(token) }
+                backgroundJobs -= 1
+                then(output)
+            }
+        } catch {
+            // The thread goes on and finishes on its own; its result is dropped.
+            backgroundJobs -= 1
+            throw error
         }
     }
 
@@ -246,30 +255,59 @@ final class UpgradeDriver {
         switch settings.source {
         case let .file(path):
             let identity = ProcFS.fileIdentity(path)
-            if identity.isEmpty {
-                feed(.unchanged)
-                return
-            }
-            if identity == lastTakenIdentity {
+            if identity.isEmpty || identity == lastTakenIdentity {
                 feed(.unchanged)
                 return
             }
             guard let staging = newStagingFile() else { return }
+            self.staging = staging
+            let limit = settings.maxBinarySize
+            struct Intake: Sendable {
+                let result: Result<(size: Int64, sha256: String), StagingError>
+                let sidecars: [String: String]
+            }
             do {
-                _ = try staging.copy(from: path, limit: settings.maxBinarySize)
-                try staging.seal()
-                let (sha256, _) = try staging.digest()
-                for suffix in [".sha256", ".minisig"] {
-                    if let text = Plan.read(path + suffix) { sidecars[suffix] = text }
-                }
-                self.staging = staging
-                lastTakenIdentity = identity
-                feed(.fetched(sha256: sha256))
+                try inBackground({ () -> Intake in
+                    let result: Result<(size: Int64, sha256: String), StagingError>
+                    do {
+                        let copied = try staging.copy(from: path, limit: limit)
+                        try staging.seal()
+                        result = .success(copied)
+                    } catch let error as StagingError {
+                        result = .failure(error)
+                    } catch {
+                        result = .failure(StagingError("cannot reopen the staging file \(staging.path): \(error)"))
+                    }
+                    var sidecars: [String: String] = [:]
+                    for suffix in [".sha256", ".minisig"] {
+                        if let text = SmallFile.read(path + suffix) { sidecars[suffix] = text }
+                    }
+                    return Intake(result: result, sidecars: sidecars)
+                }, then: { [unowned self] (intake: Intake) in
+                    switch intake.result {
+                    case let .success((_, sha256)):
+                        lastTakenIdentity = identity
+                        sidecars = intake.sidecars
+                        feed(.fetched(sha256: sha256))
+                    case let .failure(error) where error.isStillWritten:
+                        logger.info("\(error)")
+                        discardStaged()
+                        feed(.unchanged)
+                    case let .failure(error):
+                        // Not taken again until it changes: a FIFO or an oversized file would fail the same way each poll.
+                        lastTakenIdentity = identity
+                        feed(.fetchFailed(reason: "\(error)"))
+                    }
+                })
             } catch {
-                feed(.fetchFailed(reason: "\(error)"))
+                feed(.fetchFailed(reason: "cannot start copying \(path): \(error)"))
             }
         case let .network(url):
-            guard let staging = newStagingFile(), let helper = plan.fetchHelper else { return }
+            guard let helper = plan.fetchHelper else {
+                feed(.abandoned(reason: "no overseerd-fetch to fetch \(url) with"))
+                return
+            }
+            guard let staging = newStagingFile() else { return }
             self.staging = staging
             let limit = settings.fetchTimeout
             var arguments = [helper, "--output-fd", "3", "--max-size", String(settings.maxBinarySize),
@@ -282,103 +320,154 @@ final class UpgradeDriver {
             if let api = settings.githubAPIURL { arguments += ["--github-api-url", api] }
             if let pattern = settings.assetPattern { arguments += ["--asset-pattern", pattern] }
             arguments.append(url)
+            // Its own --max-time ends a slow transfer; this ends a helper that hangs anyway.
+            let request = HelperRequest(label: "overseerd-fetch", arguments: arguments, environment: host.inheritableEnvironment,
+                                        extraFD: staging.fd, user: plan.fetchUser, timeout: limit + .seconds(5))
             do {
-                try HelperProcess.start(on: host, label: "overseerd-fetch", arguments: arguments,
-                                        environment: host.inheritableEnvironment, extraFD: staging.fd,
-                                        // Its own --max-time ends a slow transfer; this ends a helper that hangs anyway.
-                                        user: plan.fetchUser, timeout: limit + .seconds(5)) { [unowned self] exit, output in
-                    fetchFinished(exit, output)
-                }
+                try helpers.start(request) { [unowned self] result in fetchFinished(result) }
             } catch {
                 feed(.fetchFailed(reason: "cannot start \(helper): \(error)"))
             }
         }
     }
 
-    private func fetchFinished(_ exit: ProcessExit, _ output: String) {
-        let line = output.split(separator: "\n").last.map(String.init) ?? ""
+    private func fetchFinished(_ result: HelperResult) {
+        let line = result.output.split(separator: "\n").last.map(String.init) ?? ""
         guard let report = try? FetchReport(parsing: line) else {
-            feed(.fetchFailed(reason: "overseerd-fetch ended with \(exit) and no report"))
+            feed(.fetchFailed(reason: "overseerd-fetch ended with \(result.exit)\(result.timedOut ? " (killed at its deadline)" : "") and no report"))
             return
         }
-        switch (exit, report.result) {
+        switch (result.exit, report.result) {
         case (.exited(0), .notModified):
             feed(.unchanged)
         case (.exited(0), .downloaded):
-            guard let staging else { return }
+            guard let staging else {
+                feed(.abandoned(reason: "the download's staging file is gone"))
+                return
+            }
+            let size: Int64
             do {
                 try staging.seal()
-                let (sha256, size) = try staging.digest()
-                guard size <= settings.maxBinarySize else {
-                    feed(.fetchFailed(reason: "download is \(size) bytes, over --max-binary-size"))
-                    return
-                }
-                etag = report.etag
-                lastModified = report.lastModified
-                for suffix in [".sha256", ".minisig"] {
-                    if let text = report.sidecar(suffix) { sidecars[suffix] = text }
-                }
-                feed(.fetched(sha256: sha256))
+                size = try staging.size()
             } catch {
-                feed(.fetchFailed(reason: "cannot hash the download: \(error)"))
+                feed(.fetchFailed(reason: "cannot read back the download in \(staging.path): \(error)"))
+                return
+            }
+            let reported: String
+            switch UpgradeVerification.fetchedHash(reported: report.sha256, reportedSize: report.bytes, stagedSize: size,
+                                                   limit: settings.maxBinarySize) {
+            case let .success(sha256): reported = sha256
+            case let .failure(rejection):
+                feed(.fetchFailed(reason: rejection.description))
+                return
+            }
+            // overseerd-fetch parses TLS and HTTP from the network: a pinned --sha256 is
+            // checked against bytes overseerd hashes itself, not against what it reports.
+            let path = staging.path
+            do {
+                try inBackground({ () -> Result<String, SystemError> in
+                    Result { () throws(SystemError) in try BinaryIdentity.sha256(ofFileAt: path) }
+                }, then: { [unowned self] hashed in
+                    switch hashed {
+                    case let .success(sha256) where sha256 == reported:
+                        etag = report.etag
+                        lastModified = report.lastModified
+                        for suffix in [".sha256", ".minisig"] {
+                            if let text = report.sidecar(suffix) { sidecars[suffix] = text }
+                        }
+                        feed(.fetched(sha256: sha256))
+                    case let .success(sha256):
+                        feed(.fetchFailed(reason: "overseerd-fetch reported sha256 \(reported.prefix(16))… but the staged bytes hash to \(sha256.prefix(16))…"))
+                    case let .failure(error):
+                        feed(.fetchFailed(reason: "cannot read the download back from \(path) to hash it: \(error.reason)"))
+                    }
+                })
+            } catch {
+                feed(.fetchFailed(reason: "cannot start hashing the download: \(error)"))
             }
         default:
-            feed(.fetchFailed(reason: report.message ?? "overseerd-fetch ended with \(exit)"))
+            feed(.fetchFailed(reason: report.message ?? "overseerd-fetch ended with \(result.exit)"))
         }
     }
 
     private func verify(_ step: UpgradeCycle.Step) {
-        guard let staging else { return }
+        guard let staging, case let .verifying(_, sha256) = cycle.state else {
+            feed(.abandoned(reason: "\(step): nothing is staged"))
+            return
+        }
         switch step {
         case .checksum:
-            let expected = settings.sha256 ?? sidecars[".sha256"].flatMap(ChecksumFile.sha256(in:))
-            guard let expected else {
-                feed(.stepFailed(step, reason: "no checksum to compare with (the .sha256 file is missing or malformed)"))
-                return
-            }
-            let actual = (try? staging.digest().sha256) ?? ""
-            if actual == expected {
-                feed(.stepPassed(step))
-            } else {
-                feed(.stepFailed(step, reason: "sha256 is \(actual.prefix(16))…, expected \(expected.prefix(16))…"))
-            }
+            let reason = UpgradeVerification.checksum(actual: sha256, configured: settings.sha256, sidecar: sidecars[".sha256"])
+            feed(reason.map { .stepFailed(step, reason: $0) } ?? .stepPassed(step))
         case .signature:
-            guard let key = plan.key else { feed(.stepPassed(step)); return }
-            guard let text = sidecars[".minisig"] else {
-                feed(.stepFailed(step, reason: "no .minisig signature beside the binary"))
-                return
-            }
-            do {
-                let signature = try Minisign.Signature(parsing: text)
-                try Minisign.verify(fileAt: staging.path, signature: signature, key: key)
-                guard let timestamp = signature.timestamp else {
-                    feed(.stepFailed(step, reason: "the trusted comment has no timestamp: (sign without -t so that older binaries cannot be replayed)"))
-                    return
-                }
-                let installedTime = Int64(ProcFS.modificationTime(target))
-                guard timestamp > installedTime else {
-                    feed(.stepFailed(step, reason: "signed at \(timestamp), not after the installed binary (\(installedTime)): an older binary cannot replace a newer one"))
-                    return
-                }
-                signatureTimestamp = timestamp
-                feed(.stepPassed(step))
-            } catch {
-                feed(.stepFailed(step, reason: error.description))
-            }
+            verifySignature(staging)
         case .check:
             runStartCheck(staging)
         case .preUpgrade:
-            guard let command = settings.preUpgrade else { feed(.stepPassed(step)); return }
-            runHelper(label: "pre-upgrade command", step: step,
-                      arguments: ["/bin/sh", "-c", command + " \"$1\"", "overseerd-pre-upgrade", staging.path],
-                      environment: host.inheritableEnvironment, timeout: .seconds(300)) { exit, _ in
-                exit == .exited(0) ? nil : "exited with \(exit)"
+            guard let command = settings.preUpgrade else {
+                feed(.stepFailed(step, reason: "no --pre-upgrade command is configured"))
+                return
+            }
+            runHelper(step: step, HelperRequest(
+                label: "pre-upgrade command",
+                arguments: ["/bin/sh", "-c", command + " \"$1\"", "overseerd-pre-upgrade", staging.path],
+                environment: host.inheritableEnvironment, timeout: .seconds(300))) { result in
+                UpgradeVerification.commandCheck(exit: result.exit)
             }
         }
     }
 
+    private func verifySignature(_ staging: StagingFile) {
+        guard let key = plan.key else {
+            feed(.stepFailed(.signature, reason: "no --minisign-key is loaded"))
+            return
+        }
+        guard let text = sidecars[".minisig"] else {
+            feed(.stepFailed(.signature, reason: "no .minisig signature beside the binary"))
+            return
+        }
+        let signature: Minisign.Signature
+        do {
+            signature = try Minisign.Signature(parsing: text)
+        } catch {
+            feed(.stepFailed(.signature, reason: error.description))
+            return
+        }
+        let path = staging.path
+        do {
+            // BLAKE2b over the whole file: as long as a hash, so off the loop.
+            try inBackground({ () -> String? in
+                do {
+                    try Minisign.verify(fileAt: path, signature: signature, key: key)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            }, then: { [unowned self] failure in
+                if let failure {
+                    feed(.stepFailed(.signature, reason: failure))
+                    return
+                }
+                let installedAt = Int64(ProcFS.modificationTime(target))
+                if let reason = UpgradeVerification.antiReplay(signedAt: signature.timestamp, installedAt: installedAt) {
+                    feed(.stepFailed(.signature, reason: reason))
+                    return
+                }
+                signatureTimestamp = signature.timestamp
+                feed(.stepPassed(.signature))
+            })
+        } catch {
+            feed(.abandoned(reason: "cannot start checking the signature: \(error)"))
+        }
+    }
+
     private func runStartCheck(_ staging: StagingFile) {
-        _ = fchmod(staging.fd, 0o700)
+        do {
+            try staging.setMode(0o700)
+        } catch {
+            feed(.abandoned(reason: "cannot make the staged file executable: \(error)"))
+            return
+        }
         switch settings.check {
         case .none:
             feed(.stepPassed(.check))
@@ -386,31 +475,29 @@ final class UpgradeDriver {
             var bytes = [UInt8](repeating: 0, count: 16)
             for index in bytes.indices { bytes[index] = UInt8.random(in: 0 ... 255) }
             let token = bytes.map { String($0 >> 4, radix: 16) + String($0 & 0xf, radix: 16) }.joined()
-            runHelper(label: "start check", step: .check, arguments: [staging.path],
-                      environment: host.inheritableEnvironment + ["\(EnvironmentName.checkToken)=\(token)"],
-                      timeout: settings.checkTimeout) { exit, output in
-                let printed = output.split(separator: "\n").contains { $0.trimmingCharacters() == token }
-                if exit != .exited(0) { return "exited with \(exit)" + (printed ? "" : " without printing the token") }
-                return printed ? nil : "it did not print OVERSEER_CHECK_TOKEN on stdout (got \(output.isEmpty ? "nothing" : "\(output.utf8.count) other bytes"))"
+            runHelper(step: .check, HelperRequest(
+                label: "start check", arguments: [staging.path],
+                environment: host.inheritableEnvironment + ["\(EnvironmentName.checkToken)=\(token)"],
+                timeout: settings.checkTimeout)) { result in
+                UpgradeVerification.tokenCheck(exit: result.exit, output: result.output, token: token)
             }
         case let .exec(arguments):
-            runHelper(label: "start check", step: .check, arguments: [staging.path] + arguments,
-                      environment: host.inheritableEnvironment, timeout: settings.checkTimeout) { exit, _ in
-                exit == .exited(0) ? nil : "exited with \(exit)"
+            runHelper(step: .check, HelperRequest(
+                label: "start check", arguments: [staging.path] + arguments,
+                environment: host.inheritableEnvironment, timeout: settings.checkTimeout)) { result in
+                UpgradeVerification.commandCheck(exit: result.exit)
             }
         }
     }
 
     /// Runs a helper for `step`; `judge` returns nil to pass or the reason to fail.
-    private func runHelper(label: String, step: UpgradeCycle.Step, arguments: [String], environment: [String],
-                           timeout: Duration, judge: @escaping (ProcessExit, String) -> String?) {
+    private func runHelper(step: UpgradeCycle.Step, _ request: HelperRequest, judge: @escaping (HelperResult) -> String?) {
+        let timeout = request.timeout
         do {
-            var helper: HelperProcess?
-            helper = try HelperProcess.start(on: host, label: label, arguments: arguments, environment: environment,
-                                             timeout: timeout) { [unowned self] exit, output in
-                if helper?.timedOut == true {
+            try helpers.start(request) { [unowned self] result in
+                if result.timedOut {
                     feed(.stepFailed(step, reason: "no answer within \(timeout.shortDescription)"))
-                } else if let reason = judge(exit, output) {
+                } else if let reason = judge(result) {
                     feed(.stepFailed(step, reason: reason))
                 } else {
                     feed(.stepPassed(step))
@@ -422,35 +509,45 @@ final class UpgradeDriver {
     }
 
     private func install(_ sha256: String) {
-        guard let staging else { return }
+        guard let staging else {
+            feed(.abandoned(reason: "the verified file is no longer staged"))
+            return
+        }
+        let target = target
+        let modificationTime = signatureTimestamp
         do {
-            try Installer.install(staging, over: target, modificationTime: signatureTimestamp)
-            self.staging = nil
-            signatureTimestamp = nil
-            feed(.installed)
+            // fsync of up to --max-binary-size: off the loop.
+            try inBackground({ () -> String? in
+                do {
+                    try Installer.install(staging, over: target, modificationTime: modificationTime)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            }, then: { [unowned self] failure in
+                if let failure {
+                    feed(.installFailed(reason: failure))
+                    return
+                }
+                self.staging = nil
+                signatureTimestamp = nil
+                host.remember(binaryID: sha256, of: target)
+                feed(.installed)
+            })
         } catch {
-            feed(.installFailed(reason: error.description))
+            feed(.installFailed(reason: "cannot start installing: \(error)"))
         }
     }
 
     private func rollback() {
         do {
             try Installer.rollback(target)
-            let restored = host.binaryID(of: target)
+            let restored = host.identify(target)
             cycle.rolledBack(to: restored)
             expectedBinary = nil
-            host.logger.notice("rolled back \(target) to \(restored.prefix(12))")
+            logger.notice("rolled back \(target) to \(restored.prefix(12))")
         } catch {
-            host.logger.error("\(error) — the failed binary stays installed; the serving generation keeps running")
+            logger.error("\(error) — the failed binary stays installed; the serving generation keeps running")
         }
-    }
-}
-
-extension Substring {
-    func trimmingCharacters() -> Substring {
-        var result = self
-        while let last = result.last, last == "\r" || last == " " { result = result.dropLast() }
-        while let first = result.first, first == " " { result = result.dropFirst() }
-        return result
     }
 }

@@ -1,4 +1,5 @@
 import CSodium
+import OverseerSystem
 
 /// minisign public keys and signatures (https://jedisct1.github.io/minisign/),
 /// checked with libsodium: Ed25519 over the file (legacy `Ed`) or over its

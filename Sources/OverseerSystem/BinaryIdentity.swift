@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSodium
 
 /// The SHA-256 of a file, as lower-case hex (OVERSEER_BINARY_ID).

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import COverseerShims
 import OverseerCore
 import SystemPackage
@@ -145,11 +141,16 @@ public struct ChildProcess: Sendable {
         _ = kill(pid, signal)
     }
 
-    /// A pidfd for `pid` (nil when it is gone or the kernel has none), so that
-    /// a later signal cannot reach another process that got the same pid.
-    public static func openPidfd(_ pid: Int32) -> Int32? {
+    /// A process this one did not start (one a generation left behind), held by
+    /// pidfd; nil when it is already gone, so that no later signal can reach
+    /// whoever got its pid. Only a kernel without pidfds leaves the plain pid.
+    public static func adoptingIfAlive(_ pid: Int32) -> ChildProcess? {
         let fd = overseer_pidfd_open(pid)
-        return fd >= 0 ? fd : nil
+        if fd >= 0 {
+            try? Posix.setCloseOnExec(fd)
+            return ChildProcess(adopting: pid, pidfd: fd)
+        }
+        return Posix.errno == ESRCH ? nil : ChildProcess(adopting: pid, pidfd: nil)
     }
 
     /// Whether the process still exists (it may be a zombie of someone else's).

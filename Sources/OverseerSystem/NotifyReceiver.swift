@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import COverseerShims
 import OverseerProtocol
 import SystemPackage
@@ -17,8 +13,28 @@ public struct NotifyReceiver: Sendable {
         public let senderPID: Int32
         public let senderUID: UInt32
         public let truncated: Bool
+        /// More fds came with it than overseerd takes in (all of them were closed).
+        public let controlTruncated: Bool
         /// What `checkingSender` said of the sender when the datagram was taken.
         public let fromChild: Bool
+
+        /// Why a datagram is not taken.
+        public enum Rejection: String, Sendable {
+            /// Not from the child or one of its processes.
+            case stranger
+            /// Over `maximumLength` bytes.
+            case oversized
+            /// More fds came with it than a notify message may carry (all were closed).
+            case tooManyDescriptors
+        }
+
+        /// Why the datagram is not taken; nil when it is fine.
+        public var rejection: Rejection? {
+            if !fromChild { return .stranger }
+            if controlTruncated { return .tooManyDescriptors }
+            if truncated { return .oversized }
+            return nil
+        }
     }
 
     /// The largest datagram taken whole; longer ones are reported truncated.
@@ -74,7 +90,10 @@ public struct NotifyReceiver: Sendable {
             if count < 0 { break }
             let fromChild = checkingSender(pid)
             result.append(Datagram(message: NotifyMessage(parsing: buffer.prefix(count)),
-                                   senderPID: pid, senderUID: uid, truncated: truncated != 0, fromChild: fromChild))
+                                   senderPID: pid, senderUID: uid,
+                                   truncated: truncated & Int32(OVERSEER_RECEIVED_TRUNCATED) != 0,
+                                   controlTruncated: truncated & Int32(OVERSEER_RECEIVED_CONTROL_TRUNCATED) != 0,
+                                   fromChild: fromChild))
         }
         return result
     }

@@ -14,11 +14,7 @@
 //   OTC_CONFIG=FILE        KEY=VALUE lines read at start that override the variables above,
 //                          so a test can change what the next generation does
 // Every signal it gets is printed on stdout as "signal SIGNAME pid PID".
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import OverseerChild
 
 let overrides: [String: String] = {

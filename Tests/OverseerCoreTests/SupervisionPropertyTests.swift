@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import OverseerCore
 import Testing
 
@@ -123,7 +119,7 @@ struct SplitMix64: RandomNumberGenerator {
                     check(notStopping, "no new child once stopping")
                     lastGeneration = generation
                     spawning.append(generation)
-                case let .signalChild(generation, _):
+                case let .signalChild(generation, _), let .killGeneration(generation):
                     let isAlive = alive.contains(generation)
                     check(isAlive, "signal for generation \(generation), which is not running")
                 case let .startTimer(timer, _):

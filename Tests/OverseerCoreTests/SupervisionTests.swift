@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import OverseerCore
 import Testing
 
@@ -116,7 +112,7 @@ private func draining() -> Supervision {
         ])
         #expect(machine.handle(.timerFired(.stopTimeout(generation: 1))) == [
             .log(.warning, "generation 1 did not stop within 30s; sending SIGKILL"),
-            .signalChild(generation: 1, signal: SIGKILL),
+            .killGeneration(generation: 1),
         ])
         #expect(machine.handle(.childExited(generation: 1, .killed(signal: SIGKILL))) == [
             .cancelTimer(.readyTimeout(generation: 1)),
@@ -232,7 +228,7 @@ private func draining() -> Supervision {
         #expect(machine.liveGenerations == [1, 2])
         #expect(machine.handle(.timerFired(.stopTimeout(generation: 1))) == [
             .log(.warning, "generation 1 did not stop within 30s; sending SIGKILL"),
-            .signalChild(generation: 1, signal: SIGKILL),
+            .killGeneration(generation: 1),
         ])
         // The old generation's exit is reaped; overseerd goes on.
         #expect(machine.handle(.childExited(generation: 1, .killed(signal: SIGKILL))) == [
@@ -462,7 +458,7 @@ private func draining() -> Supervision {
         #expect(machine.handle(.stopRequested(signal: SIGINT)) == [.signalChild(generation: 1, signal: SIGINT)])
         #expect(machine.handle(.timerFired(.stopTimeout(generation: 1))) == [
             .log(.warning, "generation 1 did not stop within 30s; sending SIGKILL"),
-            .signalChild(generation: 1, signal: SIGKILL),
+            .killGeneration(generation: 1),
         ])
         #expect(effects(machine.handle(.childExited(generation: 1, .killed(signal: SIGKILL)))).last
             == .exit(.killed(signal: SIGKILL)))

@@ -85,9 +85,18 @@ int overseer_timerfd_arm(int fd, int64_t deadline_ns);
 /// Now, CLOCK_MONOTONIC, in nanoseconds.
 int64_t overseer_monotonic_ns(void);
 
+/// What overseer_recv_with_credentials found wrong with a datagram, as bits in *truncated.
+enum {
+    /// The datagram was longer than the buffer.
+    OVERSEER_RECEIVED_TRUNCATED = 1,
+    /// More ancillary data (fds) came than fits: the kernel dropped the rest.
+    OVERSEER_RECEIVED_CONTROL_TRUNCATED = 2,
+    /// File descriptors came with it (closed at once).
+    OVERSEER_RECEIVED_FDS = 4,
+};
 /// Receives one datagram with the sender's credentials (the socket must have
-/// SO_PASSCRED). Passed fds are closed. Returns the byte count (and sets
-/// *truncated when the datagram did not fit), 0 with *pid = 0 when no
+/// SO_PASSCRED). Passed fds are closed. Returns the byte count (and sets the
+/// OVERSEER_RECEIVED_* bits in *truncated), 0 with *pid = 0 when no
 /// credentials came, -1 on error (errno; EAGAIN when none is queued).
 ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
                                        pid_t *pid, uid_t *uid, int *truncated);
@@ -95,9 +104,19 @@ ssize_t overseer_recv_with_credentials(int fd, void *buffer, size_t length,
 /// A close-on-exec, non-blocking inotify fd watching `directory` for files
 /// created, written, moved in, or changed.
 int overseer_inotify_watch_directory(const char *directory);
-/// Drains pending inotify events. Returns 3 when a file named `name` was
-/// renamed into the directory, 1 when it was otherwise created or changed, 2
-/// when the directory itself went away, 0 otherwise, -1 on error.
+/// What overseer_inotify_drain saw, as bits.
+enum {
+    /// The file was created, written or its attributes changed: a writer may still be at work.
+    OVERSEER_INOTIFY_CHANGED = 1,
+    /// The watched directory itself went away.
+    OVERSEER_INOTIFY_DIRECTORY_GONE = 2,
+    /// A file was renamed onto the name: complete.
+    OVERSEER_INOTIFY_RENAMED = 4,
+    /// A writer of the file closed it: complete, unless another writer still has it open.
+    OVERSEER_INOTIFY_CLOSED_AFTER_WRITING = 8,
+};
+/// Drains pending inotify events. Returns the OVERSEER_INOTIFY_* bits of what
+/// concerned `name` or the directory (0 when nothing did), -1 on error.
 int overseer_inotify_drain(int fd, const char *name);
 
 /// A close-on-exec memfd (for the state handed to a re-executed overseerd).
@@ -109,5 +128,13 @@ ssize_t overseer_recv_with_fds(int fd, void *buffer, size_t length, int *fds, in
 
 /// Reads the peer credentials of a connected unix socket.
 int overseer_peer_credentials(int fd, pid_t *pid, uid_t *uid);
+
+/// pipe2(fds, O_CLOEXEC).
+int overseer_pipe_cloexec(int fds[2]);
+/// accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK, no address.
+int overseer_accept(int fd);
+/// Whether a process has the file open for writing: 1 yes, 0 no (a read lease
+/// could be taken, and was dropped again), -1 unknown (leases not allowed here).
+int overseer_has_writer(int fd);
 
 #endif

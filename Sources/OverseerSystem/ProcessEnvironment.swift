@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// overseerd's own environment, read once at start, in its original order.
 public struct ProcessEnvironment: Sendable {

@@ -1,9 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-import OverseerSystem
 
 /// Puts a verified binary in place of the program, atomically, and back again.
 ///
@@ -30,26 +25,30 @@ public enum Installer {
     public static func install(_ staged: StagingFile, over target: String, modificationTime: Int64? = nil) throws(Failure) {
         let (directory, _) = split(target)
         let lock = try lockDirectory(directory)
-        defer { close(lock) }
+        defer { Posix.close(lock) }
         var current = stat()
-        if stat(target, &current) == 0 {
-            _ = fchmod(staged.fd, current.st_mode & 0o7777)
-            if fchown(staged.fd, current.st_uid, current.st_gid) != 0, errno != EPERM {
-                throw Failure("cannot give \(staged.path) the owner of \(target): \(SystemError.last("fchown").reason)")
-            }
-        } else {
-            _ = fchmod(staged.fd, 0o755)
+        let exists = stat(target, &current) == 0
+        let mode = exists ? current.st_mode & 0o7777 : 0o755
+        guard fchmod(staged.fd, mode) == 0 else {
+            throw Failure("cannot give \(staged.path) mode \(String(mode, radix: 8)): \(SystemError.last("fchmod").reason)")
+        }
+        // Without CAP_CHOWN (EPERM) the file keeps overseerd's own user, as any file it writes.
+        if exists, fchown(staged.fd, current.st_uid, current.st_gid) != 0, errno != EPERM {
+            throw Failure("cannot give \(staged.path) the owner of \(target): \(SystemError.last("fchown").reason)")
         }
         if let modificationTime {
             var times = [timespec(tv_sec: Int(modificationTime), tv_nsec: 0), timespec(tv_sec: Int(modificationTime), tv_nsec: 0)]
-            _ = futimens(staged.fd, &times)
+            guard futimens(staged.fd, &times) == 0 else {
+                throw Failure("cannot set the modification time of \(staged.path): \(SystemError.last("futimens").reason)")
+            }
         }
         guard fsync(staged.fd) == 0 else {
             throw Failure("cannot fsync \(staged.path): \(SystemError.last("fsync").reason)")
         }
         let previous = previousPath(of: target)
         if access(target, F_OK) == 0 {
-            unlink(previous)
+            // ENOENT (no previous copy yet) is fine; anything else shows in link's error just below.
+            _ = unlink(previous)
             guard link(target, previous) == 0 else {
                 throw Failure("cannot keep the current binary as \(previous): \(SystemError.last("link").reason)")
             }
@@ -65,14 +64,14 @@ public enum Installer {
     public static func rollback(_ target: String) throws(Failure) {
         let (directory, name) = split(target)
         let lock = try lockDirectory(directory)
-        defer { close(lock) }
+        defer { Posix.close(lock) }
         let previous = previousPath(of: target)
         let temporary = "\(directory)/.\(name).overseerd-rollback-\(String(UInt32.random(in: 0 ... .max), radix: 16))"
         guard link(previous, temporary) == 0 else {
             throw Failure("cannot roll back \(target): \(previous) is missing (\(SystemError.last("link").reason))")
         }
         guard rename(temporary, target) == 0 else {
-            unlink(temporary)
+            _ = unlink(temporary)
             throw Failure("cannot roll back \(target): \(SystemError.last("rename").reason)")
         }
         syncDirectory(directory)
@@ -83,17 +82,19 @@ public enum Installer {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure("cannot open \(directory): \(SystemError.last("open").reason)") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
+            Posix.close(fd)
             throw Failure("another process is installing into \(directory) (its lock is held); try again later")
         }
         return fd
     }
 
+    /// fsync of the directory, so the rename survives a crash. Best effort: the
+    /// rename has happened, and a failure here cannot be undone by anyone.
     static func syncDirectory(_ directory: String) {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
-            fsync(fd)
-            close(fd)
+            _ = fsync(fd)
+            Posix.close(fd)
         }
     }
 

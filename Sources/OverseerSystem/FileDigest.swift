@@ -1,10 +1,5 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSodium
-import OverseerSystem
 
 /// Whole-file reads and hashes, streamed in 64 KiB blocks.
 public enum FileDigest {

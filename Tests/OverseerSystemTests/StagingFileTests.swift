@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Foundation
-import OverseerFetch
+import OverseerSystem
 import Testing
 
 /// The staged copy of a new binary: private, beside the target, gone unless installed.

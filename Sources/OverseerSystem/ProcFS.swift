@@ -1,19 +1,15 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Small facts about processes and files.
-enum ProcFS {
+public enum ProcFS {
     /// The parent of `pid`, from /proc/PID/stat (field 4, after the parenthesised name).
-    static func parentPID(of pid: Int32) -> Int32? {
+    public static func parentPID(of pid: Int32) -> Int32? {
         guard let fields = statFields(of: pid), fields.count > 1 else { return nil }
         return Int32(String(decoding: fields[1], as: UTF8.self))
     }
 
     /// The processes in process group `group` (from /proc/PID/stat, field 5).
-    static func processGroupMembers(_ group: Int32) -> [Int32] {
+    public static func processGroupMembers(_ group: Int32) -> [Int32] {
         guard let directory = opendir("/proc") else { return [] }
         defer { closedir(directory) }
         var members: [Int32] = []
@@ -40,7 +36,7 @@ enum ProcFS {
     }
 
     /// `path` made absolute against the working directory, without resolving links.
-    static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
         guard getcwd(&buffer, buffer.count) != nil else { return path }
@@ -51,14 +47,14 @@ enum ProcFS {
     }
 
     /// Device, inode, size and mtime of a file: when these are the same, so is the file.
-    static func fileIdentity(_ path: String) -> [Int] {
+    public static func fileIdentity(_ path: String) -> [Int] {
         var info = stat()
         guard stat(path, &info) == 0 else { return [] }
         return [Int(info.st_dev), Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec)]
     }
 
     /// mtime in whole seconds, 0 when the file is missing.
-    static func modificationTime(_ path: String) -> Int {
+    public static func modificationTime(_ path: String) -> Int {
         var info = stat()
         guard stat(path, &info) == 0 else { return 0 }
         return Int(info.st_mtim.tv_sec)
@@ -66,12 +62,31 @@ enum ProcFS {
 
     /// The path of this process's executable, as the file there is now: after
     /// a package upgrade replaced it, /proc/self/exe reads "PATH (deleted)".
-    static func ownExecutable() -> String {
+    public static func ownExecutable() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard count > 0 else { return CommandLine.arguments[0] }
         var path = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if path.hasSuffix(" (deleted)") { path = String(path.dropLast(" (deleted)".count)) }
         return path
+    }
+
+    /// `name` in the directory of this process's executable.
+    public static func besideOwnExecutable(_ name: String) -> String {
+        let path = ownExecutable()
+        guard let slash = path.lastIndex(of: "/") else { return name }
+        return String(path[..<slash]) + "/" + name
+    }
+
+    /// Whether `pid` is `ancestor` or one of its descendants (16 levels at most):
+    /// a child's own `systemd-notify`, say.
+    public static func isDescendant(_ pid: Int32, of ancestor: Int32) -> Bool {
+        var current = pid
+        for _ in 0 ..< 16 {
+            if current == ancestor { return true }
+            guard current > 1, let parent = parentPID(of: current) else { return false }
+            current = parent
+        }
+        return false
     }
 }

@@ -1,0 +1,17 @@
+/// Whether overseerd pings systemd's watchdog now (WATCHDOG=1).
+///
+/// By default overseerd pings while a child lives; with `--watchdog relay` only
+/// while the serving child itself pinged within the interval, so that systemd
+/// sees a child that hangs.
+public enum WatchdogHealth {
+    /// - Parameters:
+    ///   - relay: `--watchdog relay`.
+    ///   - now: CLOCK_MONOTONIC in ns.
+    ///   - servingLastPing: when the serving child last sent WATCHDOG=1 (ns), if it ever did.
+    ///   - childrenAlive: any generation is running.
+    public static func isHealthy(relay: Bool, now: Int64, interval: Duration, servingLastPing: Int64?, childrenAlive: Bool) -> Bool {
+        guard relay else { return childrenAlive }
+        guard let servingLastPing else { return false }
+        return servingLastPing >= now - interval.totalNanoseconds
+    }
+}

@@ -1,0 +1,176 @@
+import Glibc
+import OverseerCore
+import OverseerProtocol
+import OverseerSystem
+import SystemPackage
+
+extension Supervisor {
+    // MARK: - Starting a generation
+
+    func spawn(_ generation: Int) {
+        let path: String
+        do {
+            path = try ProgramLocator.resolve(configuration.program, path: environment.dictionary["PATH"])
+        } catch {
+            raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description))
+            return
+        }
+        let absolutePath = ProcFS.absolute(path)
+        let binaryID = identify(absolutePath)
+        spawnedBinaries[generation] = binaryID
+        if let expected = upgrade?.expectedBinary, expected != binaryID {
+            raise(.childSpawnFailed(generation: generation, exitCode: OverseerExitCode.cannotExecute,
+                                    reason: "\(absolutePath) changed after it was verified (sha256 \(binaryID.prefix(12)), verified \(expected.prefix(12)))"))
+            return
+        }
+        var notify: NotifyReceiver?
+        do {
+            notify = try NotifyReceiver(label: String(generation))
+        } catch {
+            logger.warning("generation \(generation) gets no NOTIFY_SOCKET: \(error)")
+        }
+        let sockets = ListenFDs(names: listeners.map(\.name))
+        let facts = ChildEnvironment.Facts(binaryPath: absolutePath, binaryID: binaryID, generation: generation,
+                                           notifySocket: notify?.address)
+        var childEnvironment = ChildEnvironment.entries(inherited: environment.entries, sockets: sockets, facts: facts)
+        if configuration.watchdogRelay, let interval = watchdogInterval {
+            // The child pings its own notify socket; overseerd passes the pings on.
+            childEnvironment.insert("\(EnvironmentName.watchdogUSec)=\(interval.totalNanoseconds / 1000)", at: 0)
+        }
+        let request = ChildProcess.Request(
+            path: path,
+            arguments: [configuration.program] + configuration.arguments,
+            environment: childEnvironment,
+            writesListenPID: !listeners.isEmpty,
+            fdMap: [-1, -1, -1] + listeners.map(\.fd.rawValue),
+            newProcessGroup: true,
+            parentDeathSignal: configuration.parentDeathSignal)
+        let process: ChildProcess
+        do {
+            process = try ChildProcess.spawn(request)
+        } catch {
+            notify?.close()
+            raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description))
+            return
+        }
+        children[generation] = Child(generation: generation, process: process, notify: notify, binaryID: binaryID,
+                                     startedAt: MonotonicTimer.now)
+        do {
+            try watch(generation)
+        } catch {
+            logger.error("cannot watch generation \(generation): \(error)")
+        }
+        logger.info("generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))")
+        raise(.childSpawned(generation: generation))
+    }
+
+    /// Watches a generation's pidfd (its exit) and notify socket.
+    func watch(_ generation: Int) throws(SystemError) {
+        guard let child = children[generation] else { return }
+        var watches: [WatchToken] = []
+        if let pidfd = child.process.pidfd { watches.append(try reactor.watch(pidfd) { [unowned self] in reap(generation) }) }
+        if let notify = child.notify {
+            watches.append(try reactor.watch(notify.fd) { [unowned self] in readNotifications(generation) })
+        }
+        children[generation]?.watches = watches
+    }
+
+    /// The program's SHA-256, hashed again only when the file changed.
+    func identify(_ path: String) -> String {
+        let key = ProcFS.fileIdentity(path)
+        if let cache = binaryIDCache, cache.key == key { return cache.id }
+        do {
+            let id = try BinaryIdentity.sha256(ofFileAt: path)
+            binaryIDCache = (key, id)
+            return id
+        } catch {
+            logger.warning("cannot hash \(path) for OVERSEER_BINARY_ID: \(error)")
+            return ""
+        }
+    }
+
+    // MARK: - A generation's end
+
+    func reap(_ generation: Int) {
+        guard let child = children[generation], child.process.hasExited else { return }
+        takeLeftovers(of: generation, child)
+        guard let exit = child.process.reap() else { return }
+        // Take what the child said before it went (a last STATUS=, say).
+        readNotifications(generation)
+        for watch in child.watches { reactor.unwatch(watch) }
+        child.process.release()
+        child.notify?.close()
+        children[generation] = nil
+        for rejection in [NotifyReceiver.Datagram.Rejection.stranger, .oversized, .tooManyDescriptors] {
+            notifyWarnings.forget("\(generation)/\(rejection.rawValue)")
+        }
+        feed(.childExited(generation: generation, exit))
+    }
+
+    /// Holds by pidfd what an exiting generation left in its process group,
+    /// taken while the child is still a zombie, so that its group id cannot be
+    /// anyone else's. A process that must outlive its generation leaves the
+    /// group (setsid). What becomes of them is `LeftoverCleanup`'s to say.
+    private func takeLeftovers(of generation: Int, _ child: Child) {
+        let pid = child.process.pid
+        let pids = ProcFS.processGroupMembers(pid).filter { $0 != pid }
+        // One already gone is not kept: a later kill(pid) could reach whoever got its pid.
+        // Only a kernel without pidfds leaves the plain pid to signal.
+        let processes = pids.compactMap { ChildProcess.adoptingIfAlive($0) }
+        guard !processes.isEmpty else { return }
+        leftovers[generation] = processes
+        perform(leftoverCleanup.handle(.left(generation: generation, leader: pid, pids: processes.map(\.pid))))
+    }
+
+    /// SIGKILL to what a generation left behind.
+    func killLeftovers(of generation: Int) {
+        reactor.cancel(leftoverDeadlines.removeValue(forKey: generation))
+        guard let processes = leftovers.removeValue(forKey: generation) else { return }
+        let alive = processes.filter(\.isAlive)
+        for process in processes {
+            process.signal(SIGKILL)
+            process.release()
+        }
+        if !alive.isEmpty {
+            logger.warning("killed \(alive.count) process(es) left by generation \(generation) (\(alive.map { String($0.pid) }.joined(separator: ", ")))")
+        }
+    }
+
+    // MARK: - What a generation says
+
+    func readNotifications(_ generation: Int) {
+        guard let child = children[generation], let notify = child.notify else { return }
+        // The sender is checked as each datagram is taken: a short-lived sender
+        // (systemd-notify) may be gone by the time later ones are read.
+        for datagram in notify.receiveAll(checkingSender: { ProcFS.isDescendant($0, of: child.process.pid) }) {
+            // systemd-notify's BARRIER=1 (sent with an fd, which we close) asks for nothing.
+            if datagram.message.assignments.allSatisfy({ $0.key == "BARRIER" }) { continue }
+            if let rejection = datagram.rejection {
+                // Rate-limited: anyone who can reach the socket could otherwise flood the log.
+                let (show, heldBack) = notifyWarnings.admit("\(generation)/\(rejection.rawValue)", now: MonotonicTimer.now)
+                guard show else { continue }
+                let more = heldBack > 0 ? " (\(heldBack) more like it dropped since the last such line)" : ""
+                switch rejection {
+                case .stranger:
+                    logger.warning("ignored a notify message for generation \(generation) from pid \(datagram.senderPID): not its child or one of its processes\(more)")
+                case .oversized:
+                    logger.warning("generation \(generation) sent a notify message over \(NotifyReceiver.maximumLength) bytes; ignored\(more)")
+                case .tooManyDescriptors:
+                    logger.warning("generation \(generation) sent a notify message with more file descriptors than one may carry (all were closed); ignored\(more)")
+                }
+                continue
+            }
+            let message = datagram.message
+            if let status = message.status.map(shown), status != children[generation]?.lastStatus {
+                children[generation]?.lastStatus = status
+                logger.info("generation \(generation) status: \(status)")
+                if supervision.serving == generation {
+                    systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: generation))]))
+                }
+            }
+            if message.isStopping { logger.info("generation \(generation) is stopping") }
+            if message.isWatchdogPing { children[generation]?.lastWatchdog = MonotonicTimer.now }
+            if message.isReady { feed(.childReady(generation: generation)) }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import OverseerCore
+import OverseerProtocol
+import OverseerSystem
+import SystemPackage
+
+extension Supervisor {
+    /// What is under way, for the re-exec gate.
+    var activity: DaemonActivity {
+        DaemonActivity(supervisionSettled: supervision.isSettled, helpersRunning: helpers.running,
+                       backgroundJobs: upgrade?.backgroundJobs ?? 0, leftoversWaiting: !leftoverCleanup.isEmpty,
+                       upgradeIdle: upgrade?.isIdle ?? true)
+    }
+
+    /// Re-executes overseerd's binary (as it is on disk now: a package upgrade
+    /// may have replaced it), handing over the listeners, the serving child and
+    /// the control socket, none of which is closed. `completion` hears of a
+    /// refusal or failure; on success this image ends inside exec.
+    func requestReexec(reason: String, completion: @escaping (Bool, String) -> Void) {
+        if reexecPending {
+            completion(false, "a re-exec is already being checked; wait for it")
+            return
+        }
+        if let why = activity.reexecRefusal {
+            logger.warning("re-exec (\(reason)) refused: \(why)")
+            completion(false, why)
+            return
+        }
+        let path = ProcFS.ownExecutable()
+        let check = HandoverState.checkConfigurationFlag
+        // The new image parses the same command line and environment after the exec:
+        // it must accept them, or it would exit and the child would follow it.
+        logger.notice("re-exec (\(reason)): checking that \(path) accepts this command line first (\(check))")
+        let request = HelperRequest(label: "new overseerd check", arguments: [path, check] + CommandLine.arguments.dropFirst(),
+                                    environment: inheritableEnvironmentForSelf, timeout: .seconds(10))
+        do {
+            reexecPending = true
+            // Upgrade polls wait meanwhile: the exec must find nothing under way.
+            upgrade?.hold()
+            try helpers.start(request) { [unowned self] result in
+                reexecPending = false
+                defer { upgrade?.release() }
+                guard result.exit == .exited(0) else {
+                    let why = "\(path) \(check) ended with \(result.exit) (its reason is logged above); not re-executing"
+                    logger.error("re-exec failed: \(why)")
+                    completion(false, why)
+                    return
+                }
+                // Asked again now: the check took time, and something may have started meanwhile.
+                if let why = activity.reexecRefusal {
+                    logger.warning("re-exec (\(reason)) refused: \(why)")
+                    completion(false, why)
+                    return
+                }
+                guard let serving = supervision.serving, let child = children[serving] else {
+                    completion(false, "no generation is serving")
+                    return
+                }
+                // "overseerd 0.1.0: the command line is valid"
+                let version = result.output.split(separator: "\n").first?.split(separator: " ").dropFirst().first
+                    .map { String($0.dropLast($0.hasSuffix(":") ? 1 : 0)) } ?? "?"
+                completion(true, "re-executing \(path) (version \(version)); generation \(serving) (pid \(child.process.pid)) keeps serving")
+                let failure = reexec(path: path, serving: child)
+                logger.error("re-exec failed: \(failure); this overseerd goes on")
+            }
+        } catch {
+            reexecPending = false
+            upgrade?.release()
+            completion(false, "cannot run \(path) \(check): \(error)")
+        }
+    }
+
+    /// Writes the state into a memfd and execs; returns only on failure.
+    private func reexec(path: String, serving child: Child) -> String {
+        let state = HandoverState(
+            startedAt: startedAt,
+            listeners: listeners.map(Handover.record(of:)),
+            child: .init(generation: child.generation, pid: child.process.pid, pidfd: child.process.pidfd?.rawValue,
+                         notifyFD: child.notify?.fd.rawValue, notifyAddress: child.notify?.address, binaryID: child.binaryID,
+                         startedAt: child.startedAt, lastStatus: child.lastStatus),
+            controlFD: control?.fd.rawValue, controlPath: control?.path,
+            rejected: upgrade?.rejected ?? [])
+        let memfd: FileDescriptor
+        do {
+            memfd = try Handover.write(state)
+        } catch {
+            return "\(error)"
+        }
+        defer { Posix.close(memfd) }
+        let inherited = state.fds + [memfd.rawValue]
+        do {
+            for fd in inherited { try Posix.setInheritable(fd, true) }
+        } catch {
+            for fd in inherited { try? Posix.setInheritable(fd, false) }
+            return "\(error)"
+        }
+        let environmentEntries = inheritableEnvironmentForSelf + ["\(HandoverState.environmentVariable)=\(memfd.rawValue)"]
+        logger.notice("re-executing \(path) with the state in fd \(memfd.rawValue)")
+        let errorNumber = Handover.exec(path: path, arguments: [path] + CommandLine.arguments.dropFirst(), environment: environmentEntries)
+        // Back to close-on-exec: the next child must not inherit them. F_SETFD on our own open fds cannot fail.
+        for fd in inherited { try? Posix.setInheritable(fd, false) }
+        return "execve(\(path)): \(SystemError("execve", errno: errorNumber).reason)"
+    }
+
+    /// overseerd's own environment as it was given (systemd's variables included), for the next image.
+    private var inheritableEnvironmentForSelf: [String] {
+        environment.entries.filter { $0.name != HandoverState.environmentVariable }.map { "\($0.name)=\($0.value)" }
+    }
+}

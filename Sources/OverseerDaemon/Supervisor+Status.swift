@@ -1,0 +1,76 @@
+import OverseerCore
+import OverseerProtocol
+import OverseerSystem
+
+extension Supervisor: ControlTarget {
+    private func seconds(since time: Int64) -> Int64 { (MonotonicTimer.now - time) / 1_000_000_000 }
+
+    private func state(of generation: Int) -> String {
+        if supervision.serving == generation { return "serving" }
+        if supervision.candidate == generation { return "starting" }
+        return supervision.isStopping(generation) ? "stopping" : "running"
+    }
+
+    /// The generation started last (0 before the first).
+    var newestGeneration: Int { supervision.newestGeneration }
+
+    /// Asks for a graceful restart, as the restart signal does.
+    func requestRestart(reason: String) {
+        feed(.restartRequested(reason: reason))
+    }
+
+    /// What `overseerd status` prints after its `ok` line.
+    func statusText() -> String {
+        var lines = ["overseerd pid \(Posix.pid), up \(Duration.seconds(seconds(since: startedAt)).shortDescription), program \(configuration.program)"]
+        for generation in children.keys.sorted() {
+            let child = children[generation]!
+            var line = "generation \(generation) \(state(of: generation)): pid \(child.process.pid), binary \(child.binaryID.prefix(12)), up \(Duration.seconds(seconds(since: child.startedAt)).shortDescription)"
+            if let status = child.lastStatus { line += ", status \"\(status)\"" }
+            lines.append(line)
+        }
+        if let lastRestart {
+            lines.append("last restart: \(lastRestart.outcome.succeeded ? "succeeded" : "failed") \(Duration.seconds(seconds(since: lastRestart.at)).shortDescription) ago: \(lastRestart.message)")
+        } else {
+            lines.append("last restart: none")
+        }
+        if let upgrade { lines.append("upgrades: \(upgrade.summary)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What `overseerd status --json` prints after its `ok` line.
+    func statusJSON() -> JSONText {
+        let serving = supervision.serving.flatMap { children[$0] }
+        var members: [(String, JSONText)] = [
+            ("pid", .integer(Int64(Posix.pid))),
+            ("uptime_seconds", .integer(seconds(since: startedAt))),
+            ("program", .string(configuration.program)),
+            ("serving_generation", serving.map { .integer(Int64($0.generation)) } ?? .null),
+            ("serving_pid", serving.map { .integer(Int64($0.process.pid)) } ?? .null),
+            ("binary_id", serving.map { .string($0.binaryID) } ?? .null),
+            ("generations", .array(children.keys.sorted().map { generation in
+                let child = children[generation]!
+                return .object([
+                    ("generation", .integer(Int64(generation))), ("pid", .integer(Int64(child.process.pid))),
+                    ("state", .string(state(of: generation))), ("binary_id", .string(child.binaryID)),
+                    ("uptime_seconds", .integer(seconds(since: child.startedAt))),
+                    ("status", child.lastStatus.map { .string($0) } ?? .null),
+                ])
+            })),
+        ]
+        if let lastRestart {
+            members.append(("last_restart", .object([
+                ("result", .string(lastRestart.outcome.succeeded ? "succeeded" : "failed")),
+                ("generation", .integer(Int64(lastRestart.outcome.candidate))),
+                ("seconds_ago", .integer(seconds(since: lastRestart.at))),
+                ("message", .string(lastRestart.message)),
+            ])))
+        } else {
+            members.append(("last_restart", .null))
+        }
+        if let upgrade {
+            members.append(("upgrades", .string(upgrade.summary)))
+            if let pending = upgrade.pendingInstall { members.append(("pending_install", .string(pending))) }
+        }
+        return .object(members)
+    }
+}

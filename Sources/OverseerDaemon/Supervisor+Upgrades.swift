@@ -1,0 +1,22 @@
+import OverseerCore
+import OverseerProtocol
+import OverseerSystem
+
+extension Supervisor: UpgradeHost {
+    /// The program as it would be started now (PATH looked up again).
+    func resolvedProgram() throws -> String {
+        ProcFS.absolute(try ProgramLocator.resolve(configuration.program, path: environment.dictionary["PATH"]))
+    }
+
+    /// overseerd's environment less what systemd meant for overseerd itself.
+    var inheritableEnvironment: [String] {
+        environment.entries.filter { !EnvironmentName.systemdOwn.contains($0.name) && !$0.name.hasPrefix("OVERSEER_") }
+            .map { "\($0.name)=\($0.value)" }
+    }
+
+    /// The upgrade already hashed what it installed: the next spawn need not.
+    func remember(binaryID: String, of path: String) {
+        let key = ProcFS.fileIdentity(path)
+        if !key.isEmpty { binaryIDCache = (key, binaryID) }
+    }
+}

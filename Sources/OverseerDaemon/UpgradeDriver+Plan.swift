@@ -1,0 +1,46 @@
+import OverseerCore
+import OverseerFetch
+import OverseerSystem
+
+extension UpgradeDriver {
+    /// What is checked once at start: a mistake here stops overseerd before it binds anything.
+    struct Plan {
+        let settings: UpgradeSettings
+        let key: Minisign.PublicKey?
+        let fetchHelper: String?
+        let fetchUser: (uid: UInt32, gid: UInt32)?
+
+        init(_ settings: UpgradeSettings) throws(ConfigurationError) {
+            self.settings = settings
+            if let keyText = settings.minisignKey {
+                var text = keyText
+                if keyText.contains("/"), let contents = SmallFile.read(keyText) { text = contents }
+                do {
+                    key = try Minisign.PublicKey(parsing: text)
+                } catch {
+                    throw ConfigurationError("bad --minisign-key \"\(keyText)\": \(error); give the .pub file or its base64 line")
+                }
+            } else {
+                key = nil
+            }
+            if case .network = settings.source {
+                let candidates = [settings.fetchHelperPath, ProcFS.besideOwnExecutable("overseerd-fetch"),
+                                  "/usr/libexec/overseerd/overseerd-fetch"].compactMap { $0 }
+                guard let found = candidates.first(where: Posix.isExecutable) else {
+                    throw ConfigurationError("overseerd-fetch not found (looked at \(candidates.joined(separator: ", "))); install it or give --fetch-helper PATH")
+                }
+                fetchHelper = found
+            } else {
+                fetchHelper = nil
+            }
+            if let user = settings.fetchUser {
+                guard let entry = Posix.user(named: user) else {
+                    throw ConfigurationError("bad --fetch-user \"\(user)\": no such user")
+                }
+                fetchUser = entry
+            } else {
+                fetchUser = nil
+            }
+        }
+    }
+}

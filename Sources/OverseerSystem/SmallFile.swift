@@ -1,0 +1,24 @@
+import Glibc
+
+/// Short text files overseerd reads whole: keys, `.sha256` and `.minisig` sidecars.
+public enum SmallFile {
+    /// The text of the regular file at `path` (links followed), at most `limit`
+    /// bytes of it; nil when it is missing, unreadable or not a regular file. It
+    /// never blocks: a FIFO put where a sidecar is expected is not opened for waiting.
+    public static func read(_ path: String, limit: Int = 1 << 16) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { return nil }
+        defer { Posix.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while result.count < limit {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 { break }
+            result += buffer.prefix(min(count, limit - result.count))
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+}
