@@ -10,7 +10,7 @@ public struct OverseerChildError: Error, Equatable, Sendable, CustomStringConver
     /// What kind of failure this is.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
-            case noSocket, notifyFailed, bindFailed, badAddress, socketCallFailed
+            case noSocket, notifyFailed, bindFailed, badAddress, socketCallFailed, stopWatchFailed
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -25,6 +25,8 @@ public struct OverseerChildError: Error, Equatable, Sendable, CustomStringConver
         public static let badAddress = Code(.badAddress)
         /// A system call on a socket failed.
         public static let socketCallFailed = Code(.socketCallFailed)
+        /// The library could not set up its watch for stop signals (no fd or thread to spare).
+        public static let stopWatchFailed = Code(.stopWatchFailed)
 
         /// The name of the kind, for logs.
         public var description: String { "\(value)" }

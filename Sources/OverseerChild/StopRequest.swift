@@ -51,32 +51,37 @@ extension OverseerChild {
     /// Do not also handle these signals another way (`signal()`, a
     /// `DispatchSource`, ServiceLifecycle's `gracefulShutdownSignals`): the
     /// last one installed wins.
-    public static func stopRequests(signals: [Int32] = defaultStopSignals) -> AsyncStream<StopRequest> {
-        AsyncStream { continuation in
-            let token = SignalRelay.shared.subscribe(signals: signals) { continuation.yield($0) }
-            continuation.onTermination = { _ in SignalRelay.shared.unsubscribe(token) }
+    ///
+    /// Throws when the library cannot watch for signals at all (no fd or
+    /// thread to spare): the program goes on, and can try again later.
+    public static func stopRequests(signals: [Int32] = defaultStopSignals) throws(OverseerChildError) -> AsyncStream<StopRequest> {
+        let relay = try SignalRelay.shared()
+        return AsyncStream { continuation in
+            let token = relay.subscribe(signals: signals) { continuation.yield($0) }
+            continuation.onTermination = { _ in relay.unsubscribe(token) }
         }
     }
 
     /// Calls `handler` for each stop signal from now on, and at once for the
     /// earliest one received before, if any. It runs on the library's signal
     /// thread, not in the signal handler: it may take locks and allocate, but
-    /// should return soon.
+    /// should return soon. Throws as ``stopRequests(signals:)`` does.
     public static func onStopRequest(signals: [Int32] = defaultStopSignals,
-                                     _ handler: @escaping @Sendable (StopRequest) -> Void) {
-        _ = SignalRelay.shared.subscribe(signals: signals, handler)
+                                     _ handler: @escaping @Sendable (StopRequest) -> Void) throws(OverseerChildError) {
+        _ = try SignalRelay.shared().subscribe(signals: signals, handler)
     }
 
     /// Waits for the first stop request (returns at once if one already came).
-    public static func waitForStopRequest(signals: [Int32] = defaultStopSignals) async -> StopRequest {
-        for await request in stopRequests(signals: signals) { return request }
+    /// Throws as ``stopRequests(signals:)`` does.
+    public static func waitForStopRequest(signals: [Int32] = defaultStopSignals) async throws(OverseerChildError) -> StopRequest {
+        for await request in try stopRequests(signals: signals) { return request }
         return StopRequest(signal: signals.first ?? SIGTERM)
     }
 
     /// Whether a stop signal has arrived since the library started watching for
     /// one (through ``stopRequests(signals:)``, ``onStopRequest(signals:_:)`` or
     /// ``waitForStopRequest(signals:)``).
-    public static var isStopRequested: Bool { SignalRelay.shared.firstRequest != nil }
+    public static var isStopRequested: Bool { SignalRelay.existing?.firstRequest != nil }
 }
 
 /// The write end of the self-pipe, for the signal handler. Set once, before any
@@ -93,7 +98,24 @@ private func relaySignal(_ signal: Int32) {
 /// Turns signals into calls on an ordinary thread: a handler writes the signal
 /// number to a pipe, a thread reads it and calls the subscribers.
 final class SignalRelay: @unchecked Sendable {
-    static let shared = SignalRelay()
+    private static let creation = Lock()
+    nonisolated(unsafe) private static var instance: SignalRelay?
+
+    /// The relay, started on first use. A failure to start is thrown, not
+    /// kept: a later call tries again (once an fd or a thread is free).
+    static func shared() throws(OverseerChildError) -> SignalRelay {
+        creation.lock()
+        defer { creation.unlock() }
+        if let instance { return instance }
+        let relay = try SignalRelay()
+        instance = relay
+        return relay
+    }
+
+    /// The relay if it was started.
+    static var existing: SignalRelay? {
+        creation.withLock { instance }
+    }
 
     private struct Subscriber {
         let signals: Set<Int32>
@@ -109,16 +131,16 @@ final class SignalRelay: @unchecked Sendable {
     /// The thread that reads the pipe: the subscribed signals are unblocked on it.
     private(set) var thread = pthread_t()
 
-    private init() {
+    private init() throws(OverseerChildError) {
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { fatalError("OverseerChild: pipe for the stop signals: \(errnoText(errno))") }
+        guard pipe(&fds) == 0 else {
+            throw OverseerChildError(.stopWatchFailed, "cannot watch for stop signals: pipe failed: \(errnoText(errno)) (raise the fd limit, ulimit -n)")
+        }
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         // A full pipe must not block the handler: the reader drains it soon enough.
         _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
         readFD = fds[0]
-        relayWriteFD = fds[1]
-        let context = Unmanaged.passRetained(self).toOpaque()
         // The thread starts with every signal blocked and unblocks exactly the
         // stop signals subscribed to: it must not take a signal that the program
         // blocks everywhere to read it from a signalfd or sigwait().
@@ -126,12 +148,20 @@ final class SignalRelay: @unchecked Sendable {
         var previous = sigset_t()
         sigfillset(&all)
         pthread_sigmask(SIG_SETMASK, &all, &previous)
+        let context = Unmanaged.passRetained(self).toOpaque()
         let status = pthread_create(&thread, nil, { raw in
             Unmanaged<SignalRelay>.fromOpaque(raw!).takeRetainedValue().readLoop()
             return nil
         }, context)
         pthread_sigmask(SIG_SETMASK, &previous, nil)
-        guard status == 0 else { fatalError("OverseerChild: pthread_create for the stop signals: \(errnoText(status))") }
+        guard status == 0 else {
+            Unmanaged<SignalRelay>.fromOpaque(context).release()
+            close(fds[0])
+            close(fds[1])
+            throw OverseerChildError(.stopWatchFailed, "cannot watch for stop signals: pthread_create failed: \(errnoText(status)) (the thread limit is reached)")
+        }
+        // Published only once the thread exists: the handler writes here.
+        relayWriteFD = fds[1]
         pthread_detach(thread)
     }
 
@@ -217,6 +247,9 @@ final class Lock: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
     }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
 
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)

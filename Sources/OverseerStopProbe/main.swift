@@ -18,6 +18,23 @@ import OverseerChild
 
 OverseerChild.answerUpgradeCheckIfAsked()
 
+// OSP_NO_FREE_FD=1: the fd table is full when the library is asked to watch;
+// it must say so (exit 3 with its message), not kill the program.
+if getenv("OSP_NO_FREE_FD") != nil {
+    let lowest = open("/dev/null", O_RDONLY)
+    close(lowest)
+    var limit = rlimit(rlim_cur: rlim_t(lowest), rlim_max: rlim_t(lowest))
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    do {
+        try OverseerChild.onStopRequest { _ in }
+        print("watching")
+        exit(0)
+    } catch {
+        print("error: \(error) [\(error.code)]")
+        exit(3)
+    }
+}
+
 var stopSignals = sigset_t()
 sigemptyset(&stopSignals)
 for signal in OverseerChild.defaultStopSignals { sigaddset(&stopSignals, signal) }
@@ -34,12 +51,12 @@ var arrivals: [Int32] = [-1, -1]
 guard pipe(&arrivals) == 0 else { fatalError("pipe: errno \(errno)") }
 let arrived = arrivals[1]
 
-OverseerChild.onStopRequest { [arrived] request in
+try OverseerChild.onStopRequest { [arrived] request in
     say("callback \(request)")
     var byte: UInt8 = 1
     _ = write(arrived, &byte, 1)
 }
-let requests = OverseerChild.stopRequests()
+let requests = try OverseerChild.stopRequests()
 Task.detached { [arrived] in
     for await request in requests {
         say("stop \(request)")

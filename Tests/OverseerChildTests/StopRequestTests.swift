@@ -15,7 +15,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(1))) struct StopRequestTests {
     /// Sends `signal` to the thread that relays the stop signals.
     static func signalRelay(_ signal: Int32) {
-        precondition(pthread_kill(SignalRelay.shared.thread, signal) == 0)
+        precondition(pthread_kill(try! SignalRelay.shared().thread, signal) == 0)
     }
 
     /// A value set from another thread, waited for with a deadline.
@@ -39,8 +39,8 @@ import Testing
 
     @Test func signalArrivesAsSequenceElementAndCallback() async throws {
         let called = Box()
-        OverseerChild.onStopRequest(signals: [SIGUSR1]) { called.append($0) }
-        let requests = OverseerChild.stopRequests(signals: [SIGUSR1])
+        try OverseerChild.onStopRequest(signals: [SIGUSR1]) { called.append($0) }
+        let requests = try OverseerChild.stopRequests(signals: [SIGUSR1])
         Self.signalRelay(SIGUSR1)
         var iterator = requests.makeAsyncIterator()
         let first = await iterator.next()
@@ -51,9 +51,9 @@ import Testing
 
         // A later subscriber learns of the stop at once: it is a state, not an event.
         let late = Box()
-        OverseerChild.onStopRequest(signals: [SIGUSR1]) { late.append($0) }
+        try OverseerChild.onStopRequest(signals: [SIGUSR1]) { late.append($0) }
         #expect(late.all == [StopRequest(signal: SIGUSR1)])
-        let waited = await OverseerChild.waitForStopRequest(signals: [SIGUSR1])
+        let waited = try await OverseerChild.waitForStopRequest(signals: [SIGUSR1])
         #expect(waited.signal == SIGUSR1)
 
         // Every further signal is delivered too.
@@ -62,10 +62,10 @@ import Testing
         #expect(called.wait(count: 2).count == 2)
     }
 
-    @Test func otherSignalsAreNotStopRequests() async {
+    @Test func otherSignalsAreNotStopRequests() async throws {
         let called = Box()
-        OverseerChild.onStopRequest(signals: [SIGUSR2]) { called.append($0) }
-        OverseerChild.onStopRequest(signals: [SIGHUP]) { _ in }
+        try OverseerChild.onStopRequest(signals: [SIGUSR2]) { called.append($0) }
+        try OverseerChild.onStopRequest(signals: [SIGHUP]) { _ in }
         Self.signalRelay(SIGHUP)
         Self.signalRelay(SIGUSR2)
         let seen = called.wait(count: 1)
@@ -90,7 +90,7 @@ import Testing
 
     @Test func relayThreadUnblocksOnlyTheSubscribedSignals() async throws {
         let called = Box()
-        OverseerChild.onStopRequest(signals: [SIGWINCH]) { called.append($0) }
+        try OverseerChild.onStopRequest(signals: [SIGWINCH]) { called.append($0) }
         let bit = { (signal: Int32) in UInt64(1) << UInt64(signal - 1) }
         var blocked = Self.relayBlockedSignals() ?? .max
         for _ in 0 ..< 500 where blocked & bit(SIGWINCH) != 0 {

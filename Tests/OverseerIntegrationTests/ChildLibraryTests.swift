@@ -88,4 +88,15 @@ import Testing
         run.signal(SIGTERM)
         #expect(try run.waitForExit() == .exited(0), "overseerd exits with the child's status")
     }
+
+    /// A library must not end its host program: with no fd to spare, watching
+    /// for stop requests throws an error the program can act on (it used to
+    /// call fatalError, and the program died of SIGILL).
+    @Test func stopWatchWithAFullFdTableThrowsInsteadOfKillingTheProgram() throws {
+        let probe = try RunningProcess([Binaries.stopProbe], environment: ["OSP_NO_FREE_FD": "1"])
+        #expect(try probe.waitForExit() == .exited(3))
+        let line = try #require(probe.lines(containing: "error:", in: .stdout).first)
+        #expect(line.contains("[stopWatchFailed]"), "\(line)")
+        #expect(line.contains("pipe failed"), "the message names the call that failed: \(line)")
+    }
 }
