@@ -138,6 +138,52 @@ import Testing
         _ = try run.waitForExit()
     }
 
+    /// The new image's check takes a while (here a wrapper that sleeps before it
+    /// runs overseerd); an upgrade poll that comes meanwhile must not be left
+    /// behind by the exec: no helper the new image cannot reap, no staging file
+    /// on disk. Before the fix the start check of the candidate renamed in during
+    /// the check was still running at the exec, and its staging file stayed.
+    @Test func reexecLeavesNoUpgradeWorkBehind() throws {
+        let installed = try Installed()
+        let deploy = installed.scratch.file("deploy")
+        try FileManager.default.createDirectory(atPath: deploy, withIntermediateDirectories: true)
+        let program = installed.scratch.file("app")
+        try FileManager.default.copyItem(atPath: Binaries.testChild, toPath: program)
+        let run = try RunningProcess([installed.binary, "--control-socket", installed.socket, "--ready", "notify",
+                                      "--fetch", deploy + "/app", "--check-timeout", "10s", "-l", "127.0.0.1:0", "--", program],
+                                     environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
+        try run.waitForLine(containing: "generation 1 is ready")
+        try run.waitForLine(containing: "upgrades from")
+        // The package upgrade: a new overseerd whose --check-configuration is slow.
+        let marker = installed.scratch.file("checking")
+        let real = installed.scratch.file("overseerd.real")
+        try FileManager.default.copyItem(atPath: Binaries.overseerd, toPath: real)
+        let wrapper = installed.scratch.file(".overseerd.new")
+        try Data("#!/bin/sh\ncase \"$1\" in --check-configuration) touch \(marker); sleep 1;; esac\nexec \(real) \"$@\"\n".utf8)
+            .write(to: URL(fileURLWithPath: wrapper))
+        chmod(wrapper, 0o755)
+        guard rename(wrapper, installed.binary) == 0 else { throw HarnessError("rename: errno \(errno)") }
+        let reexec = try RunningProcess([Binaries.overseerd, "reexec", "--control-socket", installed.socket])
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: marker), Date() < deadline { usleep(5_000) }
+        try #require(FileManager.default.fileExists(atPath: marker), "the new image's check did not start")
+        // A candidate whose start check takes two seconds arrives during the check.
+        let candidate = deploy + "/.app.tmp"
+        try Data("#!/bin/sh\nsleep 2\nexit 1\n".utf8).write(to: URL(fileURLWithPath: candidate))
+        chmod(candidate, 0o755)
+        guard rename(candidate, deploy + "/app") == 0 else { throw HarnessError("rename: errno \(errno)") }
+        let (exit, output, _) = try reexec.waitForExitWithOutput()
+        #expect(exit == .exited(0), "\(output)")
+        try run.waitForLine(containing: "took over from the previous overseerd image")
+        // The candidate is handled by the new image, from the start.
+        try run.waitForLine(containing: "upgrade rejected: start check failed")
+        let staged = try FileManager.default.contentsOfDirectory(atPath: installed.scratch.path).filter { $0.contains("overseerd-staging") }
+        #expect(staged.isEmpty, "staging files left behind: \(staged)")
+        #expect(run.lines(containing: "removed").isEmpty, "the new image found nothing stale to remove")
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
     @Test func socketsGoToTheFdStoreAndAreTakenBackByName() throws {
         let scratch = ScratchDirectory()
         let address = scratch.file("notify")
