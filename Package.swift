@@ -107,6 +107,12 @@ let package = Package(
         .testTarget(name: "OverseerProtocolTests", dependencies: ["OverseerProtocol"]),
         .testTarget(name: "OverseerCoreTests", dependencies: ["OverseerCore"]),
         .testTarget(name: "OverseerSystemTests", dependencies: ["OverseerSystem", "OverseerChild", "OverseerTestSupport"]),
+        // The daemon's glue through its narrow interfaces: the real event loop, stand-ins for helpers and the daemon.
+        .testTarget(name: "OverseerDaemonTests", dependencies: [
+            "OverseerDaemon", "OverseerCore", "OverseerSystem",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
         .testTarget(name: "OverseerFetchTests", dependencies: ["OverseerFetch", "OverseerTestSupport"]),
         .testTarget(name: "OverseerIntegrationTests", dependencies: [
             "OverseerSystem", "overseerd", "OverseerTestChild", "overseerd-fetch",

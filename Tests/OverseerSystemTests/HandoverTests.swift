@@ -1,0 +1,47 @@
+import OverseerCore
+import OverseerProtocol
+import OverseerSystem
+import SystemPackage
+import Testing
+
+/// What one overseerd image hands the next: listeners come back as they were.
+@Suite struct HandoverTests {
+    static func listener(_ origin: Listener.Origin, local: String, kind: String, fd: Int32 = 3) throws -> Listener {
+        Listener(fd: FileDescriptor(rawValue: fd), name: try SocketName("http"), origin: origin, localAddress: local,
+                 kind: kind, createdPath: kind == "unix" ? String(local.dropFirst(5)) : nil)
+    }
+
+    /// A TCP, UDP or unix listener bound from --listen keeps its address through
+    /// the state text; an inherited one stays inherited. (Every bound listener
+    /// used to come back as a unix socket named after its local address.)
+    @Test(arguments: [
+        (Listener.Origin.bound(.inet(host: "127.0.0.1", port: 8080, transport: .stream)), "127.0.0.1:8080", "tcp"),
+        (Listener.Origin.bound(.inet(host: nil, port: 53, transport: .datagram)), "[::]:53", "udp"),
+        (Listener.Origin.bound(.inet(host: "::1", port: 9000, transport: .stream)), "[::1]:9000", "tcp"),
+        (Listener.Origin.bound(.unix(path: "/run/app/app.sock")), "unix:/run/app/app.sock", "unix"),
+        (Listener.Origin.inherited, "127.0.0.1:80", "tcp"),
+    ])
+    func listenerComesBackAsItWas(origin: Listener.Origin, local: String, kind: String) throws {
+        let original = try Self.listener(origin, local: local, kind: kind)
+        let state = HandoverState(startedAt: 1, listeners: [Handover.record(of: original)],
+                                  child: .init(generation: 1, pid: 2, pidfd: nil, notifyFD: nil, notifyAddress: nil,
+                                               binaryID: "", startedAt: 1, lastStatus: nil),
+                                  controlFD: nil, controlPath: nil, rejected: [])
+        let parsed = try HandoverState(parsing: state.encoded)
+        let restored = Handover.listener(from: try #require(parsed.listeners.first))
+        #expect(restored.origin == original.origin)
+        #expect(restored.name == original.name)
+        #expect(restored.fd == original.fd)
+        #expect(restored.localAddress == original.localAddress)
+        #expect(restored.kind == original.kind)
+        #expect(restored.createdPath == original.createdPath)
+    }
+
+    /// A state written by an image from before addresses were recorded ("bound"
+    /// alone) still gives a TCP listener a TCP origin.
+    @Test func olderStateFallsBackToTheLocalAddress() throws {
+        let record = HandoverState.ListenerRecord(fd: 3, name: "http", kind: "tcp", localAddress: "127.0.0.1:8080",
+                                                  createdPath: nil, inherited: false)
+        #expect(Handover.listener(from: record).origin == .bound(.inet(host: "127.0.0.1", port: 8080, transport: .stream)))
+    }
+}
