@@ -1,0 +1,233 @@
+import Glibc
+import Foundation
+import OverseerCore
+import Testing
+
+/// Hostile and unlucky input, each found by attacking a release build: the
+/// daemon keeps answering, installs nothing half-written and leaves nothing behind.
+@Suite struct HostileInputTests {
+    static func control(_ socket: String, _ arguments: [String]) throws -> (ProcessExit, String, String) {
+        try RunningProcess([Binaries.overseerd] + arguments + ["--control-socket", socket]).waitForExitWithOutput()
+    }
+
+    /// A FIFO at the watched path used to freeze the daemon in a blocking open():
+    /// no control answer, signals ignored. Now it is one warning and nothing else.
+    @Test func fifoAtTheWatchedPathIsRefusedWithoutBlocking() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let socket = deployment.scratch.file("control.sock")
+        let (run, port, old) = try deployment.start(["--control-socket", socket])
+        let fifo = deployment.scratch.file("deploy/.f")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        try #require(rename(fifo, deployment.deployPath) == 0)
+        let line = try run.waitForLine(containing: "fetch failed:")
+        #expect(line.contains("is a FIFO, not a regular file"), "\(line)")
+        let (exit, status, _) = try Self.control(socket, ["status"])
+        #expect(exit == .exited(0) && status.contains("generation 1 serving"))
+        #expect(try HTTPClient.get(port: port).pid == old)
+        // A `current` symlink to a regular release, as deploy tools make, is taken.
+        let release = deployment.scratch.file("release-2")
+        try deployment.write(deployment.variant("v2"), to: release)
+        let link = deployment.scratch.file("deploy/.link")
+        try #require(symlink(release, link) == 0)
+        try #require(rename(link, deployment.deployPath) == 0)
+        try run.waitForLine(containing: "generation 2 is ready")
+        #expect(deployment.installed() == deployment.variant("v2"))
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// A binary written in place in 16 pieces with pauses used to be taken half
+    /// written (45 % and 77 % of it were installed). Now nothing is taken while
+    /// the writer has it open; the whole file is, once the writer closes it.
+    @Test func slowInPlaceWriteIsTakenOnlyWhenTheWriterCloses() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let (run, _, _) = try deployment.start([])
+        let new = deployment.variant("slow")
+        let fd = open(deployment.deployPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        try #require(fd >= 0)
+        let piece = (new.count + 15) / 16
+        for index in 0 ..< 16 {
+            let chunk = new.subdata(in: min(index * piece, new.count) ..< min((index + 1) * piece, new.count))
+            _ = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            usleep(200_000)
+        }
+        #expect(run.lines(containing: "fetched; verifying").isEmpty, "a partial file was taken: \(run.lines(containing: "fetched"))")
+        close(fd)
+        try run.waitForLine(containing: "generation 2 is ready")
+        #expect(deployment.installed() == new)
+        #expect(run.lines(containing: "fetched; verifying").count == 1)
+        #expect(run.lines(containing: "upgrade rejected").isEmpty)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// An install that failed for a local reason (a directory where
+    /// PROGRAM.previous goes) is tried again from the staged file once the
+    /// obstacle is gone, and `status` says it is pending. It used to be dropped.
+    @Test func failedInstallIsRetriedWithoutANewFetch() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let socket = deployment.scratch.file("control.sock")
+        let obstacle = deployment.program + ".previous"
+        try FileManager.default.createDirectory(atPath: obstacle + "/in-the-way", withIntermediateDirectories: true)
+        let (run, _, _) = try deployment.start(["--control-socket", socket])
+        try deployment.deploy(deployment.variant("v2"))
+        let failed = try run.waitForLine(containing: "not installed:")
+        #expect(failed.contains("trying again in"))
+        let (_, status, _) = try Self.control(socket, ["status", "--json"])
+        #expect(status.contains("\"pending_install\""), "\(status)")
+        try FileManager.default.removeItem(atPath: obstacle)
+        try run.waitForLine(containing: "generation 2 is ready", timeout: 30)
+        #expect(deployment.installed() == deployment.variant("v2"))
+        #expect(run.lines(containing: "fetched; verifying").count == 1, "taken once, installed from the staged file")
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// A start check killed at its deadline, and a pre-upgrade command that
+    /// passed, leave nothing running: their whole process group is killed.
+    @Test func helpersLeaveNoProcessBehind() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let hungPID = deployment.scratch.file("hung.pid")
+        let leftPID = deployment.scratch.file("left.pid")
+        let (run, _, _) = try deployment.start([
+            "--check-timeout", "1s",
+            "--pre-upgrade", "sh -c 'sleep 30 & echo $! > \(leftPID)'; true",
+        ])
+        try deployment.deploy(Data("#!/bin/sh\nsleep 3600 &\necho $! > \(hungPID)\nexec sleep 3600\n".utf8))
+        try run.waitForLine(containing: "upgrade rejected")
+        let hung = try #require(Int32(try String(contentsOfFile: hungPID, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(Processes.waitUntilGone(hung), "the check's background sleep (pid \(hung)) outlived it")
+        try deployment.deploy(deployment.variant("v2"))
+        try run.waitForLine(containing: "generation 2 is ready")
+        let left = try #require(Int32(try String(contentsOfFile: leftPID, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(Processes.waitUntilGone(left), "the pre-upgrade command's background sleep (pid \(left)) outlived it")
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// With the fd table full, accept() fails with EMFILE and the connection
+    /// stays queued: epoll woke the daemon again at once, 100 % CPU. Now it
+    /// backs off; idle control connections are capped.
+    @Test func fullFdTableCostsNoCPU() throws {
+        let scratch = ScratchDirectory()
+        let socket = scratch.file("control.sock")
+        let run = try RunningProcess([Binaries.overseerd, "--control-socket", socket, "--ready", "notify", "-l", "127.0.0.1:0",
+                                      "--", Binaries.testChild], environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
+        try run.waitForLine(containing: "generation 1 is ready")
+        let pid = run.process.pid
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+        #expect(try RunningProcess(["/usr/bin/prlimit", "--pid", "\(pid)", "--nofile=\(open + 4):\(open + 4)"]).waitForExit() == .exited(0))
+        var clients: [Int32] = []
+        defer { for fd in clients { close(fd) } }
+        for _ in 0 ..< 40 {
+            let fd = socket_connect(socket)
+            if fd >= 0 { clients.append(fd) }
+        }
+        func cpuTicks() throws -> Int {
+            let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+            return Int(fields[11])! + Int(fields[12])!
+        }
+        usleep(300_000)
+        let before = try cpuTicks()
+        usleep(1_000_000)
+        let used = try cpuTicks() - before
+        print("overseerd with a full fd table and 40 waiting control connections: \(used) ticks of CPU in 1 s (of \(sysconf(Int32(_SC_CLK_TCK))))")
+        #expect(used < 10, "\(used) ticks in one second")
+        for fd in clients { close(fd) }
+        clients = []
+        // Once the clients are gone, it answers again.
+        let deadline = Date().addingTimeInterval(10)
+        var answered = false
+        while !answered, Date() < deadline {
+            answered = (try? Self.control(socket, ["status"]).0) == .exited(0)
+        }
+        #expect(answered)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// Any local user can send to a child's notify socket; every rejected
+    /// datagram used to be a log line (85,061 lines in 30 s). Now a line a
+    /// second per generation and kind, with a count of what was dropped.
+    @Test func strangersFloodingANotifySocketCostALineASecond() throws {
+        let setup = GracefulRestartTests.Setup()
+        let report = setup.scratch.file("report")
+        let run = try setup.start(["--ready", "notify"], environment: ["OTC_REPORT": report, "OTC_READY_AFTER_MS": "0"])
+        try run.waitForLine(containing: "generation 1 is ready")
+        let values = try ChildReport.read(report)
+        let notifySocket = try #require(values["env.NOTIFY_SOCKET"])
+        for _ in 0 ..< 2000 { try FaultTests().sendDatagram("STATUS=flood", to: notifySocket) }
+        try run.waitForLine(containing: "ignored a notify message for generation 1")
+        usleep(1_100_000)
+        try FaultTests().sendDatagram("STATUS=flood", to: notifySocket)
+        let summary = try run.waitForLine(containing: "more like it dropped")
+        let lines = run.lines(containing: "ignored a notify message for generation 1")
+        #expect(lines.count == 2, "\(lines.count) lines for 2001 datagrams")
+        #expect(summary.contains("("), "\(summary)")
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// A stopped (SIGSTOP) old generation gets SIGCONT after its stop signal,
+    /// as systemd sends it, so it can drain and exit instead of waiting for SIGKILL.
+    @Test func stoppedOldGenerationIsWokenToStop() throws {
+        let setup = GracefulRestartTests.Setup()
+        let run = try setup.start(["--ready", "notify", "--stop-timeout", "20s"], environment: ["OTC_READY_AFTER_MS": "0"])
+        let started = try run.waitForLine(containing: "generation 1 started")
+        try run.waitForLine(containing: "generation 1 is ready")
+        let old = try #require(GracefulRestartTests.pid(in: started, after: "pid"))
+        kill(old, SIGSTOP)
+        run.signal(SIGUSR2)
+        try run.waitForLine(containing: "generation 2 is ready")
+        try run.waitForLine(containing: "generation 1 stopped", timeout: 10)
+        #expect(run.lines(containing: "SIGKILL").isEmpty)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// Staging files a killed overseerd left (up to --max-binary-size each) are removed at start.
+    @Test func staleStagingFilesAreRemovedAtStart() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let stale = deployment.scratch.file(".app.overseerd-staging-dead1")
+        try Data(count: 4096).write(to: URL(fileURLWithPath: stale))
+        let other = deployment.scratch.file(".other.overseerd-staging-dead2")
+        try Data(count: 16).write(to: URL(fileURLWithPath: other))
+        let (run, _, _) = try deployment.start([])
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: other), "another program's staging file is not ours")
+        #expect(run.lines(containing: "removed 1 staging file(s)").count == 1)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// LISTEN_FDS naming fds that overseerd was not given is a bad environment: a usage error.
+    @Test func badListenFDsIsAUsageError() throws {
+        // LISTEN_PID must be overseerd's own pid: the shell's, which exec keeps.
+        let run = try RunningProcess(["/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=999 exec \"$0\" -- \"$1\"",
+                                      Binaries.overseerd, Binaries.testChild],
+                                     environment: ["OVERSEERD_CONTROL_SOCKET": "none"])
+        let (exit, _, error) = try run.waitForExitWithOutput()
+        #expect(exit == .exited(64))
+        #expect(error.split(separator: "\n").count == 1, "\(error)")
+        #expect(error.contains("LISTEN_FDS") || error.contains("inherited fd"), "\(error)")
+    }
+}
+
+/// A connected unix stream socket to `path`, or -1 (also when its backlog is full: never waits).
+func socket_connect(_ path: String) -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
+    }
+    let status = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    if status != 0 {
+        close(fd)
+        return -1
+    }
+    return fd
+}
