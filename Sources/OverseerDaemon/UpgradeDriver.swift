@@ -386,7 +386,14 @@ final class UpgradeDriver {
                 feed(.fetchFailed(reason: "cannot start hashing the download: \(error)"))
             }
         default:
-            feed(.fetchFailed(reason: report.message ?? "overseerd-fetch ended with \(result.exit)"))
+            var reason = report.message ?? "overseerd-fetch ended with \(result.exit)"
+            if report.kind == "size", report.etag != nil || report.lastModified != nil {
+                // Like a rejected hash: the same body is not downloaded again, the next poll asks with its validators.
+                etag = report.etag
+                lastModified = report.lastModified
+                reason += "; not downloaded again until it changes"
+            }
+            feed(.fetchFailed(reason: reason))
         }
     }
 

@@ -12,6 +12,10 @@ struct FetchFailure: Error, Equatable {
     var status: Int?
     /// One line a person can act on, naming the URL.
     var message: String
+    /// The validators of a body that was too large: the daemon sends them with
+    /// the next poll, so the same body is not downloaded again until it changes.
+    var etag: String?
+    var lastModified: String?
 
     init(_ kind: Kind, status: Int? = nil, _ message: String) {
         self.kind = kind
@@ -27,6 +31,8 @@ struct FetchFailure: Error, Equatable {
             "message": .string(message),
         ]
         if let status { fields["status"] = .integer(Int64(status)) }
+        if let etag { fields["etag"] = .string(etag) }
+        if let lastModified { fields["last_modified"] = .string(lastModified) }
         return FetchReport(result: .error, fields: fields)
     }
 

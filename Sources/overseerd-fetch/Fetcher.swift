@@ -96,13 +96,22 @@ struct Fetcher {
         var fields: [String: JSONValue] = ["tag": .string(release.tag), "asset": .string(asset.name)]
         fields["etag"] = releaseHeaders.etag.map(JSONValue.string)
         fields["last_modified"] = releaseHeaders.lastModified.map(JSONValue.string)
-        var report = try fetchBinary(HTTPRequest(url: asset.downloadURL), client: client, extraFields: fields) {
-            suffix throws(FetchFailure) in
-            guard let sidecar = release.assets.first(where: { $0.name == asset.name + suffix }) else {
-                throw FetchFailure(.sidecar, "release \(release.tag) of \(repository.name) has no asset "
-                    + "\(asset.name + suffix) (publish it with the release, or stop asking for it)")
+        var report: FetchReport
+        do throws(FetchFailure) {
+            report = try fetchBinary(HTTPRequest(url: asset.downloadURL), client: client, extraFields: fields) {
+                suffix throws(FetchFailure) in
+                guard let sidecar = release.assets.first(where: { $0.name == asset.name + suffix }) else {
+                    throw FetchFailure(.sidecar, "release \(release.tag) of \(repository.name) has no asset "
+                        + "\(asset.name + suffix) (publish it with the release, or stop asking for it)")
+                }
+                return HTTPRequest(url: sidecar.downloadURL)
             }
-            return HTTPRequest(url: sidecar.downloadURL)
+        } catch where error.kind == .size {
+            // The next poll asks for the release JSON: its validators, not the asset's, say "the same".
+            var failure = error
+            failure.etag = releaseHeaders.etag
+            failure.lastModified = releaseHeaders.lastModified
+            throw failure
         }
         // The asset's own validators would mean nothing on the next poll.
         report.fields["etag"] = releaseHeaders.etag.map(JSONValue.string)

@@ -25,11 +25,11 @@ final class HTTPClient {
         try configure(request, state: state)
         let code = withExtendedLifetime(state) { handle.perform() }
         let headers = state.headers
-        if let failure = state.failure { throw failure }
+        if let failure = state.failure { throw Self.rememberingOversize(failure, headers) }
         if headers.status >= 400 {
             throw ErrorResponse(request: request, headers: headers, body: state.errorBody).failure
         }
-        guard code == CURLE_OK else { throw failure(for: code, request: request, headers: headers) }
+        guard code == CURLE_OK else { throw Self.rememberingOversize(failure(for: code, request: request, headers: headers), headers) }
         if headers.status == 304 { return .notModified(headers) }
         guard state.isSuccessStatus else {
             throw FetchFailure(.http, status: headers.status,
@@ -38,6 +38,16 @@ final class HTTPClient {
         if !state.began { try sink.begin(headers) }
         try sink.finish()
         return .completed(headers, url: handle.effectiveURL ?? request.url)
+    }
+
+    /// A body over --max-size carries the response's validators: the same body
+    /// is then asked for conditionally next time, and not downloaded again.
+    static func rememberingOversize(_ failure: FetchFailure, _ headers: ResponseHeaders) -> FetchFailure {
+        guard failure.kind == .size, (200 ..< 300).contains(headers.status) else { return failure }
+        var failure = failure
+        failure.etag = headers.etag
+        failure.lastModified = headers.lastModified
+        return failure
     }
 
     private func configure(_ request: HTTPRequest, state: TransferState) throws(FetchFailure) {

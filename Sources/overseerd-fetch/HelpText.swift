@@ -44,7 +44,9 @@ let helpText = """
       1  {"result":"error","kind":"…","status":N,"message":"…"}
          kind is http, size, timeout, network, tls, io, format or sidecar; status is the HTTP
          status when there was one. A response with status 400 or more writes nothing to the
-         output file; other errors may leave a partial body there: discard it.
+         output file; other errors may leave a partial body there: discard it. A "size" error
+         of a 2xx response carries its "etag"/"last_modified": send them back with the next
+         poll so that the same oversized body is not downloaded again.
       64 {"result":"error","kind":"usage",…}   bad arguments
 
     overseerd-fetch is started by overseerd for each poll; it holds no state of its own.

@@ -63,6 +63,24 @@ extension UpgradeTests.Deployment {
         _ = try run.waitForExit()
     }
 
+    /// A body over --max-binary-size used to be downloaded again in full at
+    /// every poll. Its validators are now kept like a rejected hash: the next
+    /// polls are conditional and cost a 304 until the file changes.
+    @Test func oversizedBodyIsNotDownloadedAgain() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let site = deployment.scratch.file("site")
+        let server = try FileServer(directory: site)
+        try Data(count: 300_000).write(to: URL(fileURLWithPath: site + "/app"))
+        let run = try deployment.overseerdFetching(
+            ["--fetch", "http://127.0.0.1:\(server.port)/app", "--fetch-interval", "300ms", "--max-binary-size", "100000"])
+        let failed = try run.waitForLine(containing: "fetch failed:")
+        #expect(failed.contains("not downloaded again until it changes"), "\(failed)")
+        try server.process.waitForLine(containing: "\"GET /app HTTP/1.1\" 304")
+        #expect(server.process.lines(containing: "\"GET /app HTTP/1.1\" 200").count == 1)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
     @Test func badDownloadsAreRejectedAndBackedOff() throws {
         let deployment = try UpgradeTests.Deployment()
         let site = deployment.scratch.file("site")
