@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Logging
 import OverseerCore
+import OverseerSystem
 
 /// The command line. Values are kept as written and turned into a
 /// `Configuration` afterwards, so every mistake gets overseerd's own one-line message.
@@ -169,7 +170,7 @@ struct OverseerdCommand: ParsableCommand {
         case "relay": configuration.watchdogRelay = true
         default: throw ConfigurationError("bad --watchdog \"\(watchdog)\": write auto or relay")
         }
-        configuration.controlSocket = controlSocket == "none" ? nil : controlSocket ?? ControlSocketPath.defaultPath(environment: environment, uid: getuid())
+        configuration.controlSocket = controlSocket == "none" ? nil : controlSocket ?? ControlSocketPath.defaultPath(environment: environment, uid: ProcessCredentials.realUID)
         try configuration.validate()
         return configuration
     }

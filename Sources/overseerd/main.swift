@@ -8,15 +8,17 @@ import OverseerCore
 import OverseerDaemon
 import OverseerSystem
 
-// Before anything else, and before any thread exists: every signal is taken
-// through the signalfd, never by a handler.
-SignalSource.blockAllSignals()
-
 let environment = ProcessEnvironment.current().dictionary
 var commandLine = Array(CommandLine.arguments.dropFirst())
+// The control commands are short-lived clients: signals keep their usual effect
+// (Ctrl-C ends them), so they run before the daemon's signal set-up.
 if let first = commandLine.first, ["status", "restart", "reexec"].contains(first) {
     ControlClient.run(commandLine, environment: environment)
 }
+
+// Before anything else the daemon does, and before any thread exists: every
+// signal is taken through the signalfd, never by a handler.
+SignalSource.blockAllSignals()
 // `overseerd --check-configuration ARGS…`: only parse and validate ARGS (and
 // the OVERSEERD_* variables), say so and exit 0. A running overseerd asks its
 // new image this before it re-executes into it with the same command line.
