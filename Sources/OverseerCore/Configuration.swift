@@ -79,6 +79,19 @@ public struct Configuration: Equatable, Sendable {
         if readyTimeout <= .zero {
             throw ConfigurationError("--ready-timeout must be longer than 0")
         }
+        if let controlSocket {
+            // `none` is the way to have no control socket; an empty path is a mistake
+            // (an unset variable in a unit file, `--control-socket "$X"`).
+            if controlSocket.isEmpty {
+                throw ConfigurationError("--control-socket needs a path, or none for no control socket")
+            }
+            if controlSocket.utf8.count > ListenAddress.maximumUnixPathLength {
+                throw ConfigurationError("control socket path \"\(controlSocket)\" is \(controlSocket.utf8.count) bytes long; a unix socket path can be at most \(ListenAddress.maximumUnixPathLength): give a shorter --control-socket PATH")
+            }
+            if controlSocket.utf8.contains(0) {
+                throw ConfigurationError("control socket path \"\(controlSocket)\" contains a NUL byte")
+            }
+        }
         try upgrade?.validate()
         if case let .delay(delay) = readiness, delay >= readyTimeout {
             throw ConfigurationError("--ready \(readiness) is not shorter than --ready-timeout \(readyTimeout.shortDescription): a child could never be ready in time")

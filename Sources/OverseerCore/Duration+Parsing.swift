@@ -4,7 +4,11 @@ extension Duration {
     /// allowed (`1.5s`), and a bare `0`.
     public init(parsing text: String) throws(ConfigurationError) {
         let bad = ConfigurationError("bad duration \"\(text)\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m")
+        let tooLarge = ConfigurationError("bad duration \"\(text)\": too large; write at most 277777h (about 31 years)")
         if text == "0" { self = .zero; return }
+        if text.hasPrefix("-"), text.count > 1 {
+            throw ConfigurationError("bad duration \"\(text)\": a duration cannot be negative; write 0 or more, e.g. 5s")
+        }
         var total = Duration.zero
         var rest = Substring(text)
         guard !rest.isEmpty else { throw bad }
@@ -13,7 +17,7 @@ extension Duration {
             rest = rest.dropFirst(number.count)
             let unit = rest.prefix(while: { $0.isLetter })
             rest = rest.dropFirst(unit.count)
-            guard !number.isEmpty, let value = Double(number), value.isFinite else { throw bad }
+            guard !number.isEmpty, let value = Double(number) else { throw bad }
             let nanoseconds: Double
             switch unit {
             case "us", "µs": nanoseconds = 1e3
@@ -24,13 +28,17 @@ extension Duration {
             default: throw bad
             }
             let part = value * nanoseconds
-            guard part < 1e18 else { throw bad }
+            guard part.isFinite, part <= Double(Self.maximumParsed.totalNanoseconds) else { throw tooLarge }
             total += .nanoseconds(Int64(part.rounded()))
             // The sum too: past Int64 nanoseconds, deadlines computed from it overflow.
-            guard total < .nanoseconds(1_000_000_000_000_000_000) else { throw bad }
+            guard total <= Self.maximumParsed else { throw tooLarge }
         }
         self = total
     }
+
+    /// The longest duration `init(parsing:)` takes: 277777h46m40s (10^18 ns,
+    /// about 31 years), so that a deadline computed from it cannot overflow.
+    public static let maximumParsed = Duration.seconds(1_000_000_000)
 
     /// Whole nanoseconds, saturating.
     public var totalNanoseconds: Int64 {

@@ -54,6 +54,9 @@ public enum ListenAddress: Equatable, Sendable, CustomStringConvertible {
             rest = rest.dropFirst(4)
         }
         let (host, portText) = try Self.splitHostPort(rest, whole: text)
+        if let host, host.contains("=") {
+            throw ConfigurationError("bad listen address \"\(text)\": a host name cannot contain '=' (a listener takes one NAME=, e.g. web=127.0.0.1:8080)")
+        }
         guard let port = Self.parsePort(portText) else {
             throw ConfigurationError("bad listen address \"\(text)\": port \"\(portText)\" is not a number from 0 to 65535")
         }
@@ -129,7 +132,12 @@ public struct ListenerSpec: Equatable, Sendable, CustomStringConvertible {
                 throw ConfigurationError("bad listener \"\(text)\": \(error)")
             }
             isNamed = true
-            address = try ListenAddress(parsing: String(Substring(scalars[scalars.index(after: equals)...])))
+            let addressText = String(Substring(scalars[scalars.index(after: equals)...]))
+            // `a=b=127.0.0.1:80`: never a host to look up in DNS.
+            if addressText.unicodeScalars.first(where: { $0 == "=" || $0 == ":" || $0 == "/" || $0 == "[" }) == "=" {
+                throw ConfigurationError("bad listener \"\(text)\": give one NAME= before the address, e.g. web=127.0.0.1:8080 (neither a name nor a host contains '=')")
+            }
+            address = try ListenAddress(parsing: addressText)
         } else {
             name = .unnamed
             isNamed = false

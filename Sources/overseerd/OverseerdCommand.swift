@@ -1,9 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
 import Logging
 import OverseerCore
+import OverseerSystem
 
 /// The command line. Values are kept as written and turned into a
 /// `Configuration` afterwards, so every mistake gets overseerd's own one-line message.
@@ -38,7 +36,7 @@ struct OverseerdCommand: ParsableCommand {
     var listen: [String] = []
 
     @Option(help: ArgumentHelp("listen(2) backlog of stream listeners.", valueName: "n"))
-    var backlog: Int32 = 4096
+    var backlog: String = "4096"
 
     @Option(name: .customLong("unix-mode"), help: ArgumentHelp("Permissions of unix socket files, in octal (e.g. 660).", valueName: "mode"))
     var unixMode: String?
@@ -125,6 +123,34 @@ struct OverseerdCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The program to run and its arguments, after --.", valueName: "program"))
     var command: [String] = []
 
+    /// `--option VALUE` as `--option=VALUE` (and `-l VALUE` as `--listen=VALUE`) for
+    /// every option that takes a value, as `CommandSplit` and getopt read them: the
+    /// next word is the value even when it starts with `-` (`--stop-timeout -5s`
+    /// gets its own message, not "missing value"). An empty value goes the other way,
+    /// `--option=` to `--option ""`, so that it gets the option's own message too.
+    static func joiningValues(_ options: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < options.count {
+            let word = options[index]
+            if optionsTakingValue.contains(word), index + 1 < options.count {
+                let long = word.hasPrefix("--") ? word : "--" + (shortOptions.first { $0.value == word }?.key ?? "")
+                let value = options[index + 1]
+                result += value.isEmpty ? [long, value] : [long + "=" + value]
+                index += 2
+            } else if word.hasSuffix("="), optionsTakingValue.contains(String(word.dropLast())) {
+                let option = String(word.dropLast())
+                let long = option.hasPrefix("--") ? option : "--" + (shortOptions.first { $0.value == option }?.key ?? "")
+                result += [long, ""]
+                index += 1
+            } else {
+                result.append(word)
+                index += 1
+            }
+        }
+        return result
+    }
+
     /// Options whose value is the next word.
     static let optionsTakingValue: Set<String> = Set(environmentOptions.filter { $0.kind != .flag }.map { "--" + $0.name } + ["-l"])
 
@@ -149,7 +175,10 @@ struct OverseerdCommand: ParsableCommand {
         }
         var configuration = Configuration(program: program, arguments: Array(words.dropFirst()))
         configuration.listeners = try listen.map { text throws(ConfigurationError) in try ListenerSpec(parsing: text) }
-        configuration.backlog = backlog
+        guard let backlogValue = Int32(backlog) else {
+            throw ConfigurationError("bad backlog \"\(backlog)\": give a number from 1 to 65535")
+        }
+        configuration.backlog = backlogValue
         if let unixMode {
             guard let mode = UInt32(unixMode, radix: 8) else {
                 throw ConfigurationError("bad --unix-mode \"\(unixMode)\": give octal permissions such as 660")
@@ -169,7 +198,7 @@ struct OverseerdCommand: ParsableCommand {
         case "relay": configuration.watchdogRelay = true
         default: throw ConfigurationError("bad --watchdog \"\(watchdog)\": write auto or relay")
         }
-        configuration.controlSocket = controlSocket == "none" ? nil : controlSocket ?? ControlSocketPath.defaultPath(environment: environment, uid: getuid())
+        configuration.controlSocket = controlSocket == "none" ? nil : controlSocket ?? ControlSocketPath.defaultPath(environment: environment, uid: ProcessCredentials.realUID)
         try configuration.validate()
         return configuration
     }

@@ -1,18 +1,22 @@
 import Glibc
 import ArgumentParser
+import Logging
 import OverseerCore
 import OverseerDaemon
+import OverseerProtocol
 import OverseerSystem
-
-// Before anything else, and before any thread exists: every signal is taken
-// through the signalfd, never by a handler.
-SignalSource.blockAllSignals()
 
 let environment = ProcessEnvironment.current().dictionary
 var commandLine = Array(CommandLine.arguments.dropFirst())
+// The control commands are short-lived clients: signals keep their usual effect
+// (Ctrl-C ends them), so they run before the daemon's signal set-up.
 if let first = commandLine.first, ["status", "restart", "reexec"].contains(first) {
     ControlClient.run(commandLine, environment: environment)
 }
+
+// Before anything else the daemon does, and before any thread exists: every
+// signal is taken through the signalfd, never by a handler.
+SignalSource.blockAllSignals()
 // `overseerd --check-configuration ARGS…`: only parse and validate ARGS (and
 // the OVERSEERD_* variables), say so and exit 0. A running overseerd asks its
 // new image this before it re-executes into it with the same command line.
@@ -23,16 +27,36 @@ do {
     let options = try EnvironmentOptions.apply(
         to: given, environment: environment,
         options: OverseerdCommand.environmentOptions, aliases: OverseerdCommand.shortOptions)
-    let command = try OverseerdCommand.parse(options)
+    let command = try OverseerdCommand.parse(OverseerdCommand.joiningValues(options))
     let configuration = try command.makeConfiguration(command: program, environment: environment)
     let logLevel = try command.makeLogLevel()
     if checkOnly {
         print("overseerd \(OverseerdCommand.version): the command line is valid")
         exit(0)
     }
+    // Once per start, as systemd does for an unknown setting; a re-executed image
+    // (OVERSEERD_STATE_FD set) has the same environment and says nothing again.
+    if environment[HandoverState.environmentVariable] == nil {
+        // OVERSEERD_TEST_* are the test suite's own switches (.ci/run sets
+        // OVERSEERD_TEST_PACKAGE), inherited by every overseerd the tests start.
+        let unknown = EnvironmentOptions.unknownVariables(
+            in: environment, options: OverseerdCommand.environmentOptions, others: [HandoverState.environmentVariable])
+            .filter { !$0.name.hasPrefix("OVERSEERD_TEST_") }
+        if !unknown.isEmpty {
+            let journal = StderrLogHandler.stderrIsJournal(environment: environment)
+            let logger = Logger(label: "overseerd") { StderrLogHandler(label: $0, level: logLevel, journal: journal) }
+            for variable in unknown {
+                let name = EscapedText.escape(variable.name, limit: 128)
+                let hint = variable.suggestion.map { "did you mean \($0)?" } ?? "no option is set by it (see overseerd --help)"
+                logger.warning("unknown variable \(name) ignored: \(hint)")
+            }
+        }
+    }
     Daemon.run(configuration, logLevel: logLevel)
 } catch let error as ConfigurationError {
-    Daemon.fail("\(error) — see overseerd --help", code: OverseerExitCode.usage)
+    // The values quoted in a message come from the command line or OVERSEERD_*:
+    // a newline or an escape sequence in one must not cut or forge the line.
+    Daemon.fail("\(EscapedText.escape(error.description, limit: 2048)) — see overseerd --help", code: OverseerExitCode.usage)
 } catch {
     let code = OverseerdCommand.exitCode(for: error)
     if code == .success {
@@ -42,5 +66,6 @@ do {
     }
     let message = OverseerdCommand.message(for: error)
     let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
-    Daemon.fail("\(firstLine.prefix(1).lowercased() + firstLine.dropFirst()) — see overseerd --help", code: OverseerExitCode.usage)
+    let escaped = EscapedText.escape(firstLine.prefix(1).lowercased() + firstLine.dropFirst(), limit: 2048)
+    Daemon.fail("\(escaped) — see overseerd --help", code: OverseerExitCode.usage)
 }

@@ -79,6 +79,11 @@ import Testing
              message: "--ready delay:1m is not shorter than --ready-timeout 1m: a child could never be ready in time"),
         Case(change: { $0.readiness = .delay(.seconds(5)); $0.readyTimeout = .seconds(2) },
              message: "--ready delay:5s is not shorter than --ready-timeout 2s"),
+        // An empty path was taken, then only warned about at start: `none` says "no control socket".
+        Case(change: { $0.controlSocket = "" }, message: "--control-socket needs a path, or none for no control socket"),
+        Case(change: { $0.controlSocket = "/" + String(repeating: "s", count: 107) },
+             message: "control socket path \"/\(String(repeating: "s", count: 107))\" is 108 bytes long; a unix socket path can be at most 107: give a shorter --control-socket PATH"),
+        Case(change: { $0.controlSocket = "/run/a\u{0}b" }, message: "control socket path \"/run/a\u{0}b\" contains a NUL byte"),
     ]
 
     @Test(arguments: invalid)

@@ -28,8 +28,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "", "10", "5x", "s", "ms", "-1s", "1 s", " 1s", "1s ", "1.2.3s", ".s", "1e3s", "1S", "1sec", "1d", "1m30",
-        "10s5", "1hh", "+1s", "999999999999h", "١s",
+        "", "10", "5x", "s", "ms", "-", "1 s", " 1s", "1s ", "1.2.3s", ".s", "1e3s", "1S", "1sec", "1d", "1m30",
+        "10s5", "1hh", "+1s", "١s",
     ])
     func rejects(_ text: String) {
         #expect {
@@ -38,6 +38,32 @@ import Testing
             (error as? ConfigurationError)?.description
                 == "bad duration \"\(text)\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m"
         }
+    }
+
+    /// A mistake that is not about units gets its own reason.
+    @Test(arguments: [
+        ("-1s", "bad duration \"-1s\": a duration cannot be negative; write 0 or more, e.g. 5s"),
+        ("-5s", "bad duration \"-5s\": a duration cannot be negative; write 0 or more, e.g. 5s"),
+        ("-0", "bad duration \"-0\": a duration cannot be negative; write 0 or more, e.g. 5s"),
+        ("-x", "bad duration \"-x\": a duration cannot be negative; write 0 or more, e.g. 5s"),
+        ("99999999999h", "bad duration \"99999999999h\": too large; write at most 277777h (about 31 years)"),
+        ("999999999999h", "bad duration \"999999999999h\": too large; write at most 277777h (about 31 years)"),
+        ("277778h", "bad duration \"277778h\": too large; write at most 277777h (about 31 years)"),
+        ("200000h200000h", "bad duration \"200000h200000h\": too large; write at most 277777h (about 31 years)"),
+        ("1" + String(repeating: "0", count: 400) + "s", "bad duration \"1\(String(repeating: "0", count: 400))s\": too large; write at most 277777h (about 31 years)"),
+    ])
+    func rejectsWithItsReason(_ text: String, _ message: String) {
+        #expect {
+            _ = try Duration(parsing: text)
+        } throws: { error in
+            (error as? ConfigurationError)?.description == message
+        }
+    }
+
+    @Test func largestParses() throws {
+        #expect(try Duration(parsing: "277777h") == .seconds(277_777 * 3600))
+        #expect(try Duration(parsing: "1000000000s") == Duration.maximumParsed)
+        #expect(throws: ConfigurationError.self) { try Duration(parsing: "1000000000.001s") }
     }
 
     @Test(arguments: [

@@ -75,4 +75,38 @@ import Testing
             to: arguments, environment: ["OVERSEERD_LISTEN": ":80"], options: Self.options, aliases: ["listen": "-l"])
         #expect(result == expected)
     }
+
+    /// A misspelt variable used to be ignored without a word.
+    @Test(arguments: [
+        // (variable, suggestion)
+        ("OVERSEERD_STOP_TIMOUT", "OVERSEERD_STOP_TIMEOUT"),
+        ("OVERSEERD_STOP_SIGNLA", "OVERSEERD_STOP_SIGNAL"),
+        ("OVERSEERD_READY_TIMOUT", "OVERSEERD_READY_TIMEOUT"),
+        ("OVERSEERD_READY_TIMEOUTS", "OVERSEERD_READY_TIMEOUT"),
+        ("OVERSEERD_LISTNE", "OVERSEERD_LISTEN"),
+        ("OVERSEERD_LISTENS", "OVERSEERD_LISTEN"),
+        ("OVERSEERD_VERBSOE", "OVERSEERD_VERBOSE"),
+        ("OVERSEERD_STATE_FDS", "OVERSEERD_STATE_FD"),
+        ("OVERSEERD_WORKERS", nil),
+        ("OVERSEERD_", nil),
+        ("OVERSEERD_\u{1b}[31m", nil),
+    ])
+    func unknownVariableIsNamedWithTheNearestKnownOne(_ variable: String, _ suggestion: String?) {
+        let unknown = EnvironmentOptions.unknownVariables(
+            in: [variable: "5s", "OVERSEERD_LISTEN": ":80", "OVERSEERD_STATE_FD": "7", "PATH": "/bin", "OVERSEER_GENERATION": "1"],
+            options: Self.options + [("stop-timeout", .single)], others: ["OVERSEERD_STATE_FD"])
+        #expect(unknown == [EnvironmentOptions.UnknownVariable(name: variable, suggestion: suggestion)])
+    }
+
+    @Test func knownAndOtherVariablesAreNotReported() {
+        let environment = ["OVERSEERD_LISTEN": ":80", "OVERSEERD_READY_TIMEOUT": "1s", "OVERSEERD_VERBOSE": "1",
+                           "OVERSEERD_STATE_FD": "7", "overseerd_listen": ":81", "LISTEN_FDS": "1"]
+        #expect(EnvironmentOptions.unknownVariables(in: environment, options: Self.options, others: ["OVERSEERD_STATE_FD"]).isEmpty)
+    }
+
+    @Test func unknownVariablesComeSortedOncePerName() {
+        let unknown = EnvironmentOptions.unknownVariables(
+            in: ["OVERSEERD_B": "", "OVERSEERD_A": "", "OVERSEERD_C": ""], options: Self.options)
+        #expect(unknown.map(\.name) == ["OVERSEERD_A", "OVERSEERD_B", "OVERSEERD_C"])
+    }
 }

@@ -63,6 +63,10 @@ import Testing
         ("a b:80", "\"a b\" is not a host name or address"),
         ("/tmp/x:80", "\"/tmp/x\" is not a host name or address"),
         ("unx:/tmp/x", "bad listen address \"unx:/tmp/x\": port \"/tmp/x\" is not a number"),
+        // Not a host to look up in DNS (which failed with 71, as if the network were down).
+        ("b=127.0.0.1:1", "bad listen address \"b=127.0.0.1:1\": a host name cannot contain '=' (a listener takes one NAME=, e.g. web=127.0.0.1:8080)"),
+        ("[a=b]:80", "bad listen address \"[a=b]:80\": a host name cannot contain '='"),
+        ("udp:x=y:53", "a host name cannot contain '='"),
     ])
     func rejects(_ text: String, _ message: String) {
         #expect {
@@ -104,6 +108,8 @@ import Testing
         ("web=unix:", "bad listen address \"unix:\": unix: needs a path"),
         ("web=", "bad listen address \"\": expected HOST:PORT"),
         ("web=::1:80", "put an IPv6 address in brackets"),
+        ("a=b=127.0.0.1:1", "bad listener \"a=b=127.0.0.1:1\": give one NAME= before the address, e.g. web=127.0.0.1:8080 (neither a name nor a host contains '=')"),
+        ("web==:80", "bad listener \"web==:80\": give one NAME= before the address"),
     ])
     func rejects(_ text: String, _ message: String) {
         #expect {
