@@ -65,13 +65,22 @@ final class ControlServer {
         try watchListener()
     }
 
-    init(path: String, loop: EventScheduling, target: ControlTarget, logger: Logger) throws {
+    /// - Parameter ownDirectory: the socket's directory is overseerd's own (the
+    ///   default path): it is made 0700, and refused when another user owns it or
+    ///   could write it, since whoever can write it could answer in overseerd's place.
+    ///   A directory named by --control-socket is made if missing and otherwise
+    ///   left as the operator set it up.
+    init(path: String, ownDirectory: Bool, loop: EventScheduling, target: ControlTarget, logger: Logger) throws {
         self.loop = loop
         self.target = target
         self.logger = logger
         self.path = path
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        if !directory.isEmpty { try Posix.makeDirectory(directory, mode: 0o755) }
+        if ownDirectory, !directory.isEmpty {
+            try RuntimeDirectory.prepare(directory: directory)
+        } else if !directory.isEmpty {
+            try Posix.makeDirectory(directory, mode: 0o700)
+        }
         let spec = ListenerSpec(name: try SocketName("control"), address: .unix(path: path))
         listener = try ListenerBinder.bind(spec, backlog: 16, unixMode: 0o600)
         try Posix.setNonBlocking(listener.fd.rawValue)

@@ -52,8 +52,9 @@ public enum Daemon {
         } catch let error as ProtocolError {
             fail("cannot use the sockets passed to overseerd: \(error) — check the socket unit or activator", code: OverseerExitCode.usage)
         } catch let error as ListenError {
-            // LISTEN_FDS naming fds that are not sockets is a bad environment: a usage error.
-            fail("cannot use the sockets passed to overseerd: \(error) — check the socket unit or activator", code: OverseerExitCode.usage)
+            // LISTEN_FDS naming fds that are not open sockets (LISTEN_FDS=999): a bad
+            // environment, as a bad LISTEN_FDNAMES is, not a failed system call.
+            fail(error.description, code: OverseerExitCode.usage)
         } catch {
             fail("\(error)", code: OverseerExitCode.systemFailure)
         }

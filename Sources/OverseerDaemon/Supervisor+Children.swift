@@ -161,7 +161,7 @@ extension Supervisor {
                 continue
             }
             let message = datagram.message
-            if let status = message.status.map(shown), status != children[generation]?.lastStatus {
+            if let status = message.status.map({ EscapedText.escape($0) }), status != children[generation]?.lastStatus {
                 children[generation]?.lastStatus = status
                 logger.info("generation \(generation) status: \(status)")
                 if supervision.serving == generation {

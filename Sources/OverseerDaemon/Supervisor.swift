@@ -126,7 +126,8 @@ public final class Supervisor {
             if let fd = handover?.controlFD, let path = handover?.controlPath {
                 control = try ControlServer(adopting: FileDescriptor(rawValue: fd), path: path, loop: reactor, target: self, logger: logger)
             } else if let path = configuration.controlSocket {
-                control = try ControlServer(path: path, loop: reactor, target: self, logger: logger)
+                let isDefault = path == ControlSocketPath.defaultPath(environment: environment.dictionary, uid: Posix.userID)
+                control = try ControlServer(path: path, ownDirectory: isDefault, loop: reactor, target: self, logger: logger)
                 logger.info("control socket at \(path)")
             }
         } catch {

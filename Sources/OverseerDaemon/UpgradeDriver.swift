@@ -386,7 +386,8 @@ final class UpgradeDriver {
                 feed(.fetchFailed(reason: "cannot start hashing the download: \(error)"))
             }
         default:
-            var reason = report.message ?? "overseerd-fetch ended with \(result.exit)"
+            // overseerd-fetch's message can quote what a server sent: escaped, bounded.
+            var reason = report.message.map { EscapedText.escape($0) } ?? "overseerd-fetch ended with \(result.exit)"
             if report.kind == "size", report.etag != nil || report.lastModified != nil {
                 // Like a rejected hash: the same body is not downloaded again, the next poll asks with its validators.
                 etag = report.etag

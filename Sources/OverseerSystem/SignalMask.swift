@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The calling thread's signal mask, for the short-lived commands
 /// (`overseerd status`, `restart --wait`) that are not the daemon: they must

@@ -37,11 +37,8 @@ do {
     // Once per start, as systemd does for an unknown setting; a re-executed image
     // (OVERSEERD_STATE_FD set) has the same environment and says nothing again.
     if environment[HandoverState.environmentVariable] == nil {
-        // OVERSEERD_TEST_* are the test suite's own switches (.ci/run sets
-        // OVERSEERD_TEST_PACKAGE), inherited by every overseerd the tests start.
         let unknown = EnvironmentOptions.unknownVariables(
             in: environment, options: OverseerdCommand.environmentOptions, others: [HandoverState.environmentVariable])
-            .filter { !$0.name.hasPrefix("OVERSEERD_TEST_") }
         if !unknown.isEmpty {
             let journal = StderrLogHandler.stderrIsJournal(environment: environment)
             let logger = Logger(label: "overseerd") { StderrLogHandler(label: $0, level: logLevel, journal: journal) }

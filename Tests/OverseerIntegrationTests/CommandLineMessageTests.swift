@@ -72,9 +72,7 @@ import Testing
     }
 
     /// LISTEN_FDS naming fds that are not open sockets is a bad environment, as a bad
-    /// LISTEN_FDNAMES already is (64). Daemon.swift (the lead's) still exits 71: once it
-    /// maps ListenerBinder.adopt's ListenError to the usage code, this known issue stops
-    /// being recorded and the test says so; then drop the withKnownIssue.
+    /// LISTEN_FDNAMES already is: a usage error (64), with the one line that says which fd.
     @Test func listenFDsNamingNoSocketsIsAUsageError() throws {
         // sh's $$ is overseerd's pid once it execs.
         let run = try RunningProcess(["/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=999 exec \"$0\" \"$@\"",
@@ -82,8 +80,6 @@ import Testing
                                      environment: ["OVERSEERD_CONTROL_SOCKET": "none"])
         let exit = try run.waitForExit()
         #expect(run.stderrText == "overseerd: inherited fd 3 (unknown) is not a socket — check the LISTEN_FDS given to overseerd\n")
-        withKnownIssue("Daemon.swift exits 71 (systemFailure) for a ListenError from adopting LISTEN_FDS") {
-            #expect(exit == .exited(OverseerExitCode.usage))
-        }
+        #expect(exit == .exited(OverseerExitCode.usage))
     }
 }

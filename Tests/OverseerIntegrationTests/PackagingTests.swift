@@ -8,11 +8,11 @@ import Testing
 /// The Debian package: built with debhelper by packaging/build-deb, checked by
 /// lintian, unpacked into a scratch root, and its binaries run. It needs a
 /// release build (about 1.5 minutes here), so it runs when
-/// OVERSEERD_TEST_PACKAGE=1, as .ci/run sets it.
+/// PACKAGING_TESTS=1, as .ci/run sets it.
 @Suite struct PackagingTests {
-    static var enabled: Bool { ProcessInfo.processInfo.environment["OVERSEERD_TEST_PACKAGE"] == "1" }
+    static var enabled: Bool { ProcessInfo.processInfo.environment["PACKAGING_TESTS"] == "1" }
 
-    @Test(.enabled(if: enabled, "set OVERSEERD_TEST_PACKAGE=1 to build the .deb"), .timeLimit(.minutes(20)))
+    @Test(.enabled(if: enabled, "set PACKAGING_TESTS=1 to build the .deb"), .timeLimit(.minutes(20)))
     func debianPackageBuildsInstallsAndRuns() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let scratch = ScratchDirectory()
