@@ -16,18 +16,23 @@ public struct Supervision: Sendable {
         public var readyTimeout: Duration
         public var stopSignal: Int32
         public var stopTimeout: Duration
+        /// How long a generation started on a newly installed binary must serve
+        /// before that binary is trusted (`--probation`); zero turns it off.
+        public var probation: Duration
 
         public init(readiness: ReadinessMode = .default, readyTimeout: Duration = .seconds(60),
-                    stopSignal: Int32 = SIGTERM, stopTimeout: Duration = .seconds(30)) {
+                    stopSignal: Int32 = SIGTERM, stopTimeout: Duration = .seconds(30), probation: Duration = .zero) {
             self.readiness = readiness
             self.readyTimeout = readyTimeout
             self.stopSignal = stopSignal
             self.stopTimeout = stopTimeout
+            self.probation = probation
         }
 
         public init(_ configuration: Configuration) {
             self.init(readiness: configuration.readiness, readyTimeout: configuration.readyTimeout,
-                      stopSignal: configuration.stopSignal, stopTimeout: configuration.stopTimeout)
+                      stopSignal: configuration.stopSignal, stopTimeout: configuration.stopTimeout,
+                      probation: configuration.upgrade?.probation ?? .zero)
         }
     }
 
@@ -50,6 +55,9 @@ public struct Supervision: Sendable {
         case stopRequested(signal: Int32)
         /// Any other signal to pass on.
         case signalReceived(Int32)
+        /// The serving `generation` runs a binary just installed by an upgrade:
+        /// it is on probation for `Settings.probation`.
+        case upgradeServing(generation: Int)
     }
 
     /// The deadlines the machine asks for.
@@ -60,10 +68,13 @@ public struct Supervision: Sendable {
         case readyDelay(generation: Int)
         /// A stopping child still alive then gets SIGKILL.
         case stopTimeout(generation: Int)
+        /// The generation on probation has served long enough.
+        case probation(generation: Int)
 
         public var generation: Int {
             switch self {
-            case let .readyTimeout(generation), let .readyDelay(generation), let .stopTimeout(generation): generation
+            case let .readyTimeout(generation), let .readyDelay(generation), let .stopTimeout(generation),
+                 let .probation(generation): generation
             }
         }
     }
@@ -108,6 +119,11 @@ public struct Supervision: Sendable {
         case log(LogLevel, String)
         /// Exit the way this process ended (code, or death by the same signal).
         case exit(ProcessExit)
+        /// `generation`, on probation, exited with `exit`: put the previous binary
+        /// back before the next `spawnChild`, and reject the one that failed.
+        case rollBack(generation: Int, exit: ProcessExit)
+        /// The binary `generation` runs has served its probation.
+        case probationPassed(generation: Int)
     }
 
     enum Phase: Equatable, Sendable {
@@ -134,6 +150,8 @@ public struct Supervision: Sendable {
     private var statusSource: Int?
     /// The serving child's exit while a candidate was still starting.
     private var orphanedExit: ProcessExit?
+    /// The serving generation whose newly installed binary is on probation.
+    public private(set) var probation: Int?
     /// How the last restart ended; set before its `.report(.ready(…))`.
     public private(set) var lastRestart: RestartOutcome?
     /// The generation started last (0 before the first).
@@ -191,6 +209,11 @@ public struct Supervision: Sendable {
             restartRequested(reason: reason, into: &actions)
         case let .stopRequested(signal):
             stopRequested(signal, into: &actions)
+        case let .upgradeServing(generation):
+            guard settings.probation > .zero, generation == serving, !shuttingDown else { break }
+            probation = generation
+            actions.append(.log(.info, "generation \(generation) runs a new binary: on probation for \(settings.probation.shortDescription)"))
+            actions.append(.startTimer(.probation(generation: generation), after: settings.probation))
         case let .signalReceived(signal):
             if let target = serving ?? candidate {
                 actions.append(.signalChild(generation: target, signal: signal))
@@ -239,6 +262,12 @@ public struct Supervision: Sendable {
         }
         if let old = serving {
             actions.append(.log(.notice, "generation \(generation) is ready; stopping generation \(old)"))
+            if probation == old {
+                // The binary on probation serves on in the new generation, which serves its own full term.
+                actions.append(.cancelTimer(.probation(generation: old)))
+                probation = generation
+                actions.append(.startTimer(.probation(generation: generation), after: settings.probation))
+            }
             stop(old, signal: settings.stopSignal, failed: false, into: &actions)
             lastRestart = RestartOutcome(candidate: generation, succeeded: true)
             actions.append(.report(.ready(generation: generation, restartSucceeded: true)))
@@ -264,6 +293,10 @@ public struct Supervision: Sendable {
         if case .stopping = phase {
             actions.append(.cancelTimer(.stopTimeout(generation: generation)))
         }
+        if probation == generation, shuttingDown {
+            probation = nil
+            actions.append(.cancelTimer(.probation(generation: generation)))
+        }
         if shuttingDown {
             actions.append(.log(.info, "generation \(generation) exited with \(exit)"))
             if generation == statusSource, exitStatus == nil { exitStatus = exit }
@@ -288,6 +321,18 @@ public struct Supervision: Sendable {
             }
         case .serving:
             serving = nil
+            if probation == generation {
+                probation = nil
+                actions.append(.cancelTimer(.probation(generation: generation)))
+                if candidate == nil {
+                    // A release that crashes after cutover must not take the service down.
+                    orphanedExit = exit
+                    actions.append(.log(.error, "generation \(generation) exited with \(exit) during its probation; putting the previous binary back"))
+                    actions.append(.rollBack(generation: generation, exit: exit))
+                    startGeneration(into: &actions)
+                    return
+                }
+            }
             if let candidate {
                 orphanedExit = exit
                 actions.append(.log(.warning, "generation \(generation) exited with \(exit) while generation \(candidate) is starting; waiting for \(candidate)"))
@@ -331,6 +376,10 @@ public struct Supervision: Sendable {
                 restartQueued = false
                 actions.append(.report(.stopping))
             }
+        case .probation:
+            guard probation == generation, phase == .serving else { return }
+            probation = nil
+            actions.append(.probationPassed(generation: generation))
         case .stopTimeout:
             guard case .stopping = phase else { return }
             actions.append(.log(.warning, "generation \(generation) did not stop within \(settings.stopTimeout.shortDescription); sending SIGKILL"))

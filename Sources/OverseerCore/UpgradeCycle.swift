@@ -210,6 +210,13 @@ public struct UpgradeCycle: Sendable {
         installed = sha256
     }
 
+    /// Records that `bad`, which had passed every check and served, failed its
+    /// probation: it is rejected, and `restored` is in place again.
+    public mutating func failedProbation(_ bad: String, restored: String) {
+        rejected.insert(bad)
+        installed = restored
+    }
+
     private mutating func next(after step: Step?, sha256: String, into actions: inout [Action]) {
         let index = step.flatMap { steps.firstIndex(of: $0) }.map { $0 + 1 } ?? 0
         if index < steps.count {

@@ -112,6 +112,9 @@ public struct UpgradeSettings: Equatable, Sendable {
     public var assetPattern: String?
     /// overseerd-fetch itself.
     public var fetchHelperPath: String?
+    /// How long a generation on a newly installed binary must serve before the
+    /// binary is trusted; an exit sooner rolls back. Zero turns it off.
+    public var probation: Duration = .seconds(30)
 
     public init(source: Source) { self.source = source }
 
@@ -131,6 +134,9 @@ public struct UpgradeSettings: Equatable, Sendable {
         }
         if fetchTimeout < .seconds(1) {
             throw ConfigurationError("--fetch-timeout \(fetchTimeout.shortDescription) is too short: give at least 1s")
+        }
+        if probation < .zero {
+            throw ConfigurationError("--probation \(probation.shortDescription) is negative: give 0 to turn probation off, or a duration such as 30s")
         }
         if checkTimeout <= .zero {
             throw ConfigurationError("--check-timeout must be longer than 0")

@@ -33,7 +33,7 @@ extension Supervisor: ControlTarget {
         } else {
             lines.append("last restart: none")
         }
-        if let upgrade { lines.append("upgrades: \(upgrade.summary)") }
+        if let upgrade { lines.append("upgrades: \(upgrade.summary)\(rollbacks > 0 ? ", \(rollbacks) rolled back after failing probation" : "")") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -70,6 +70,8 @@ extension Supervisor: ControlTarget {
         if let upgrade {
             members.append(("upgrades", .string(upgrade.summary)))
             if let pending = upgrade.pendingInstall { members.append(("pending_install", .string(pending))) }
+            members.append(("rollbacks", .integer(Int64(rollbacks))))
+            members.append(("on_probation", supervision.probation.map { .integer(Int64($0)) } ?? .null))
         }
         return .object(members)
     }

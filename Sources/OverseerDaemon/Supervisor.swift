@@ -61,6 +61,10 @@ public final class Supervisor {
     var notifyWarnings = WarningThrottle()
     /// Set while the new image's --check-configuration runs.
     var reexecPending = false
+    /// Upgrades rolled back after failing their probation.
+    var rollbacks = 0
+    /// Logged once the previous binary serves again after a rollback.
+    var pendingRollback: String?
     private var pending: [Supervision.Event] = []
 
     /// Sets up the loop around listeners that are already bound.
@@ -188,6 +192,11 @@ public final class Supervisor {
             log(level, message)
         case let .exit(status):
             exitNow(status)
+        case let .rollBack(generation, exit):
+            rollbacks += 1
+            pendingRollback = upgrade?.failedProbation(generation: generation, exit: exit)
+        case .probationPassed:
+            upgrade?.probationPassed()
         }
     }
 

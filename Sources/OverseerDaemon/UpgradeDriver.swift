@@ -50,6 +50,10 @@ final class UpgradeDriver {
     private let target: String
     /// While an upgrade restarts: the binary every new generation must be.
     private(set) var expectedBinary: String?
+    /// What was installed before the binary now being installed or on probation.
+    private var previousBinary: String?
+    /// The binary on probation, the one before it, and when it started serving.
+    private var onProbation: (sha256: String, previous: String, since: Int64)?
 
     var settings: UpgradeSettings { plan.settings }
 
@@ -140,10 +144,45 @@ final class UpgradeDriver {
     }
 
     /// The generation started for an upgrade became ready, or did not.
-    func restartFinished(binary: String, succeeded: Bool, reason: String?) {
-        guard case let .restarting(sha256) = cycle.state, binary == sha256 else { return }
+    /// Returns true when it was this upgrade's restart and it succeeded: the
+    /// new binary now serves, on probation.
+    @discardableResult
+    func restartFinished(binary: String, succeeded: Bool, reason: String?) -> Bool {
+        guard case let .restarting(sha256) = cycle.state, binary == sha256 else { return false }
         expectedBinary = nil
         feed(.restartFinished(succeeded: succeeded, reason: reason))
+        if succeeded, let previous = previousBinary {
+            onProbation = (sha256, previous, MonotonicTimer.now)
+        }
+        return succeeded
+    }
+
+    /// The binary on probation served long enough.
+    func probationPassed() {
+        guard let (sha256, _, _) = onProbation else { return }
+        onProbation = nil
+        logger.notice("upgrade to \(sha256.prefix(12)) passed its probation; \(Installer.previousPath(of: target)) stays as the way back")
+    }
+
+    /// The binary on probation failed it (`exit` of its generation): the previous
+    /// binary is put back and the failed one rejected. Returns the line to log
+    /// once the previous binary serves again, nil when it could not be put back.
+    func failedProbation(generation: Int, exit: ProcessExit) -> String? {
+        guard let (bad, previous, since) = onProbation else { return nil }
+        onProbation = nil
+        let seconds = (MonotonicTimer.now - since) / 1_000_000_000
+        do {
+            try Installer.rollback(target)
+        } catch {
+            logger.error("\(error) — the failed binary stays installed; overseerd exits if it fails again")
+            return nil
+        }
+        let restored = host.identify(target)
+        cycle.failedProbation(bad, restored: restored)
+        if restored != previous {
+            logger.warning("\(Installer.previousPath(of: target)) is \(restored.prefix(12)), not \(previous.prefix(12)) as installed before")
+        }
+        return "upgrade to \(bad.prefix(12)) rolled back: generation \(generation) exited with \(exit) \(seconds) s after cutover; \(restored.prefix(12)) serves again"
     }
 
     private func startWatching(_ path: String) {
@@ -539,6 +578,7 @@ final class UpgradeDriver {
                 }
                 self.staging = nil
                 signatureTimestamp = nil
+                previousBinary = cycle.installed
                 host.remember(binaryID: sha256, of: target)
                 feed(.installed)
             })

@@ -98,6 +98,9 @@ struct OverseerdCommand: ParsableCommand {
     @Flag(name: .customLong("no-restart"), help: "Install new binaries without restarting; the next restart uses them.")
     var noRestart = false
 
+    @Option(name: .customLong("probation"), help: ArgumentHelp("After an upgrade, the new binary's generation must serve this long; if it exits sooner, the previous binary is put back and serves again (0 turns it off).", valueName: "duration"))
+    var probation: String = "30s"
+
     @Option(name: .customLong("max-binary-size"), help: ArgumentHelp("The largest binary taken (e.g. 500M, 1G).", valueName: "size"))
     var maxBinarySize: String = "1G"
 
@@ -164,7 +167,7 @@ struct OverseerdCommand: ParsableCommand {
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single),
         ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
-        ("no-restart", .flag), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single),
+        ("no-restart", .flag), ("probation", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
     ]
 
@@ -227,6 +230,7 @@ struct OverseerdCommand: ParsableCommand {
         settings.checkTimeout = try Duration(parsing: checkTimeout)
         settings.preUpgrade = preUpgrade
         settings.noRestart = noRestart
+        settings.probation = try Duration(parsing: probation)
         settings.maxBinarySize = try ByteSize.parse(maxBinarySize)
         settings.fetchUser = fetchUser
         settings.fetchHelperPath = fetchHelper

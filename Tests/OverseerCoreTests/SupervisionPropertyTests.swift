@@ -86,7 +86,7 @@ struct SplitMix64: RandomNumberGenerator {
                     // A timer that is not (or no longer) armed.
                     let generation = Int.random(in: 1 ... lastGeneration + 2, using: &rng)
                     return .timerFired(pick([.readyTimeout(generation: generation), .readyDelay(generation: generation),
-                                             .stopTimeout(generation: generation)]))
+                                             .stopTimeout(generation: generation), .probation(generation: generation)]))
                 case 60 ..< 63:
                     return .childReady(generation: Int.random(in: 1 ... lastGeneration + 2, using: &rng))
                 case 63 ..< 65:
@@ -96,7 +96,11 @@ struct SplitMix64: RandomNumberGenerator {
                 case 65 ..< 85:
                     restartRequests += 1
                     return .restartRequested(reason: "random")
-                case 85 ..< 89:
+                case 85 ..< 87:
+                    // An upgrade's generation serves (only the daemon knows; any generation may be named).
+                    guard let generation = machine.serving ?? alive.randomElement(using: &rng) else { continue }
+                    return .upgradeServing(generation: generation)
+                case 87 ..< 89:
                     stopRequested = true
                     return .stopRequested(signal: pick([SIGTERM, SIGINT]))
                 default:
@@ -141,6 +145,12 @@ struct SplitMix64: RandomNumberGenerator {
                     let possible = possibleStatuses.contains(status)
                     check(possible, "exit status \(status) comes from nowhere")
                     exitedWith = status
+                case let .rollBack(generation, _):
+                    // Stands for the restart a rollback is.
+                    restartRequests += 1
+                    check(!alive.contains(generation), "rollback for generation \(generation), which still runs")
+                case let .probationPassed(generation):
+                    check(alive.contains(generation), "probation passed for generation \(generation), which is not running")
                 case .log:
                     break
                 }
@@ -185,9 +195,10 @@ struct SplitMix64: RandomNumberGenerator {
     static let settings: [Supervision.Settings] = [
         .init(readiness: .notify, readyTimeout: .seconds(5), stopSignal: SIGTERM, stopTimeout: .seconds(3)),
         .init(readiness: .delay(.seconds(1)), readyTimeout: .seconds(5), stopSignal: SIGQUIT, stopTimeout: .seconds(3)),
+        .init(readiness: .notify, readyTimeout: .seconds(5), stopSignal: SIGTERM, stopTimeout: .seconds(3), probation: .seconds(30)),
     ]
 
-    @Test(arguments: 0 ..< 2)
+    @Test(arguments: 0 ..< 3)
     func randomSequencesKeepTheInvariants(_ settingsIndex: Int) {
         var exits = 0
         var longest = 0

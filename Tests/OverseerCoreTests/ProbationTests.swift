@@ -1,0 +1,90 @@
+import Glibc
+import OverseerCore
+import Testing
+
+/// A release that crashes after cutover must not take the service down: while
+/// its binary is on probation, the serving generation's own exit rolls back.
+@Suite struct ProbationTests {
+    static let settings = Supervision.Settings(readiness: .notify, readyTimeout: .seconds(60), stopSignal: SIGTERM,
+                                               stopTimeout: .seconds(30), probation: .seconds(30))
+
+    /// Generation 2, on an upgraded binary, serving and on probation; generation 1 gone.
+    static func onProbation() -> Supervision {
+        var machine = Supervision(settings: settings)
+        _ = machine.handle(.started)
+        _ = machine.handle(.childSpawned(generation: 1))
+        _ = machine.handle(.childReady(generation: 1))
+        _ = machine.handle(.restartRequested(reason: "upgrade"))
+        _ = machine.handle(.childSpawned(generation: 2))
+        _ = machine.handle(.childReady(generation: 2))
+        _ = machine.handle(.childExited(generation: 1, .exited(0)))
+        #expect(machine.handle(.upgradeServing(generation: 2)) == [
+            .log(.info, "generation 2 runs a new binary: on probation for 30s"),
+            .startTimer(.probation(generation: 2), after: .seconds(30)),
+        ])
+        return machine
+    }
+
+    @Test func exitDuringProbationRollsBackAndStartsAgain() {
+        var machine = Self.onProbation()
+        #expect(machine.handle(.childExited(generation: 2, .exited(4))) == [
+            .cancelTimer(.readyTimeout(generation: 2)),
+            .cancelTimer(.probation(generation: 2)),
+            .log(.error, "generation 2 exited with status 4 during its probation; putting the previous binary back"),
+            .rollBack(generation: 2, exit: .exited(4)),
+            .report(.reloading),
+            .spawnChild(generation: 3),
+        ])
+        #expect(machine.probation == nil)
+        _ = machine.handle(.childSpawned(generation: 3))
+        let ready = machine.handle(.childReady(generation: 3))
+        #expect(ready.contains(.report(.ready(generation: 3, restartSucceeded: true))))
+        #expect(machine.serving == 3)
+        // The rolled-back generation is on no probation: its exit ends overseerd as before.
+        #expect(machine.handle(.childExited(generation: 3, .exited(1))).last == .exit(.exited(1)))
+    }
+
+    @Test func failedRollbackExitsTheWayTheChildDid() {
+        var machine = Self.onProbation()
+        _ = machine.handle(.childExited(generation: 2, .killed(signal: SIGSEGV)))
+        // The previous binary cannot start either: never a loop.
+        let actions = machine.handle(.childSpawnFailed(generation: 3, exitCode: 127, reason: "cannot run"))
+        #expect(actions.last == .exit(.killed(signal: SIGSEGV)))
+    }
+
+    @Test func probationEndsAfterItsTimeAndThenAnExitEndsOverseerd() {
+        var machine = Self.onProbation()
+        #expect(machine.handle(.timerFired(.probation(generation: 2))) == [.probationPassed(generation: 2)])
+        #expect(machine.probation == nil)
+        #expect(machine.handle(.childExited(generation: 2, .exited(4))).last == .exit(.exited(4)))
+    }
+
+    @Test func plainRestartsAndProbationOffAreAsBefore() {
+        var off = Supervision(settings: .init(readiness: .notify, probation: .zero))
+        _ = off.handle(.started)
+        _ = off.handle(.childSpawned(generation: 1))
+        _ = off.handle(.childReady(generation: 1))
+        #expect(off.handle(.upgradeServing(generation: 1)) == [])
+        #expect(off.handle(.childExited(generation: 1, .exited(3))).last == .exit(.exited(3)))
+    }
+
+    @Test func aRestartDuringProbationCarriesItToTheNewGeneration() {
+        var machine = Self.onProbation()
+        _ = machine.handle(.restartRequested(reason: "SIGUSR2"))
+        _ = machine.handle(.childSpawned(generation: 3))
+        let actions = machine.handle(.childReady(generation: 3))
+        #expect(actions.contains(.cancelTimer(.probation(generation: 2))))
+        #expect(actions.contains(.startTimer(.probation(generation: 3), after: .seconds(30))))
+        #expect(machine.probation == 3)
+        _ = machine.handle(.childExited(generation: 2, .exited(0)))
+        #expect(machine.handle(.childExited(generation: 3, .exited(4))).contains(.rollBack(generation: 3, exit: .exited(4))))
+    }
+
+    @Test func stopRequestDuringProbationExitsAsUsual() {
+        var machine = Self.onProbation()
+        _ = machine.handle(.stopRequested(signal: SIGTERM))
+        let actions = machine.handle(.childExited(generation: 2, .killed(signal: SIGTERM)))
+        #expect(!actions.contains { if case .rollBack = $0 { true } else { false } })
+        #expect(actions.last == .exit(.killed(signal: SIGTERM)))
+    }
+}
