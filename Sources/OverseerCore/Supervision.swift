@@ -58,6 +58,11 @@ public struct Supervision: Sendable {
         /// The serving `generation` runs a binary just installed by an upgrade:
         /// it is on probation for `Settings.probation`.
         case upgradeServing(generation: Int)
+        /// Before `started`: the installed binary is still on probation from an
+        /// earlier overseerd (one that was restarted meanwhile), so the first
+        /// generation is on probation too, from its start: an exit before it is
+        /// ready, or within the probation, rolls back instead of ending overseerd.
+        case firstGenerationOnProbation
     }
 
     /// The deadlines the machine asks for.
@@ -152,6 +157,8 @@ public struct Supervision: Sendable {
     private var orphanedExit: ProcessExit?
     /// The serving generation whose newly installed binary is on probation.
     public private(set) var probation: Int?
+    /// The first generation runs a binary still on probation (see `firstGenerationOnProbation`).
+    private var probationAtStart = false
     /// How the last restart ended; set before its `.report(.ready(…))`.
     public private(set) var lastRestart: RestartOutcome?
     /// The generation started last (0 before the first).
@@ -209,6 +216,8 @@ public struct Supervision: Sendable {
             restartRequested(reason: reason, into: &actions)
         case let .stopRequested(signal):
             stopRequested(signal, into: &actions)
+        case .firstGenerationOnProbation:
+            if settings.probation > .zero, nextGeneration == 1 { probationAtStart = true }
         case let .upgradeServing(generation):
             guard settings.probation > .zero, generation == serving, !shuttingDown else { break }
             probation = generation
@@ -243,6 +252,8 @@ public struct Supervision: Sendable {
             restartFailed(generation, "generation \(generation) could not start: \(reason); generation \(serving) keeps serving", into: &actions)
             actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
             runQueuedRestart(into: &actions)
+        } else if probationAtStart {
+            rollBackAtStart(generation, .exited(exitCode), "could not start: \(reason)", into: &actions)
         } else if orphanedExit == nil {
             actions.append(.log(.error, reason))
             finish(with: .exited(exitCode), into: &actions)
@@ -279,6 +290,12 @@ public struct Supervision: Sendable {
         } else {
             actions.append(.log(.info, "generation \(generation) is ready"))
             actions.append(.report(.ready(generation: generation, restartSucceeded: nil)))
+            if probationAtStart {
+                probationAtStart = false
+                probation = generation
+                actions.append(.log(.info, "generation \(generation) runs a binary still on probation: \(settings.probation.shortDescription) more"))
+                actions.append(.startTimer(.probation(generation: generation), after: settings.probation))
+            }
         }
         serving = generation
         runQueuedRestart(into: &actions)
@@ -315,6 +332,8 @@ public struct Supervision: Sendable {
             } else if let earlier = orphanedExit {
                 actions.append(.log(.error, "generation \(generation) exited with \(exit) before ready; nothing is serving"))
                 finish(with: earlier, into: &actions)
+            } else if probationAtStart {
+                rollBackAtStart(generation, exit, "exited with \(exit) before it was ready", into: &actions)
             } else {
                 actions.append(.log(.notice, "generation \(generation) exited with \(exit) before it was ready"))
                 finish(with: exit, into: &actions)
@@ -367,6 +386,9 @@ public struct Supervision: Sendable {
                 stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
                 actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
                 runQueuedRestart(into: &actions)
+            } else if probationAtStart {
+                stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
+                rollBackAtStart(generation, .exited(OverseerExitCode.notReady), "was not ready after \(timeout)", into: &actions)
             } else {
                 let detail = orphanedExit == nil ? "" : "; nothing is serving"
                 actions.append(.log(.error, "generation \(generation) was not ready after \(timeout) (--ready-timeout)\(detail); stopping it"))
@@ -423,6 +445,15 @@ public struct Supervision: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The first generation, on a binary still on probation, failed before it served: roll back once.
+    private mutating func rollBackAtStart(_ generation: Int, _ exit: ProcessExit, _ what: String, into actions: inout [Action]) {
+        probationAtStart = false
+        orphanedExit = exit
+        actions.append(.log(.error, "generation \(generation) \(what), and its binary is on probation; putting the previous binary back"))
+        actions.append(.rollBack(generation: generation, exit: exit))
+        startGeneration(into: &actions)
+    }
 
     private mutating func restartFailed(_ generation: Int, _ reason: String, into actions: inout [Action]) {
         lastRestart = RestartOutcome(candidate: generation, succeeded: false, failure: reason)

@@ -200,6 +200,11 @@ public struct UpgradeCycle: Sendable {
         return actions
     }
 
+    /// Takes `sha256` off the rejected list (an operator's `overseerd forget`); false if it was not on it.
+    public mutating func forget(_ sha256: String) -> Bool {
+        rejected.remove(sha256) != nil
+    }
+
     /// Carries over what an earlier overseerd rejected (after a re-exec).
     public mutating func remember(rejected hashes: [String]) {
         rejected.formUnion(hashes)

@@ -115,6 +115,8 @@ public struct UpgradeSettings: Equatable, Sendable {
     /// How long a generation on a newly installed binary must serve before the
     /// binary is trusted; an exit sooner rolls back. Zero turns it off.
     public var probation: Duration = .seconds(30)
+    /// Where `UpgradeState` is kept across overseerd's own restarts; nil: nowhere.
+    public var stateDirectory: String?
 
     public init(source: Source) { self.source = source }
 

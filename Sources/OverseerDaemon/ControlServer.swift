@@ -13,6 +13,8 @@ protocol ControlTarget: AnyObject {
     var newestGeneration: Int { get }
     func requestRestart(reason: String)
     func requestReexec(reason: String, completion: @escaping (Bool, String) -> Void)
+    /// Takes a rejected binary off the list; the answer's text, and whether it was there.
+    func forget(_ sha256: String) -> (Bool, String)
 }
 
 /// The unix socket `overseerd status` and `overseerd restart` talk to. Only
@@ -187,6 +189,9 @@ final class ControlServer {
             if wait { connection.waitingAfter = target.newestGeneration }
             target.requestRestart(reason: "control socket, pid \(connection.peerPID)")
             if !wait { finish(connection, "\(ControlAnswer.ok) restart requested\n") }
+        case let .forget(sha256):
+            let (done, message) = target.forget(sha256)
+            finish(connection, "\(done ? ControlAnswer.ok : ControlAnswer.error) \(message)\n")
         case .reexec:
             connection.waitingAfter = Int.max
             target.requestReexec(reason: "control socket, pid \(connection.peerPID)") { [weak self, weak connection] succeeded, message in

@@ -19,6 +19,13 @@ extension Supervisor: ControlTarget {
         feed(.restartRequested(reason: reason))
     }
 
+    func forget(_ sha256: String) -> (Bool, String) {
+        guard let upgrade else { return (false, "upgrades are not configured: nothing is rejected") }
+        guard upgrade.forget(sha256) else { return (false, "\(sha256.prefix(12)) is not among the rejected binaries") }
+        logger.notice("\(sha256.prefix(12)) taken off the rejected binaries (overseerd forget)")
+        return (true, "\(sha256.prefix(12)) may be installed again")
+    }
+
     /// What `overseerd status` prints after its `ok` line.
     func statusText() -> String {
         var lines = ["overseerd pid \(Posix.pid), up \(Duration.seconds(seconds(since: startedAt)).shortDescription), program \(configuration.program)"]

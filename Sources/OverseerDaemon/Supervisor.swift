@@ -105,16 +105,18 @@ public final class Supervisor {
         openControlSocket()
         startWatchdog()
         storeListenersWithSystemd()
+        startUpgrades()
         if let handover {
             let child = handover.child
             logger.notice("took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving")
             systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: child.generation))]))
+            if upgrade?.startsOnProbation == true { feed(.upgradeServing(generation: child.generation)) }
             // It may have exited while the images changed.
             reap(child.generation)
         } else {
+            if upgrade?.startsOnProbation == true { feed(.firstGenerationOnProbation) }
             feed(.started)
         }
-        startUpgrades()
         while true {
             do {
                 try reactor.runOnce()

@@ -52,8 +52,14 @@ final class UpgradeDriver {
     private(set) var expectedBinary: String?
     /// What was installed before the binary now being installed or on probation.
     private var previousBinary: String?
-    /// The binary on probation, the one before it, and when it started serving.
+    /// The binary on probation, the one before it, and when (wall clock, s) it started serving.
     private var onProbation: (sha256: String, previous: String, since: Int64)?
+    /// What was last written to the state directory.
+    private var savedState: String?
+    private var stateFailureLogged = false
+    /// The installed binary was still on probation when this overseerd started.
+    private(set) var startsOnProbation = false
+    private var statePath: String? { settings.stateDirectory.map { $0 + "/" + UpgradeState.fileName } }
 
     var settings: UpgradeSettings { plan.settings }
 
@@ -69,6 +75,7 @@ final class UpgradeDriver {
         cycle = UpgradeCycle(installed: host.identify(target), steps: UpgradeCycle.steps(for: plan.settings),
                              interval: plan.settings.effectiveInterval, restartAfterInstall: !plan.settings.noRestart)
         cycle.remember(rejected: rejected)
+        loadState()
         let stale = StagingFile.removeStale(beside: target)
         if !stale.isEmpty {
             logger.notice("removed \(stale.count) staging file(s) an earlier overseerd left beside \(target)")
@@ -133,6 +140,66 @@ final class UpgradeDriver {
 
     private func feed(_ event: UpgradeCycle.Event) {
         for action in cycle.handle(event, jitter: Double.random(in: 0 ..< 1)) { perform(action) }
+        saveState()
+    }
+
+    /// Takes `sha256` off the rejected list, here and in the state directory.
+    func forget(_ sha256: String) -> Bool {
+        defer { saveState() }
+        return cycle.forget(sha256)
+    }
+
+    // MARK: - State across restarts
+
+    private func loadState() {
+        guard let path = statePath, let directory = settings.stateDirectory else {
+            logger.notice("no --state-directory (nor $STATE_DIRECTORY): rejected binaries and probation are forgotten when overseerd restarts")
+            return
+        }
+        do {
+            try Posix.makeDirectory(directory, mode: 0o700)
+        } catch {
+            logger.warning("cannot create the state directory: \(error); upgrade state is kept in memory only")
+            return
+        }
+        guard let text = SmallFile.read(path, limit: 1 << 20) else { return }
+        let state: UpgradeState
+        do {
+            state = try UpgradeState(parsing: text)
+        } catch {
+            logger.warning("\(path) ignored: \(error)")
+            return
+        }
+        savedState = state.encoded
+        cycle.remember(rejected: Array(state.rejected))
+        previousBinary = state.previous
+        if let probation = state.probation, probation.sha256 == cycle.installed, settings.probation > .zero,
+           Posix.wallClockSeconds - probation.since < settings.probation.totalNanoseconds / 1_000_000_000 {
+            onProbation = (probation.sha256, state.previous ?? "", probation.since)
+            startsOnProbation = true
+            logger.notice("the installed binary \(probation.sha256.prefix(12)) is still on probation (since \(Posix.wallClockSeconds - probation.since) s): a failure puts the previous one back")
+        }
+        if !state.rejected.isEmpty {
+            logger.info("\(state.rejected.count) rejected binary(ies) remembered from \(path) (overseerd forget SHA256 to clear one)")
+        }
+    }
+
+    /// Writes the state when it changed; a failure is said once, and the state stays in memory.
+    private func saveState() {
+        guard let path = statePath else { return }
+        let state = UpgradeState(rejected: cycle.rejected,
+                                 probation: onProbation.map { .init(sha256: $0.sha256, since: $0.since) },
+                                 previous: previousBinary)
+        let text = state.encoded
+        guard text != savedState else { return }
+        do {
+            try AtomicFile.write(text, to: path)
+            savedState = text
+            stateFailureLogged = false
+        } catch {
+            if !stateFailureLogged { logger.warning("cannot write \(path): \(error); upgrade state is kept in memory only") }
+            stateFailureLogged = true
+        }
     }
 
     private func pollDue() {
@@ -151,8 +218,9 @@ final class UpgradeDriver {
         guard case let .restarting(sha256) = cycle.state, binary == sha256 else { return false }
         expectedBinary = nil
         feed(.restartFinished(succeeded: succeeded, reason: reason))
-        if succeeded, let previous = previousBinary {
-            onProbation = (sha256, previous, MonotonicTimer.now)
+        if succeeded, let previous = previousBinary, settings.probation > .zero {
+            onProbation = (sha256, previous, Posix.wallClockSeconds)
+            saveState()
         }
         return succeeded
     }
@@ -161,6 +229,7 @@ final class UpgradeDriver {
     func probationPassed() {
         guard let (sha256, _, _) = onProbation else { return }
         onProbation = nil
+        saveState()
         logger.notice("upgrade to \(sha256.prefix(12)) passed its probation; \(Installer.previousPath(of: target)) stays as the way back")
     }
 
@@ -170,7 +239,8 @@ final class UpgradeDriver {
     func failedProbation(generation: Int, exit: ProcessExit) -> String? {
         guard let (bad, previous, since) = onProbation else { return nil }
         onProbation = nil
-        let seconds = (MonotonicTimer.now - since) / 1_000_000_000
+        let seconds = max(0, Posix.wallClockSeconds - since)
+        defer { saveState() }
         do {
             try Installer.rollback(target)
         } catch {
@@ -179,6 +249,7 @@ final class UpgradeDriver {
         }
         let restored = host.identify(target)
         cycle.failedProbation(bad, restored: restored)
+        previousBinary = nil
         if restored != previous {
             logger.warning("\(Installer.previousPath(of: target)) is \(restored.prefix(12)), not \(previous.prefix(12)) as installed before")
         }

@@ -6,6 +6,8 @@ public enum ControlRequest: Equatable, Sendable {
     case restart(wait: Bool)
     /// Re-execute overseerd's own (upgraded) binary, keeping sockets and child.
     case reexec
+    /// Take a rejected binary (its SHA-256) off the rejected list.
+    case forget(sha256: String)
 
     /// The longest request line taken.
     public static let maximumLength = 256
@@ -18,8 +20,14 @@ public enum ControlRequest: Equatable, Sendable {
         case ["restart"]: self = .restart(wait: false)
         case ["restart", "--wait"]: self = .restart(wait: true)
         case ["reexec"]: self = .reexec
+        case let words where words.count == 2 && words[0] == "forget":
+            let hash = words[1].lowercased()
+            guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (48 ... 57).contains($0) || (97 ... 102).contains($0) }) else {
+                throw ProtocolError("forget needs a binary's SHA-256 (64 hex digits), as overseerd status and the log show it")
+            }
+            self = .forget(sha256: hash)
         default:
-            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], restart [--wait] or reexec")
+            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], restart [--wait], reexec or forget SHA256")
         }
     }
 
@@ -28,6 +36,7 @@ public enum ControlRequest: Equatable, Sendable {
         case let .status(json): json ? "status --json" : "status"
         case let .restart(wait): wait ? "restart --wait" : "restart"
         case .reexec: "reexec"
+        case let .forget(sha256): "forget \(sha256)"
         }
     }
 }

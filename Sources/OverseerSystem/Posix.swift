@@ -142,4 +142,7 @@ public enum Posix {
         guard fstat(STDERR_FILENO, &info) == 0 else { return nil }
         return (UInt64(info.st_dev), UInt64(info.st_ino))
     }
+
+    /// The wall clock, in whole seconds since the epoch (for records that outlive a boot's monotonic clock).
+    public static var wallClockSeconds: Int64 { Int64(time(nil)) }
 }

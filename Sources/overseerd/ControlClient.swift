@@ -47,11 +47,14 @@ enum ControlClient {
                     USAGE: overseerd status [--json] [--timeout DURATION] [--control-socket PATH]
                            overseerd restart [--wait] [--timeout DURATION] [--control-socket PATH]
                            overseerd reexec [--timeout DURATION] [--control-socket PATH]
+                           overseerd forget SHA256 [--control-socket PATH]
 
                     Asks the overseerd listening on PATH (default \(path); also OVERSEERD_CONTROL_SOCKET).
                     restart --wait returns once the new generation serves (exit 0) or the restart failed (exit 1).
                     reexec makes overseerd run its own binary anew (after a package upgrade), keeping the
                     listening sockets and the serving child.
+                    forget takes a rejected binary (its SHA-256, as the log shows it) off the rejected list,
+                    in memory and in --state-directory, so that it may be installed again.
                     --timeout gives up when no answer came by then (default \(defaultTimeout.shortDescription)); a restart
                     still under way goes on. Ctrl-C (SIGINT) or SIGTERM ends the command at once, with the
                     usual 130 or 143 of a command killed by that signal.

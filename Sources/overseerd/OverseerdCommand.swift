@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import OverseerCore
+import OverseerProtocol
 import OverseerSystem
 
 /// The command line. Values are kept as written and turned into a
@@ -107,6 +108,9 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("fetch-user"), help: ArgumentHelp("Run overseerd-fetch as this user, with no_new_privs.", valueName: "user"))
     var fetchUser: String?
 
+    @Option(name: .customLong("state-directory"), help: ArgumentHelp("Where upgrades keep what must survive overseerd's own restarts: rejected binaries, the one on probation (default: $STATE_DIRECTORY under systemd, else none).", valueName: "dir"))
+    var stateDirectory: String?
+
     @Option(name: .customLong("fetch-helper"), help: ArgumentHelp("Path of overseerd-fetch (default: beside overseerd, then /usr/libexec/overseerd/).", valueName: "path"))
     var fetchHelper: String?
 
@@ -167,7 +171,7 @@ struct OverseerdCommand: ParsableCommand {
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single),
         ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
-        ("no-restart", .flag), ("probation", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single),
+        ("no-restart", .flag), ("probation", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
     ]
 
@@ -196,6 +200,10 @@ struct OverseerdCommand: ParsableCommand {
         configuration.stopTimeout = try Duration(parsing: stopTimeout)
         configuration.parentDeathSignal = parentDeathSignal.lowercased() == "none" ? nil : try SignalNumber.parse(parentDeathSignal)
         configuration.upgrade = try makeUpgradeSettings()
+        if configuration.upgrade != nil, configuration.upgrade?.stateDirectory == nil,
+           let systemd = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !systemd.isEmpty {
+            configuration.upgrade?.stateDirectory = String(systemd)
+        }
         switch watchdog {
         case "auto": configuration.watchdogRelay = false
         case "relay": configuration.watchdogRelay = true
@@ -231,6 +239,12 @@ struct OverseerdCommand: ParsableCommand {
         settings.preUpgrade = preUpgrade
         settings.noRestart = noRestart
         settings.probation = try Duration(parsing: probation)
+        if let stateDirectory {
+            guard stateDirectory.hasPrefix("/") else {
+                throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")
+            }
+            settings.stateDirectory = stateDirectory
+        }
         settings.maxBinarySize = try ByteSize.parse(maxBinarySize)
         settings.fetchUser = fetchUser
         settings.fetchHelperPath = fetchHelper

@@ -88,3 +88,66 @@ import Testing
         #expect(actions.last == .exit(.killed(signal: SIGTERM)))
     }
 }
+
+/// The installed binary was still on probation when overseerd (re)started.
+@Suite struct ProbationAtStartTests {
+    static func starting() -> Supervision {
+        var machine = Supervision(settings: ProbationTests.settings)
+        #expect(machine.handle(.firstGenerationOnProbation) == [])
+        #expect(machine.handle(.started) == [.spawnChild(generation: 1)])
+        return machine
+    }
+
+    @Test func exitBeforeReadyRollsBackOnce() {
+        var machine = Self.starting()
+        _ = machine.handle(.childSpawned(generation: 1))
+        let actions = machine.handle(.childExited(generation: 1, .exited(2)))
+        #expect(actions.contains(.rollBack(generation: 1, exit: .exited(2))))
+        #expect(actions.last == .spawnChild(generation: 2))
+        _ = machine.handle(.childSpawned(generation: 2))
+        // The previous binary fails too: overseerd exits the way the first child did.
+        #expect(machine.handle(.childExited(generation: 2, .exited(3))).last == .exit(.exited(2)))
+    }
+
+    @Test func spawnFailureRollsBack() {
+        var machine = Self.starting()
+        let actions = machine.handle(.childSpawnFailed(generation: 1, exitCode: 126, reason: "cannot run"))
+        #expect(actions.contains(.rollBack(generation: 1, exit: .exited(126))))
+        #expect(actions.last == .spawnChild(generation: 2))
+    }
+
+    @Test func readyStartsTheProbationTimer() {
+        var machine = Self.starting()
+        _ = machine.handle(.childSpawned(generation: 1))
+        let actions = machine.handle(.childReady(generation: 1))
+        #expect(actions.contains(.startTimer(.probation(generation: 1), after: .seconds(30))))
+        #expect(machine.probation == 1)
+        #expect(machine.handle(.childExited(generation: 1, .exited(9))).contains(.rollBack(generation: 1, exit: .exited(9))))
+    }
+
+    @Test func withoutProbationItIsIgnored() {
+        var machine = Supervision(settings: .init(probation: .zero))
+        _ = machine.handle(.firstGenerationOnProbation)
+        _ = machine.handle(.started)
+        _ = machine.handle(.childSpawned(generation: 1))
+        #expect(machine.handle(.childExited(generation: 1, .exited(2))).last == .exit(.exited(2)))
+    }
+}
+
+/// The state file's text.
+@Suite struct UpgradeStateTests {
+    static let a = String(repeating: "a", count: 64)
+    static let b = String(repeating: "b", count: 64)
+
+    @Test func roundTrip() throws {
+        let state = UpgradeState(rejected: [Self.a, Self.b], probation: .init(sha256: Self.a, since: 1_700_000_000), previous: Self.b)
+        #expect(try UpgradeState(parsing: state.encoded) == state)
+        #expect(try UpgradeState(parsing: UpgradeState().encoded) == UpgradeState())
+    }
+
+    @Test(arguments: ["", "garbage\n", "overseerd-state 2\n", "overseerd-state 1\nrejected xyz\n",
+                      "overseerd-state 1\nprobation \(String(repeating: "a", count: 64)) soon\n", "overseerd-state 1\nwhat ever\n"])
+    func corruptOrForeignFilesAreRefused(text: String) {
+        #expect(throws: ConfigurationError.self) { try UpgradeState(parsing: text) }
+    }
+}

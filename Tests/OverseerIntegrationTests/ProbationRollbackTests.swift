@@ -53,4 +53,67 @@ import Testing
         #expect(try run.waitForExit() == .killed(signal: SIGKILL))
         #expect(run.lines(containing: "rolled back").isEmpty)
     }
+
+    /// The rejected hash outlives overseerd: stopped and started again with the
+    /// same state directory, it does not take the bad binary; `forget` clears it.
+    @Test func rejectedHashIsRememberedAcrossRestartsOfOverseerd() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let state = deployment.scratch.file("state")
+        let socket = deployment.scratch.file("control.sock")
+        var (run, _, _) = try deployment.start(["--probation", "10s", "--state-directory", state, "--control-socket", socket])
+        deployment.configureNextGeneration("OTC_EXIT_AFTER_MS=300\n")
+        let bad = deployment.variant("crashes-again")
+        let badHash = try UpgradeTests.sha256(bad)
+        try deployment.deploy(bad)
+        try run.waitForLine(containing: "generation 2 is ready")
+        deployment.configureNextGeneration("")
+        try run.waitForLine(containing: "rolled back:")
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+        let text = try String(contentsOfFile: state + "/upgrades", encoding: .utf8)
+        #expect(text.contains("rejected \(badHash)"), "\(text)")
+        // Started again: the bad binary is still at the watched path, and is not taken.
+        (run, _, _) = try deployment.start(["--probation", "10s", "--state-directory", state, "--control-socket", socket])
+        try run.waitForLine(containing: "remembered from")
+        try run.waitForLine(containing: "was rejected before; skipped")
+        #expect(run.lines(containing: "generation 2 started").isEmpty)
+        #expect(deployment.installed() == deployment.original)
+        let (exit, output, _) = try HostileInputTests.control(socket, ["forget", badHash])
+        #expect(exit == .exited(0), "\(output)")
+        #expect(!(try String(contentsOfFile: state + "/upgrades", encoding: .utf8)).contains(badHash))
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
+    /// overseerd restarted (by systemd, after it crashed) while the installed
+    /// binary was on probation: that binary failing to start puts the previous
+    /// one back instead of a crash loop.
+    @Test func binaryStillOnProbationAtStartRollsBack() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let state = deployment.scratch.file("state")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        // The bad release is installed, the good one kept as .previous, and the state says so.
+        // A release that dies at once, whatever the test child's configuration says.
+        let bad = Data("#!/bin/sh\nexit 3\n".utf8)
+        try deployment.write(deployment.original, to: deployment.program + ".previous")
+        try deployment.write(bad, to: deployment.program)
+        let badHash = try UpgradeTests.sha256(bad)
+        let goodHash = try UpgradeTests.sha256(deployment.original)
+        let now = Int64(Date().timeIntervalSince1970)
+        try Data("overseerd-state 1\nprobation \(badHash) \(now - 2)\nprevious \(goodHash)\n".utf8)
+            .write(to: URL(fileURLWithPath: state + "/upgrades"))
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--fetch", deployment.deployPath, "--probation", "30s", "--state-directory", state,
+             "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "OTC_CONFIG": deployment.configPath])
+        try run.waitForLine(containing: "is still on probation")
+        try run.waitForLine(containing: "generation 1 exited with status 3 before it was ready, and its binary is on probation")
+        try run.waitForLine(containing: "generation 2 is ready")
+        #expect(deployment.installed() == deployment.original)
+        let line = try run.waitForLine(containing: "rolled back:")
+        #expect(line.contains("upgrade to \(badHash.prefix(12))"), "\(line)")
+        #expect(try String(contentsOfFile: state + "/upgrades", encoding: .utf8).contains("rejected \(badHash)"))
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
 }
