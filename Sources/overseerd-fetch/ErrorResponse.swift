@@ -1,3 +1,5 @@
+import OverseerProtocol
+
 /// An HTTP response with status 400 or more, turned into a message a person can act on.
 struct ErrorResponse {
     var request: HTTPRequest

@@ -1,3 +1,5 @@
+import OverseerProtocol
+
 /// The parts of a GitHub "latest release" answer that overseerd-fetch uses.
 struct GitHubRelease: Equatable {
     struct Asset: Equatable {

@@ -1,5 +1,5 @@
-/// A JSON value, as much as overseerd-fetch needs to read a GitHub release.
-indirect enum JSONNode: Equatable {
+/// A JSON value: what overseerd-fetch reads of a GitHub release, and the daemon of a release manifest.
+public indirect enum JSONNode: Equatable, Sendable {
     /// Members in document order (a key may repeat; readers take the first).
     case object([(key: String, value: JSONNode)])
     case array([JSONNode])
@@ -9,7 +9,7 @@ indirect enum JSONNode: Equatable {
     case bool(Bool)
     case null
 
-    static func == (lhs: JSONNode, rhs: JSONNode) -> Bool {
+    public static func == (lhs: JSONNode, rhs: JSONNode) -> Bool {
         switch (lhs, rhs) {
         case let (.object(a), .object(b)):
             a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
@@ -23,22 +23,22 @@ indirect enum JSONNode: Equatable {
     }
 
     /// The first member named `key` of an object.
-    subscript(key: String) -> JSONNode? {
+    public subscript(key: String) -> JSONNode? {
         guard case let .object(members) = self else { return nil }
         return members.first(where: { $0.key == key })?.value
     }
 
-    var stringValue: String? { if case let .string(text) = self { text } else { nil } }
+    public var stringValue: String? { if case let .string(text) = self { text } else { nil } }
 }
 
 /// A small strict JSON parser (RFC 8259): any whitespace, every escape including
 /// surrogate pairs, nesting up to 64 levels.
-struct JSONScanner {
+public struct JSONScanner {
     /// Why a text is not JSON, with the byte offset.
-    struct Failure: Error, Equatable, CustomStringConvertible {
-        var offset: Int
-        var reason: String
-        var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    public struct Failure: Error, Equatable, Sendable, CustomStringConvertible {
+        public var offset: Int
+        public var reason: String
+        public var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 
     private let bytes: [UInt8]
@@ -47,7 +47,7 @@ struct JSONScanner {
     private static let maximumDepth = 64
 
     /// Parses one JSON value that makes up all of `bytes` (surrounding whitespace allowed).
-    static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONNode {
+    public static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONNode {
         var scanner = JSONScanner(bytes: bytes)
         let value = try scanner.value()
         scanner.skipWhitespace()

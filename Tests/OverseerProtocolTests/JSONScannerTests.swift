@@ -1,7 +1,7 @@
-@testable import overseerd_fetch
+@testable import OverseerProtocol
 import Testing
 
-/// The hand-written JSON scanner that reads GitHub's release JSON.
+/// The hand-written JSON scanner that reads GitHub's release JSON and release manifests.
 @Suite struct JSONScannerTests {
     private func parse(_ text: String) throws -> JSONNode { try JSONScanner.parse(Array(text.utf8)) }
 
