@@ -5,15 +5,9 @@ import Foundation
 import OverseerCore
 import OverseerTestSupport
 
-/// Where the package's executables were built: beside the test bundle.
+/// The package's executables the integration tests run.
 enum Binaries {
-    static let directory: String = {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var url = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        // Inside NAME.xctest/ when the runner is a bundle directory.
-        while url.path.contains(".xctest") { url.deleteLastPathComponent() }
-        return url.path
-    }()
+    static var directory: String { BuiltProducts.directory }
     static var overseerd: String { directory + "/overseerd" }
     static var testChild: String { directory + "/OverseerTestChild" }
     static var stopProbe: String { directory + "/OverseerStopProbe" }

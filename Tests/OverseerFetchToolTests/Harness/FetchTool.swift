@@ -5,14 +5,8 @@ import OverseerTestSupport
 
 /// Runs the built overseerd-fetch the way the daemon does: a fresh file on fd 3, one report line on stdout.
 enum FetchTool {
-    /// The overseerd-fetch beside the test bundle: the directory of /proc/self/exe, above any `*.xctest`.
-    static let path: String = {
-        var url = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0])
-        url.deleteLastPathComponent()
-        while url.pathComponents.contains(where: { $0.hasSuffix(".xctest") }) { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("overseerd-fetch").path
-    }()
+    /// The overseerd-fetch beside the test runner.
+    static let path = BuiltProducts.path("overseerd-fetch")
 
     /// The names in the test process's environment that overseerd-fetch must not see: proxies and credentials.
     static let hiddenVariables: [String] = {
