@@ -102,8 +102,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "examples/swift-nio-server"),
 
-        // Helpers the test targets share (commands run without Foundation.Process): Glibc only.
-        .target(name: "OverseerTestSupport", path: "Tests/OverseerTestSupport"),
+        // Helpers the test targets share: the one process harness (RunningProcess, on
+        // OverseerSystem's spawn shim) and the small commands run through it.
+        .target(name: "OverseerTestSupport", dependencies: ["OverseerCore", "OverseerSystem"],
+                path: "Tests/OverseerTestSupport"),
         .testTarget(name: "OverseerProtocolTests", dependencies: ["OverseerProtocol"]),
         .testTarget(name: "OverseerCoreTests", dependencies: ["OverseerCore"]),
         .testTarget(name: "OverseerSystemTests", dependencies: ["OverseerSystem", "OverseerChild", "OverseerTestSupport"]),
@@ -126,6 +128,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "OverseerFetchToolTests", dependencies: ["OverseerProtocol", "overseerd-fetch"]),
+        .testTarget(name: "OverseerFetchToolTests", dependencies: [
+            "OverseerProtocol", "OverseerCore", "OverseerTestSupport", "overseerd-fetch",
+        ]),
     ]
 )

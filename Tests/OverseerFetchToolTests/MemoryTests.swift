@@ -3,9 +3,9 @@ import Testing
 
 /// A large download is streamed: overseerd-fetch's peak RSS does not grow with the body.
 @Suite struct MemoryTests {
-    /// GNU time reports the peak RSS of what it runs. wait4's ru_maxrss for a posix_spawn'ed
-    /// child cannot be used: the child runs in the parent's address space until exec
-    /// (CLONE_VM), and exec records that address space's high-water mark as the child's.
+    /// GNU time reports the peak RSS of what it runs. wait4's ru_maxrss for a child of the
+    /// test process cannot be used: until exec the child is a fork of the test process (or,
+    /// from posix_spawn, runs in its address space), and exec records that high-water mark as the child's.
     static let timeCommand = "/usr/bin/time"
 
     @Test func a256MiBDownloadIsStreamedAndHashed() throws {

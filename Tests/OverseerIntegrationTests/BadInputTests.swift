@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// Misuse gets one line naming the thing and what to do, a fixed exit code, and leaves nothing behind.

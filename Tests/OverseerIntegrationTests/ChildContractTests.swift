@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import OverseerTestSupport
 import Testing
 
 /// What a child finds when overseerd starts it: fds, environment, signal state.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// `overseerd status` and `overseerd restart [--wait]` against a running daemon.

@@ -1,6 +1,7 @@
 import Glibc
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// Hostile and unlucky input, each found by attacking a release build: the

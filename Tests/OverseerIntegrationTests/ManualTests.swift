@@ -1,4 +1,5 @@
 import Foundation
+import OverseerTestSupport
 import Testing
 
 /// The man page documents every flag `overseerd --help` lists.

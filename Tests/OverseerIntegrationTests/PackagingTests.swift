@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// The Debian package: built with debhelper by packaging/build-deb, checked by

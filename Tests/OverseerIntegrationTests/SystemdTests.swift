@@ -3,6 +3,7 @@ import Glibc
 #endif
 import COverseerShims
 import Foundation
+import OverseerTestSupport
 import Testing
 
 /// overseerd under a service manager: socket activation pass-through and sd_notify.

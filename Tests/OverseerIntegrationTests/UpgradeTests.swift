@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// Upgrades from a watched file: a new binary is verified, installed atomically

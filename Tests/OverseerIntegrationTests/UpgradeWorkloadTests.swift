@@ -1,6 +1,7 @@
 import Glibc
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// What upgrades cost the daemon: no memory kept per candidate, and no time

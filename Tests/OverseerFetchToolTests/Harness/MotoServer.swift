@@ -1,4 +1,5 @@
 import Foundation
+import OverseerTestSupport
 
 /// moto's S3 emulator in server mode, with signature checking on, holding a bucket `releases`
 /// with the objects of MotoServerScript; started once for the whole test run.
@@ -9,21 +10,21 @@ final class MotoServer: Sendable {
     let secretAccessKey: String
     /// Per object key: its bytes' SHA-256 and its ETag, as boto3 saw them.
     let objects: [String: (sha256: String, etag: String, size: Int)]
-    private let process: Subprocess
+    private let process: RunningProcess
 
     static let shared = Result { try MotoServer() }
 
     /// moto and boto3 import (after one `pip install 'moto[server]'` if they did not).
     static let available: Bool = {
         func importable() -> Bool {
-            guard let check = try? Subprocess(path: "/usr/bin/env", arguments: ["python3", "-c", "import moto.server, boto3"],
-                                              environment: FetchTool.environment()) else { return false }
-            return check.finish(timeout: 60).exitStatus == 0
+            guard let check = try? RunningProcess(["/usr/bin/env", "python3", "-c", "import moto.server, boto3"],
+                                                  removing: FetchTool.hiddenVariables) else { return false }
+            return (try? check.waitForExit(timeout: 60)) == .exited(0)
         }
         if importable() { return true }
-        if let install = try? Subprocess(path: "/usr/bin/env", arguments: ["python3", "-m", "pip", "install", "-q", "moto[server]"],
-                                         environment: FetchTool.environment()) {
-            _ = install.finish(timeout: 300)
+        if let install = try? RunningProcess(["/usr/bin/env", "python3", "-m", "pip", "install", "-q", "moto[server]"],
+                                             removing: FetchTool.hiddenVariables) {
+            _ = try? install.waitForExit(timeout: 300)
         }
         return importable()
     }()
@@ -34,14 +35,15 @@ final class MotoServer: Sendable {
         let directory = try TemporaryDirectory()
         let script = directory.path + "/moto_server.py"
         try motoServerScript.write(toFile: script, atomically: true, encoding: .utf8)
-        process = try Subprocess(path: "/usr/bin/env", arguments: ["python3", script],
-                                 environment: FetchTool.environment(), stdinPipe: true)
-        guard let line = process.readLine(timeout: 40),
+        process = try RunningProcess(["/usr/bin/env", "python3", script], removing: FetchTool.hiddenVariables,
+                                     stdinPipe: true)
+        guard let line = try? process.nextLine(timeout: 40),
               let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let port = json["port"] as? Int, let key = json["key"] as? String, let secret = json["secret"] as? String,
               let objects = json["objects"] as? [String: [String: Any]] else {
-            let outcome = process.finish(timeout: 5)
-            throw Subprocess.Failure(description: "moto did not start: \(outcome.stderr.suffix(2000))")
+            process.closeStdin()
+            _ = try? process.waitForExit(timeout: 5)
+            throw HarnessError("moto did not start: \(process.stderrText.suffix(2000))")
         }
         self.port = port
         accessKeyID = key

@@ -1,4 +1,5 @@
 import Foundation
+import OverseerTestSupport
 
 /// The local Python HTTP server (TestServerScript), started once for the whole test run.
 /// It binds 127.0.0.1 port 0, prints the port, and exits when this process's pipe to its stdin closes.
@@ -10,7 +11,7 @@ final class TestServer: Sendable {
     let fixtures: [String: Data]
     /// SHA-256 hex of each fixture, as Python's hashlib computed it.
     let digests: [String: String]
-    private let process: Subprocess
+    private let process: RunningProcess
 
     /// The server every test shares.
     static let shared = Result { try TestServer() }
@@ -23,12 +24,12 @@ final class TestServer: Sendable {
         let fixtureDirectory = directory.path
         let script = directory.path + "/server.py"
         try testServerScript.write(toFile: script, atomically: true, encoding: .utf8)
-        process = try Subprocess(path: "/usr/bin/env", arguments: ["python3", script, fixtureDirectory],
-                                 environment: FetchTool.environment(), stdinPipe: true)
-        let ports = process.readLine(timeout: 20)?.split(separator: " ").compactMap { Int($0) } ?? []
+        process = try RunningProcess(["/usr/bin/env", "python3", script, fixtureDirectory],
+                                     removing: FetchTool.hiddenVariables, stdinPipe: true)
+        let ports = try process.nextLine(timeout: 20).split(separator: " ").compactMap { Int($0) }
         guard ports.count == 2 else {
-            process.stop()
-            throw Subprocess.Failure(description: "the test HTTP server printed no ports")
+            // The process is killed as it goes with this failed init.
+            throw HarnessError("the test HTTP server printed no ports: \(process.stderrText)")
         }
         port = ports[0]
         tlsPort = ports[1] == 0 ? nil : ports[1]
@@ -43,7 +44,11 @@ final class TestServer: Sendable {
     }
 
     /// The next line the server printed (the SIGTERM test's own server announces stalls).
-    func nextLine(timeout: Double) -> String? { process.readLine(timeout: timeout) }
+    func nextLine(timeout: Double) -> String? { try? process.nextLine(timeout: timeout) }
 
-    func stop() { process.stop() }
+    /// Closes the server's stdin, on which it exits, and waits 5 s for that (then it is killed with this value).
+    func stop() {
+        process.closeStdin()
+        _ = try? process.waitForExit(timeout: 5)
+    }
 }
