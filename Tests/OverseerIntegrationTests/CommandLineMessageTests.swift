@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// Mistakes on the command line or in OVERSEERD_* that used to get the wrong

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// The control commands as commands: they end on a signal or at --timeout, and

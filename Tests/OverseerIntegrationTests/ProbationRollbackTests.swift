@@ -1,6 +1,7 @@
 import Glibc
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// An upgrade that passes every check and becomes ready, then crashes: while
