@@ -304,15 +304,14 @@ public struct Supervision: Sendable {
     private mutating func exited(_ generation: Int, _ exit: ProcessExit, into actions: inout [Action]) {
         guard let phase = phases.removeValue(forKey: generation) else { return }
         actions.append(.cancelTimer(.readyTimeout(generation: generation)))
+        // Whatever the machine thinks of its probation, no timer outlives the generation.
+        if settings.probation > .zero { actions.append(.cancelTimer(.probation(generation: generation))) }
+        if probation == generation, shuttingDown { probation = nil }
         if case .delay = settings.readiness {
             actions.append(.cancelTimer(.readyDelay(generation: generation)))
         }
         if case .stopping = phase {
             actions.append(.cancelTimer(.stopTimeout(generation: generation)))
-        }
-        if probation == generation, shuttingDown {
-            probation = nil
-            actions.append(.cancelTimer(.probation(generation: generation)))
         }
         if shuttingDown {
             actions.append(.log(.info, "generation \(generation) exited with \(exit)"))
@@ -342,7 +341,6 @@ public struct Supervision: Sendable {
             serving = nil
             if probation == generation {
                 probation = nil
-                actions.append(.cancelTimer(.probation(generation: generation)))
                 if candidate == nil {
                     // A release that crashes after cutover must not take the service down.
                     orphanedExit = exit

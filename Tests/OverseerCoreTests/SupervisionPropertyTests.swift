@@ -70,16 +70,16 @@ struct SplitMix64: RandomNumberGenerator {
             while true {
                 switch Int.random(in: 0 ..< 100, using: &rng) {
                 case 0 ..< 20:
-                    guard let generation = alive.randomElement(using: &rng) else { continue }
+                    guard let generation = alive.sorted().randomElement(using: &rng) else { continue }
                     return .childReady(generation: generation)
                 case 20 ..< 32:
-                    guard let generation = alive.randomElement(using: &rng) else { continue }
+                    guard let generation = alive.sorted().randomElement(using: &rng) else { continue }
                     alive.remove(generation)
                     let exit = randomExit()
                     possibleStatuses.append(exit)
                     return .childExited(generation: generation, exit)
                 case 32 ..< 55:
-                    guard let timer = timers.randomElement(using: &rng) else { continue }
+                    guard let timer = timers.sorted(by: { "\($0)" < "\($1)" }).randomElement(using: &rng) else { continue }
                     timers.remove(timer)
                     return .timerFired(timer)
                 case 55 ..< 60:
@@ -98,7 +98,7 @@ struct SplitMix64: RandomNumberGenerator {
                     return .restartRequested(reason: "random")
                 case 85 ..< 87:
                     // An upgrade's generation serves (only the daemon knows; any generation may be named).
-                    guard let generation = machine.serving ?? alive.randomElement(using: &rng) else { continue }
+                    guard let generation = machine.serving ?? alive.sorted().randomElement(using: &rng) else { continue }
                     return .upgradeServing(generation: generation)
                 case 87 ..< 89:
                     stopRequested = true
