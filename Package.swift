@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "OverseerSystemTests", dependencies: ["OverseerSystem", "OverseerChild", "OverseerTestSupport"]),
         // The daemon's glue through its narrow interfaces: the real event loop, stand-ins for helpers and the daemon.
         .testTarget(name: "OverseerDaemonTests", dependencies: [
-            "OverseerDaemon", "OverseerCore", "OverseerSystem",
+            "OverseerDaemon", "OverseerCore", "OverseerSystem", "OverseerTestSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "SystemPackage", package: "swift-system"),
         ]),

@@ -191,7 +191,7 @@ public final class Supervisor {
         case let .report(state):
             report(state)
         case let .log(level, message):
-            log(level, message)
+            logger.log(level, message)
         case let .exit(status):
             exitNow(status)
         case let .rollBack(generation, exit):
@@ -199,16 +199,6 @@ public final class Supervisor {
             pendingRollback = upgrade?.failedProbation(generation: generation, exit: exit)
         case .probationPassed:
             upgrade?.probationPassed()
-        }
-    }
-
-    func log(_ level: Supervision.LogLevel, _ message: String) {
-        switch level {
-        case .debug: logger.debug("\(message)")
-        case .info: logger.info("\(message)")
-        case .notice: logger.notice("\(message)")
-        case .warning: logger.warning("\(message)")
-        case .error: logger.error("\(message)")
         }
     }
 
@@ -223,7 +213,7 @@ public final class Supervisor {
             case let .kill(generation):
                 killLeftovers(of: generation)
             case let .log(level, message):
-                log(level, message)
+                logger.log(level, message)
             }
         }
     }

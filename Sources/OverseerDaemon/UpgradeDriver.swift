@@ -321,13 +321,7 @@ final class UpgradeDriver {
                 feed(.installRetryDue)
             }
         case let .log(level, message):
-            switch level {
-            case .debug: logger.debug("\(message)")
-            case .info: logger.info("\(message)")
-            case .notice: logger.notice("\(message)")
-            case .warning: logger.warning("\(message)")
-            case .error: logger.error("\(message)")
-            }
+            logger.log(level, message)
         }
     }
 

@@ -15,16 +15,6 @@ func run(_ reactor: Reactor, timeout: Duration = .seconds(5), until done: () -> 
     }
 }
 
-/// A scratch directory removed at the end of the test.
-final class Scratch {
-    let path: String
-    init() {
-        var template = Array("/tmp/overseerd-daemon-test-XXXXXX".utf8CString)
-        path = String(cString: mkdtemp(&template)!)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
-}
 
 /// Log records kept for the test to look at (levels, not wording).
 final class LogRecords: @unchecked Sendable {

@@ -3,6 +3,7 @@ import Logging
 import OverseerCore
 @testable import OverseerDaemon
 import OverseerSystem
+import OverseerTestSupport
 import Testing
 
 /// The upgrade driver between the real event loop and inotify on one side and
@@ -37,7 +38,7 @@ import Testing
     }
 
     final class Fixture {
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let reactor: Reactor
         let helpers = Helpers()
         let host: Host

@@ -85,13 +85,3 @@ struct ChildReport {
     }
 }
 
-/// A scratch directory removed at the end of the test.
-final class ScratchDirectory {
-    let path: String
-    init() {
-        var template = Array("/tmp/overseerd-test-XXXXXX".utf8CString)
-        path = String(cString: mkdtemp(&template)!)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
-}
