@@ -51,10 +51,10 @@ type drain struct {
 	draining atomic.Bool
 	mu       sync.Mutex
 	open     int
-	idle     chan struct{} // closed when draining and no connection is open
+	empty    chan struct{} // closed once draining with no connection open
 }
 
-func newDrain() *drain { return &drain{idle: make(chan struct{})} }
+func newDrain() *drain { return &drain{empty: make(chan struct{})} }
 
 // connState is the http.Server's ConnState hook.
 func (d *drain) connState(_ net.Conn, state http.ConnState) {
@@ -80,9 +80,9 @@ func (d *drain) start() {
 func (d *drain) checkLocked() {
 	if d.draining.Load() && d.open == 0 {
 		select {
-		case <-d.idle:
+		case <-d.empty:
 		default:
-			close(d.idle)
+			close(d.empty)
 		}
 	}
 }
@@ -175,7 +175,7 @@ func main() {
 		d.start()
 		l.Close() // Serve returns; the connections it accepted go on
 		select {
-		case <-d.idle:
+		case <-d.empty:
 		case <-time.After(idleGrace):
 		}
 		// Closes the connections still idle, waits for the requests in flight.
