@@ -14,15 +14,16 @@
 # shutdown()), so the next generation keeps the socket.
 #
 # One request per connection (HTTP/1.0, Connection: close), so there is no
-# keep-alive to drain; but systemd-socket-activate gives each connection's
-# process SIGTERM when it dies itself (PR_SET_PDEATHSIG), which would cut the
-# answers under way at every restart. `env --ignore-signal=TERM` lets them
-# finish. Measured (bench/zero-downtime, wrk -c32, a restart every 200 ms for
-# 10 s): 573-760 read errors without it, 44-48 with it. What is left is
-# inherent to systemd-socket-activate: a connection it accepted but had not
-# handed to a process yet when it died, or a process killed before env ignored
-# SIGTERM. For restarts that lose nothing, use a server that drains (the other
-# examples).
+# keep-alive to drain; but systemd-socket-activate dies at once on SIGTERM, and
+# each connection's process gets SIGTERM when it does (PR_SET_PDEATHSIG): the
+# answers under way are cut at every restart (bench/zero-downtime, wrk -c32, a
+# restart every 200 ms for 10 s: 573-760 read errors). `env
+# --ignore-signal=TERM`, as above, lets them finish (41-63 errors left: a
+# connection accepted and not yet handed on, or a process killed before env
+# ignored the signal). For restarts that lose nothing, run it through
+# examples/shell/serve.sh instead, which drains it (0 errors):
+#
+#   overseerd -l http=127.0.0.1:8080 -- examples/shell/serve.sh
 #
 # Not socat: socat 1.7 (Debian 12) cannot accept on an inherited listening fd
 # (FD:3 treats it as a connected stream); socat 1.8 has ACCEPT-FD:3,fork.
