@@ -26,6 +26,7 @@ import Testing
         try run.waitForLine(containing: "generation 1 is ready", timeout: 30)
 
         let clients = KeepAliveClients(port: port, count: 4, maxRequests: 500_000, maxSeconds: 120)
+        defer { _ = clients.stop() } // also when a wait below throws
         let restarts = 10
         var pids = [serving]
         for generation in 2 ... restarts + 1 {
@@ -125,10 +126,15 @@ final class KeepAliveClients: @unchecked Sendable {
         return false
     }
 
-    /// Stops the threads and returns what they saw.
+    /// Stops the threads and returns what they saw (again on a second call).
     func stop() -> Result {
-        lock.withLock { running = false }
-        for _ in 0 ..< count { done.wait() }
+        let first = lock.withLock {
+            defer { running = false }
+            return running
+        }
+        if first {
+            for _ in 0 ..< count { done.wait() }
+        }
         return lock.withLock { result }
     }
 
