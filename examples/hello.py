@@ -27,8 +27,11 @@ class Hello(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Pid", str(os.getpid()))
-        if stopping.is_set():
-            # Draining: this connection ends with this answer.
+        if stopping.is_set() or self.close_connection:
+            # Draining, or the client asked for it (Connection: close, HTTP/1.0):
+            # this connection ends with this answer, and the answer says so
+            # (RFC 9112 9.6; a client that is not told may send its next request
+            # into the closed connection).
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()

@@ -4,9 +4,21 @@
 //
 // It serves on the socket overseerd passes as fd 3 (net.FileListener), or binds
 // 127.0.0.1:8080 itself when run alone; sends READY=1 to NOTIFY_SOCKET once it
-// accepts (sd_notify written out: one datagram); and on SIGTERM or SIGINT stops
-// accepting (http.Server.Shutdown closes the listener: close(), never
-// shutdown()), finishes the requests in flight, and exits.
+// accepts (sd_notify written out: one datagram); and on SIGTERM or SIGINT
+// drains without failing a keep-alive client:
+//
+//  1. it closes its listener (close(), never shutdown(): the socket is shared
+//     with the next generation, which accepts what is still queued);
+//  2. for up to idleGrace it keeps serving the connections it has, and answers
+//     every request with "Connection: close", after which net/http closes that
+//     connection: the client reconnects, to the new generation;
+//  3. then http.Server.Shutdown closes the connections still idle and waits
+//     for the requests in flight (at most shutdownTimeout), and it exits.
+//
+// Why not Shutdown at once: it closes idle keep-alive connections at once, and
+// a client that has just written its next request on one of them gets the
+// connection closed without an answer (a read error). A client can always be
+// about to send; answering with "Connection: close" first tells it not to.
 package main
 
 import (
@@ -19,9 +31,72 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
+
+const (
+	// How long idle keep-alive connections stay open after the stop signal, so
+	// that a request already on its way gets an answer (with Connection: close).
+	idleGrace = 1 * time.Second
+	// Bound on the whole drain; keep it below overseerd's --stop-timeout (30s).
+	shutdownTimeout = 20 * time.Second
+)
+
+// drain tracks the open connections, so that the grace ends early when the
+// last one has closed, and says whether the server is draining.
+type drain struct {
+	draining atomic.Bool
+	mu       sync.Mutex
+	open     int
+	empty    chan struct{} // closed once draining with no connection open
+}
+
+func newDrain() *drain { return &drain{empty: make(chan struct{})} }
+
+// connState is the http.Server's ConnState hook.
+func (d *drain) connState(_ net.Conn, state http.ConnState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		d.open++
+	case http.StateClosed, http.StateHijacked:
+		d.open--
+		d.checkLocked()
+	}
+}
+
+// start marks the drain; from now on every answer closes its connection.
+func (d *drain) start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.draining.Store(true)
+	d.checkLocked()
+}
+
+func (d *drain) checkLocked() {
+	if d.draining.Load() && d.open == 0 {
+		select {
+		case <-d.empty:
+		default:
+			close(d.empty)
+		}
+	}
+}
+
+// handler adds "Connection: close" to every answer given during the drain;
+// net/http then closes the connection once the answer is written.
+func (d *drain) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // listener returns the socket named name that overseerd (or systemd) passed,
 // or the first one, or binds fallback itself when none were passed.
@@ -86,7 +161,8 @@ func main() {
 		w.Header().Set("X-Generation", generation)
 		fmt.Fprintf(w, "hello from pid %d generation %s\n", os.Getpid(), generation)
 	})
-	server := &http.Server{Handler: mux}
+	d := newDrain()
+	server := &http.Server{Handler: d.handler(mux), ConnState: d.connState}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -94,10 +170,16 @@ func main() {
 	go func() {
 		<-ctx.Done()
 		notify("STOPPING=1")
-		// Closes the listener, then waits for the requests in flight.
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		deadline, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
-		server.Shutdown(shutdownCtx)
+		d.start()
+		l.Close() // Serve returns; the connections it accepted go on
+		select {
+		case <-d.empty:
+		case <-time.After(idleGrace):
+		}
+		// Closes the connections still idle, waits for the requests in flight.
+		server.Shutdown(deadline)
 		close(done)
 	}()
 
@@ -105,7 +187,7 @@ func main() {
 	if err := notify("READY=1"); err != nil {
 		log.Printf("hello: cannot notify: %v", err)
 	}
-	if err := server.Serve(l); err != http.ErrServerClosed {
+	if err := server.Serve(l); err != http.ErrServerClosed && !d.draining.Load() {
 		log.Fatalf("hello: %v", err)
 	}
 	<-done
