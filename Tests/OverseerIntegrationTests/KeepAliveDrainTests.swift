@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import OverseerTestSupport
 import Testing
 
 /// examples/go under overseerd with HTTP/1.1 clients that keep their
