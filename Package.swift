@@ -107,8 +107,11 @@ let package = Package(
         .target(name: "OverseerTestSupport", dependencies: ["OverseerCore", "OverseerSystem"],
                 path: "Tests/OverseerTestSupport"),
         .testTarget(name: "OverseerProtocolTests", dependencies: ["OverseerProtocol"]),
-        .testTarget(name: "OverseerCoreTests", dependencies: ["OverseerCore"]),
-        .testTarget(name: "OverseerSystemTests", dependencies: ["OverseerSystem", "OverseerChild", "OverseerTestSupport"]),
+        .testTarget(name: "OverseerCoreTests", dependencies: ["OverseerCore", "OverseerProtocol"]),
+        .testTarget(name: "OverseerSystemTests", dependencies: [
+            "OverseerSystem", "OverseerCore", "OverseerProtocol", "OverseerChild", "OverseerTestSupport",
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
         // The daemon's glue through its narrow interfaces: the real event loop, stand-ins for helpers and the daemon.
         .testTarget(name: "OverseerDaemonTests", dependencies: [
             "OverseerDaemon", "OverseerCore", "OverseerSystem", "OverseerTestSupport",
@@ -117,7 +120,7 @@ let package = Package(
         ]),
         .testTarget(name: "OverseerFetchTests", dependencies: ["OverseerFetch", "OverseerTestSupport"]),
         .testTarget(name: "OverseerIntegrationTests", dependencies: [
-            "OverseerSystem", "overseerd", "OverseerTestChild", "overseerd-fetch",
+            "OverseerSystem", "OverseerCore", "COverseerShims", "overseerd", "OverseerTestChild", "overseerd-fetch",
             "OverseerExampleNIOServer", "OverseerStopProbe", "OverseerTestSupport",
         ]),
         .testTarget(name: "OverseerChildTests", dependencies: ["OverseerChild", "OverseerProtocol", "OverseerTestSupport"]),
