@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// overseerd under a real systemd 252, booted in private namespaces for each test
@@ -34,6 +35,12 @@ struct RealSystemdTests {
             let binary = try sha256sum(Binaries.testChild).prefix(12)
             #expect(values["StatusText"] == "serving generation 1 (pid \(childPID), binary \(binary))")
             #expect(try HTTPClient.get(port: port).pid == childPID)
+            // The control socket is in RuntimeDirectory=, where a shell must point at it.
+            let status = try systemd.run([Binaries.overseerd, "status", "--control-socket", "/run/app/overseerd.sock"])
+            #expect(status.exit == .exited(0) && status.stdout.contains("generation 1 serving: pid \(childPID), binary \(binary)"), "\(status)")
+            // Only the test's own units exist: nothing of the stock /lib/systemd/system tree.
+            let unitFiles = try systemd.systemctl("list-unit-files", "--no-legend", "--plain")
+            #expect(!unitFiles.contains("tmpfiles") && !unitFiles.contains("udev") && unitFiles.split(separator: "\n").count < 20, "\(unitFiles)")
             try systemd.systemctl("stop", "app.service")
             #expect(try systemd.property("app.service", "Result") == "success")
         }
@@ -169,13 +176,13 @@ struct RealSystemdTests {
 
     @Test func watchdogAutoKeepsTheUnitAlive() throws {
         let units = ["app.service": try ExampleUnit.service(
-            overseerd: ["--ready", "notify", "--watchdog", "auto"], environment: ["OTC_READY_AFTER_MS": "0"], extra: ["WatchdogSec=400ms"])]
+            overseerd: ["--ready", "notify", "--watchdog", "auto"], environment: ["OTC_READY_AFTER_MS": "0"], extra: ["WatchdogSec=1s"])]
         try withSystemd(units) { systemd in
             try systemd.systemctl("start", "app.service")
             let mainPID = try systemd.property("app.service", "MainPID")
-            try systemd.waitForJournalLine("app.service", containing: "systemd watchdog every 400ms")
-            // Four intervals: without pings systemd would have acted after one.
-            let deadline = Date().addingTimeInterval(1.6)
+            try systemd.waitForJournalLine("app.service", containing: "systemd watchdog every 1s")
+            // Two intervals and a half: without pings systemd would have acted after one.
+            let deadline = Date().addingTimeInterval(2.5)
             while Date() < deadline {
                 let values = try systemd.properties("app.service", ["ActiveState", "MainPID", "NRestarts"])
                 #expect(values["ActiveState"] == "active" && values["MainPID"] == mainPID && values["NRestarts"] == "0", "\(values)")
@@ -208,12 +215,12 @@ struct RealSystemdTests {
         """.utf8).write(to: URL(fileURLWithPath: child))
         let units = ["app.service": try ExampleUnit.service(
             overseerd: ["--ready", "notify", "--watchdog", "relay"], program: ["/usr/bin/python3", child, stop],
-            extra: ["WatchdogSec=400ms", "Restart=no"])]
+            extra: ["WatchdogSec=1s", "Restart=no"])]
         try withSystemd(units) { systemd in
             try systemd.systemctl("start", "app.service")
-            try systemd.waitForJournalLine("app.service", containing: "systemd watchdog every 400ms, relayed from the serving child")
-            // The child's pings, relayed, keep the unit alive for four intervals.
-            let deadline = Date().addingTimeInterval(1.6)
+            try systemd.waitForJournalLine("app.service", containing: "systemd watchdog every 1s, relayed from the serving child")
+            // The child's pings, relayed, keep the unit alive for two intervals and a half.
+            let deadline = Date().addingTimeInterval(2.5)
             while Date() < deadline {
                 let state = try systemd.property("app.service", "ActiveState")
                 #expect(state == "active")
@@ -250,6 +257,10 @@ struct RealSystemdTests {
             let values = try systemd.properties("app.service", ["ActiveState", "Result", "KillMode"])
             #expect(values["ActiveState"] == "inactive" && values["Result"] == "success" && values["KillMode"] == "mixed", "\(values)")
             #expect(systemd.processes(of: "app.service").isEmpty)
+            // overseerd's warning carries its priority into the journal.
+            let warnings = try systemd.run(["journalctl", "--no-pager", "-o", "cat", "-p", "warning", "-u", "app.service"]).stdout
+            #expect(warnings.contains("overseerd: warning: killed 1 process(es) left by generation 1"), "journalctl -p warning:\n\(warnings)")
+            #expect(!warnings.contains("generation 1 started"), "an info line is not a warning")
             let left = systemd.allProcesses().map(HostProcess.commandName).filter { $0 == "sleep" || $0.hasPrefix("Overseer") || $0 == "overseerd" }
             #expect(left.isEmpty, "left in the instance: \(left)")
         }
@@ -277,6 +288,34 @@ struct RealSystemdTests {
     }
 
     // MARK: - The shipped units
+
+    /// The drop-in for systemd ≥ 253 (systemd/overseerd-example.service.d/notify-reload.conf.example):
+    /// on 252 it does what its comment warns of; on 253 and later, reload becomes synchronous.
+    @Test func notifyReloadDropIn() throws {
+        let version = try #require(Int(shellOutput("systemctl --version").split(separator: " ").dropFirst().first ?? ""))
+        let dropIn = try String(contentsOfFile: SystemdInstance.projectRoot + "/systemd/overseerd-example.service.d/notify-reload.conf.example",
+                                encoding: .utf8)
+        let units = [
+            "app.service": try ExampleUnit.service(overseerd: ["--ready", "notify"], environment: ["OTC_READY_AFTER_MS": "0"]),
+            "app.service.d/notify-reload.conf": dropIn,
+        ]
+        try withSystemd(units) { systemd in
+            try systemd.systemctl("start", "app.service")
+            let type = try systemd.property("app.service", "Type")
+            let reload = try systemd.run(["systemctl", "reload", "app.service"])
+            if version < 253 {
+                // Type= stays notify, ExecReload= is emptied: reload does nothing.
+                #expect(type == "notify")
+                #expect(systemd.journal().contains("Failed to parse service type, ignoring: notify-reload"))
+                #expect(reload.exit != .exited(0) && reload.stderr.contains("not applicable"), "\(reload)")
+            } else {
+                #expect(type == "notify-reload")
+                #expect(reload.exit == .exited(0), "\(reload)")
+                #expect(try systemd.property("app.service", "StatusText").hasPrefix("serving generation 2 "),
+                        "reload returned once the new generation served")
+            }
+        }
+    }
 
     @Test func exampleUnitHardeningLeavesAFileUpgradeWorking() throws {
         let port = try freePort()
