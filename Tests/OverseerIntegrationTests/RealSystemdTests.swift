@@ -283,6 +283,7 @@ struct RealSystemdTests {
             let journal = systemd.journal("app.service")
             #expect(journal.contains("Main process exited, code=killed, status=9/KILL"), "overseerd died of SIGKILL too:\n\(journal)")
             #expect(journal.contains("Scheduled restart job, restart counter is at 1"))
+            #expect(journal.contains("using the inherited socket named http instead of binding"), "the fd store is kept through Restart=")
             #expect(try HTTPClient.get(port: port).status == 200)
         }
     }
@@ -322,16 +323,7 @@ struct RealSystemdTests {
         let scratch = ScratchDirectory()
         let units = try ExampleUnit.shipped(from: SystemdInstance.projectRoot + "/systemd", port: port, upgrades: true)
         try withSystemd(units) { systemd in
-            // /usr/bin/overseerd and the app, in the instance's mount namespace only.
-            let upper = scratch.file("usr")
-            try FileManager.default.createDirectory(atPath: upper + "/bin", withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: upper + "/local/lib/overseerd-example", withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(atPath: upper + "/bin/overseerd", withDestinationPath: Binaries.overseerd)
-            try FileManager.default.copyItem(atPath: Binaries.testChild, toPath: upper + "/local/lib/overseerd-example/app")
-            try ExampleUnit.mountUsr(in: systemd, lower: ["/usr"], upper: upper, work: scratch.file("work"))
-            try systemd.run(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/srv"])
-            try FileManager.default.createDirectory(atPath: systemd.insidePath("/srv/deploy"), withIntermediateDirectories: true)
-
+            try ExampleUnit.install(in: systemd, scratch: scratch)
             try systemd.systemctl("start", "overseerd-example.socket", "overseerd-example.service")
             let hardening = try systemd.properties("overseerd-example.service", ["NoNewPrivileges", "ProtectSystem", "PrivateTmp", "ReadWritePaths", "RestrictNamespaces"])
             #expect(hardening["NoNewPrivileges"] == "yes" && hardening["ProtectSystem"] == "strict" && hardening["PrivateTmp"] == "yes", "\(hardening)")
@@ -360,6 +352,33 @@ struct RealSystemdTests {
         }
     }
 
+    /// The example unit's own comments: `systemctl restart` queues connections in
+    /// the socket unit, and overseerd re-executes itself under the hardening.
+    @Test func exampleUnitsRestartAndReexecUnderLoad() throws {
+        let port = try freePort()
+        let scratch = ScratchDirectory()
+        let units = try ExampleUnit.shipped(from: SystemdInstance.projectRoot + "/systemd", port: port, upgrades: false)
+        try withSystemd(units) { systemd in
+            try ExampleUnit.install(in: systemd, scratch: scratch)
+            try systemd.systemctl("start", "overseerd-example.service")
+            let load = LoadLoop(port: port)
+            load.waitUntilSucceeded(20)
+            try systemd.systemctl("restart", "overseerd-example.service")
+            load.waitUntilSucceeded(load.succeeded + 20)
+            let mainPID = try systemd.property("overseerd-example.service", "MainPID")
+            let reexec = try systemd.run([Binaries.overseerd, "reexec", "--control-socket", "/run/overseerd-example/overseerd.sock"])
+            #expect(reexec.exit == .exited(0), "\(reexec)")
+            try systemd.waitForJournalLine("overseerd-example.service", containing: "took over from the previous overseerd image")
+            load.waitUntilSucceeded(load.succeeded + 20)
+            let result = load.stop()
+            #expect(result.failures.isEmpty, "\(result.failures.count) of \(result.succeeded + result.failures.count) requests failed: \(result.failures.prefix(5))")
+            let values = try systemd.properties("overseerd-example.service", ["MainPID", "ActiveState", "NRestarts"])
+            #expect(values["MainPID"] == mainPID && values["ActiveState"] == "active" && values["NRestarts"] == "0", "\(values)")
+            try systemd.systemctl("stop", "overseerd-example.service", "overseerd-example.socket")
+            #expect(try systemd.property("overseerd-example.service", "Result") == "success")
+        }
+    }
+
     /// The unit shipped in the .deb, started from the unpacked package tree
     /// (`root`, from dpkg -x): called by PackagingTests, which builds the package.
     static func startShippedUnit(fromPackageTree root: String) throws {
@@ -367,11 +386,7 @@ struct RealSystemdTests {
         let scratch = ScratchDirectory()
         let units = try ExampleUnit.shipped(from: root + "/usr/share/doc/overseerd/examples", port: port, upgrades: false)
         try withSystemd(units) { systemd in
-            // The package's /usr over the host's, in the instance's mount namespace only.
-            let upper = scratch.file("usr")
-            try FileManager.default.createDirectory(atPath: upper + "/local/lib/overseerd-example", withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: Binaries.testChild, toPath: upper + "/local/lib/overseerd-example/app")
-            try ExampleUnit.mountUsr(in: systemd, lower: [root + "/usr", "/usr"], upper: upper, work: scratch.file("work"))
+            try ExampleUnit.install(in: systemd, scratch: scratch, packageTree: root)
             try systemd.systemctl("start", "overseerd-example.service")
             let main = try systemd.mainProcess(of: "overseerd-example.service")
             #expect(HostProcess.executable(main) == "/usr/bin/overseerd", "the packaged overseerd runs")
@@ -453,12 +468,28 @@ enum ExampleUnit {
         ]
     }
 
-    /// An overlay on /usr in the instance's mount namespace: `lower` under a writable `upper`.
-    static func mountUsr(in systemd: SystemdInstance, lower: [String], upper: String, work: String) throws {
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let mount = try systemd.run(["mount", "-t", "overlay", "overlay", "-o",
-                                     "lowerdir=\(lower.joined(separator: ":")),upperdir=\(upper),workdir=\(work)", "/usr"])
-        guard mount.exit == .exited(0) else { throw HarnessError("mount overlay on /usr: \(mount.stderr)") }
+    /// Installs what the shipped units name, in the instance's mount namespace only
+    /// (the host's /usr and /srv are untouched): an overlay on /usr with the test
+    /// child as /usr/local/lib/overseerd-example/app and /usr/bin/overseerd, the
+    /// package's (`packageTree`, from dpkg -x) or else the built one; a tmpfs on
+    /// /srv with an empty /srv/deploy.
+    static func install(in systemd: SystemdInstance, scratch: ScratchDirectory, packageTree: String? = nil) throws {
+        let upper = scratch.file("usr")
+        let work = scratch.file("work")
+        for directory in [upper + "/bin", upper + "/local/lib/overseerd-example", work] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        if packageTree == nil {
+            try FileManager.default.createSymbolicLink(atPath: upper + "/bin/overseerd", withDestinationPath: Binaries.overseerd)
+        }
+        try FileManager.default.copyItem(atPath: Binaries.testChild, toPath: upper + "/local/lib/overseerd-example/app")
+        let lower = (packageTree.map { [$0 + "/usr"] } ?? []) + ["/usr"]
+        for command in [["mount", "-t", "overlay", "overlay", "-o", "lowerdir=\(lower.joined(separator: ":")),upperdir=\(upper),workdir=\(work)", "/usr"],
+                        ["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/srv"],
+                        ["mkdir", "/srv/deploy"]] {
+            let result = try systemd.run(command)
+            guard result.exit == .exited(0) else { throw HarnessError("\(command.joined(separator: " ")): \(result.stderr)") }
+        }
     }
 
     /// The pid in "serving generation N (pid P, binary B)…".
