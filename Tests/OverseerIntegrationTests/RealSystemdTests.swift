@@ -115,6 +115,10 @@ struct RealSystemdTests {
                     $0["ActiveState"] == "active" && $0["StatusText"]?.hasPrefix("serving generation 2 ") == true
                 }
             }
+            // Stopped, the service is started again by the next connection, which waits meanwhile.
+            try systemd.systemctl("stop", "app.service")
+            #expect(try HTTPClient.get(port: port).headers["x-generation"] == "1")
+            #expect(try systemd.property("app.service", "ActiveState") == "active")
             try systemd.systemctl("stop", "app.service", "app.socket")
         }
     }
