@@ -241,6 +241,48 @@ struct RealSystemdTests {
         }
     }
 
+    /// A re-exec in relay mode must not leave systemd without a ping for longer
+    /// than WatchdogSec=. Disabled: overseerd fails it (see the trait).
+    @Test(.disabled("""
+        overseerd defect: after a re-exec in --watchdog relay mode the new image sends no WATCHDOG=1 \
+        until its second check, half an interval later (Supervisor.adopt does not carry the serving \
+        child's lastWatchdog over, so the check at start finds no ping), so systemd can go a whole \
+        interval and the start-up time without one and ends the unit with Result=watchdog
+        """))
+    func reexecInRelayModeKeepsTheWatchdogFed() throws {
+        let scratch = ScratchDirectory()
+        let child = scratch.file("pinger.py")
+        // Pings at a quarter of WATCHDOG_USEC, for ever.
+        try Data("""
+        import os, socket, time
+        address = os.environ["NOTIFY_SOCKET"]
+        address = "\\0" + address[1:] if address.startswith("@") else address
+        def notify(message):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.connect(address)
+                s.send(message.encode())
+        notify("READY=1")
+        while True:
+            notify("WATCHDOG=1")
+            time.sleep(int(os.environ["WATCHDOG_USEC"]) / 4e6)
+
+        """.utf8).write(to: URL(fileURLWithPath: child))
+        let units = ["app.service": try ExampleUnit.service(
+            overseerd: ["--ready", "notify", "--watchdog", "relay"], program: ["/usr/bin/python3", child],
+            extra: ["WatchdogSec=400ms", "Restart=no"])]
+        try withSystemd(units) { systemd in
+            try systemd.systemctl("start", "app.service")
+            for _ in 1 ... 10 {
+                let reexec = try systemd.run([Binaries.overseerd, "reexec", "--control-socket", "/run/app/overseerd.sock"])
+                #expect(reexec.exit == .exited(0), "\(reexec)")
+                usleep(UInt32.random(in: 100_000 ... 300_000))
+                let values = try systemd.properties("app.service", ["ActiveState", "Result"])
+                #expect(values["ActiveState"] == "active" && values["Result"] == "success", "\(values)")
+                if values["ActiveState"] != "active" { break }
+            }
+        }
+    }
+
     // MARK: - Stop and crash
 
     @Test func stopWithKillModeMixedLeavesNothingInTheCgroup() throws {
