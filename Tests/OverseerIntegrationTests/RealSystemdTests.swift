@@ -398,6 +398,34 @@ struct RealSystemdTests {
         }
     }
 
+    /// The same hardening with a network fetch: overseerd-fetch (libcurl) runs
+    /// under NoNewPrivileges=, RestrictAddressFamilies= and ProtectSystem=strict.
+    @Test func exampleUnitHardeningLeavesAnHTTPUpgradeWorking() throws {
+        let port = try freePort()
+        let scratch = ScratchDirectory()
+        let site = scratch.file("site")
+        let server = try NetworkUpgradeTests.FileServer(directory: site)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: Binaries.testChild))
+        bytes.append(contentsOf: Array("http upgrade \(UInt64.random(in: 0 ... .max))".utf8))
+        try bytes.write(to: URL(fileURLWithPath: site + "/app"))
+        let newBinary = try sha256sum(site + "/app")
+        try Data("\(newBinary)  app\n".utf8).write(to: URL(fileURLWithPath: site + "/app.sha256"))
+        var units = try ExampleUnit.shipped(from: SystemdInstance.projectRoot + "/systemd", port: port, upgrades: false)
+        units["overseerd-example.service.d/fetch.conf"] =
+            "[Service]\nEnvironment=OVERSEERD_FETCH=http://127.0.0.1:\(server.port)/app OVERSEERD_CHECKSUM=sidecar\n"
+        try withSystemd(units) { systemd in
+            try ExampleUnit.install(in: systemd, scratch: scratch)
+            try systemd.systemctl("start", "overseerd-example.service")
+            let values = try systemd.waitFor("overseerd-example.service", ["ActiveState", "StatusText"], what: "upgraded over HTTP") {
+                $0["ActiveState"] == "active" && $0["StatusText"]?.contains("binary \(newBinary.prefix(12)))") == true
+            }
+            #expect(values["StatusText"]?.hasPrefix("serving generation 2 ") == true, "\(values)")
+            #expect(try HTTPClient.get(port: port).headers["x-generation"] == "2")
+            try systemd.systemctl("stop", "overseerd-example.service", "overseerd-example.socket")
+            #expect(try systemd.property("overseerd-example.service", "Result") == "success")
+        }
+    }
+
     /// The example unit's own comments: `systemctl restart` queues connections in
     /// the socket unit, and overseerd re-executes itself under the hardening.
     @Test func exampleUnitsRestartAndReexecUnderLoad() throws {
