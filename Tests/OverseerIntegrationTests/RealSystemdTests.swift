@@ -56,20 +56,20 @@ struct RealSystemdTests {
             try systemd.systemctl("start", "app.service")
             let mainPID = try systemd.property("app.service", "MainPID")
             var servers: Set<String> = []
-            let load = LoadLoop(port: port)
-            load.waitUntilSucceeded(20)
-            for generation in 2 ... 21 {
-                // On 252 systemctl reload may return before RELOADING=1 arrived: wait
-                // for the new generation to serve and the unit to be active again.
-                try systemd.systemctl("reload", "app.service")
-                let values = try systemd.waitFor("app.service", ["ActiveState", "StatusText"], what: "serving generation \(generation)") {
-                    $0["ActiveState"] == "active" && $0["StatusText"]?.hasPrefix("serving generation \(generation) ") == true
+            let result = try underLoad(port: port) { load in
+                load.waitUntilSucceeded(20)
+                for generation in 2 ... 21 {
+                    // On 252 systemctl reload may return before RELOADING=1 arrived: wait
+                    // for the new generation to serve and the unit to be active again.
+                    try systemd.systemctl("reload", "app.service")
+                    let values = try systemd.waitFor("app.service", ["ActiveState", "StatusText"], what: "serving generation \(generation)") {
+                        $0["ActiveState"] == "active" && $0["StatusText"]?.hasPrefix("serving generation \(generation) ") == true
+                    }
+                    servers.insert(ExampleUnit.servingPID(values["StatusText"] ?? ""))
                 }
-                servers.insert(ExampleUnit.servingPID(values["StatusText"] ?? ""))
+                let before = load.succeeded
+                load.waitUntilSucceeded(before + 20)
             }
-            let before = load.succeeded
-            load.waitUntilSucceeded(before + 20)
-            let result = load.stop()
             #expect(result.failures.isEmpty, "\(result.failures.count) of \(result.succeeded + result.failures.count) requests failed: \(result.failures.prefix(5))")
             #expect(servers.count == 20, "a new child for each reload: \(servers.sorted())")
             let values = try systemd.properties("app.service", ["MainPID", "ActiveState", "NRestarts", "StatusText"])
@@ -131,14 +131,14 @@ struct RealSystemdTests {
             try systemd.systemctl("start", "app.service")
             #expect(try systemd.property("app.service", "NFileDescriptorStore") == "1", "overseerd stored its socket")
             let firstMain = try systemd.property("app.service", "MainPID")
-            let load = LoadLoop(port: port)
-            load.waitUntilSucceeded(20)
-            for _ in 1 ... 2 {
-                // Synchronous with Type=notify: returns when the new overseerd is ready.
-                try systemd.systemctl("restart", "app.service")
-                load.waitUntilSucceeded(load.succeeded + 20)
+            let result = try underLoad(port: port) { load in
+                load.waitUntilSucceeded(20)
+                for _ in 1 ... 2 {
+                    // Synchronous with Type=notify: returns when the new overseerd is ready.
+                    try systemd.systemctl("restart", "app.service")
+                    load.waitUntilSucceeded(load.succeeded + 20)
+                }
             }
-            let result = load.stop()
             #expect(result.failures.isEmpty, "\(result.failures.count) of \(result.succeeded + result.failures.count) requests failed: \(result.failures.prefix(5))")
             let values = try systemd.properties("app.service", ["MainPID", "ActiveState", "NFileDescriptorStore"])
             #expect(values["MainPID"] != firstMain && values["ActiveState"] == "active" && values["NFileDescriptorStore"] == "1", "\(values)")
@@ -189,14 +189,14 @@ struct RealSystemdTests {
         try withSystemd(units) { systemd in
             try systemd.systemctl("start", "app.service")
             let before = try systemd.properties("app.service", ["MainPID", "StatusText"])
-            let load = LoadLoop(port: port)
-            load.waitUntilSucceeded(20)
-            let reexec = try systemd.run([Binaries.overseerd, "reexec", "--control-socket", "/run/app/overseerd.sock"])
-            #expect(reexec.exit == .exited(0), "\(reexec.stderr)")
-            #expect(reexec.stdout.hasPrefix("re-executing \(Binaries.overseerd) (version "), "\(reexec.stdout)")
-            try systemd.waitForJournalLine("app.service", containing: "took over from the previous overseerd image: generation 1")
-            load.waitUntilSucceeded(load.succeeded + 20)
-            let result = load.stop()
+            let result = try underLoad(port: port) { load in
+                load.waitUntilSucceeded(20)
+                let reexec = try systemd.run([Binaries.overseerd, "reexec", "--control-socket", "/run/app/overseerd.sock"])
+                #expect(reexec.exit == .exited(0), "\(reexec.stderr)")
+                #expect(reexec.stdout.hasPrefix("re-executing \(Binaries.overseerd) (version "), "\(reexec.stdout)")
+                try systemd.waitForJournalLine("app.service", containing: "took over from the previous overseerd image: generation 1")
+                load.waitUntilSucceeded(load.succeeded + 20)
+            }
             #expect(result.failures.isEmpty, "\(result.failures.count) requests failed: \(result.failures.prefix(5))")
             let after = try systemd.properties("app.service", ["MainPID", "ActiveState", "SubState", "NRestarts", "StatusText"])
             #expect(after["MainPID"] == before["MainPID"] && after["ActiveState"] == "active" && after["NRestarts"] == "0", "\(after)")
@@ -467,16 +467,17 @@ struct RealSystemdTests {
         try withSystemd(units) { systemd in
             try ExampleUnit.install(in: systemd, scratch: scratch)
             try systemd.systemctl("start", "overseerd-example.service")
-            let load = LoadLoop(port: port)
-            load.waitUntilSucceeded(20)
-            try systemd.systemctl("restart", "overseerd-example.service")
-            load.waitUntilSucceeded(load.succeeded + 20)
-            let mainPID = try systemd.property("overseerd-example.service", "MainPID")
-            let reexec = try systemd.run([Binaries.overseerd, "reexec", "--control-socket", "/run/overseerd-example/overseerd.sock"])
-            #expect(reexec.exit == .exited(0), "\(reexec)")
-            try systemd.waitForJournalLine("overseerd-example.service", containing: "took over from the previous overseerd image")
-            load.waitUntilSucceeded(load.succeeded + 20)
-            let result = load.stop()
+            var mainPID = ""
+            let result = try underLoad(port: port) { load in
+                load.waitUntilSucceeded(20)
+                try systemd.systemctl("restart", "overseerd-example.service")
+                load.waitUntilSucceeded(load.succeeded + 20)
+                mainPID = try systemd.property("overseerd-example.service", "MainPID")
+                let reexec = try systemd.run([Binaries.overseerd, "reexec", "--control-socket", "/run/overseerd-example/overseerd.sock"])
+                #expect(reexec.exit == .exited(0), "\(reexec)")
+                try systemd.waitForJournalLine("overseerd-example.service", containing: "took over from the previous overseerd image")
+                load.waitUntilSucceeded(load.succeeded + 20)
+            }
             #expect(result.failures.isEmpty, "\(result.failures.count) of \(result.succeeded + result.failures.count) requests failed: \(result.failures.prefix(5))")
             let values = try systemd.properties("overseerd-example.service", ["MainPID", "ActiveState", "NRestarts"])
             #expect(values["MainPID"] == mainPID && values["ActiveState"] == "active" && values["NRestarts"] == "0", "\(values)")
@@ -611,6 +612,19 @@ enum ExampleUnit {
                 .replacingOccurrences(of: "$", with: "$$") + "\""
             : escaped
     }
+}
+
+/// Runs `body` with a request loop on `port` and returns what the loop saw; the
+/// loop is stopped also when `body` throws.
+func underLoad(port: UInt16, _ body: (LoadLoop) throws -> Void) throws -> LoadLoop.Result {
+    let load = LoadLoop(port: port)
+    do {
+        try body(load)
+    } catch {
+        _ = load.stop()
+        throw error
+    }
+    return load.stop()
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
