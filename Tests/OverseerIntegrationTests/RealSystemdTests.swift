@@ -10,7 +10,7 @@ import Testing
 /// (scripts/systemd-instance) and driven with systemctl: what docs/OPERATIONS.md
 /// and systemd/ claim, checked. Skipped where systemd cannot be booted (not root,
 /// no CAP_SYS_ADMIN, no cgroup2), except with CI=true, where that fails.
-@Suite(.serialized, .timeLimit(.minutes(1)),
+@Suite(.serialized, .timeLimit(.minutes(2)),
        .enabled(if: SystemdInstance.unavailable == nil || SystemdInstance.isCI,
                 Comment(rawValue: "systemd cannot be booted here: \(SystemdInstance.unavailable ?? "")")))
 struct RealSystemdTests {
