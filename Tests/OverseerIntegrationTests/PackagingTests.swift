@@ -44,5 +44,9 @@ import Testing
         #expect(fetch.0 == .exited(0))
         let manual = try RunningProcess(["/bin/sh", "-c", "zcat \(installed)/usr/share/man/man8/overseerd.8.gz"]).waitForExitWithOutput()
         #expect(manual.1.contains(".SH EXIT STATUS"))
+        // The shipped unit, started by a real systemd from the unpacked tree.
+        if SystemdInstance.unavailable == nil || SystemdInstance.isCI {
+            try RealSystemdTests.startShippedUnit(fromPackageTree: installed)
+        }
     }
 }
