@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import OverseerCore
+import OverseerTestSupport
 import Testing
 
 /// A real systemd (Debian 12's 252) booted for one test by scripts/systemd-instance,
