@@ -43,9 +43,11 @@ public struct HandoverState: Equatable, Sendable {
         public var binaryID: String
         public var startedAt: Int64
         public var lastStatus: String?
+        /// When (CLOCK_MONOTONIC, ns; the same clock across exec) it last sent WATCHDOG=1.
+        public var lastWatchdog: Int64?
 
         public init(generation: Int, pid: Int32, pidfd: Int32?, notifyFD: Int32?, notifyAddress: String?,
-                    binaryID: String, startedAt: Int64, lastStatus: String?) {
+                    binaryID: String, startedAt: Int64, lastStatus: String?, lastWatchdog: Int64? = nil) {
             self.generation = generation
             self.pid = pid
             self.pidfd = pidfd
@@ -54,6 +56,7 @@ public struct HandoverState: Equatable, Sendable {
             self.binaryID = binaryID
             self.startedAt = startedAt
             self.lastStatus = lastStatus
+            self.lastWatchdog = lastWatchdog
         }
     }
 
@@ -88,9 +91,12 @@ public struct HandoverState: Equatable, Sendable {
                           listener.createdPath ?? "",
                           listener.inherited ? "inherited" : listener.boundAddress.map { "bound:" + $0 } ?? "bound"])
         }
-        lines.append(["child", String(child.generation), String(child.pid), child.pidfd.map(String.init) ?? "",
-                      child.notifyFD.map(String.init) ?? "", child.notifyAddress ?? "", child.binaryID,
-                      String(child.startedAt), child.lastStatus ?? ""])
+        var childFields = ["child", String(child.generation), String(child.pid), child.pidfd.map(String.init) ?? "",
+                           child.notifyFD.map(String.init) ?? "", child.notifyAddress ?? "", child.binaryID,
+                           String(child.startedAt), child.lastStatus ?? ""]
+        // Only when there is one (--watchdog relay): an older image, reading nine fields, can still take over.
+        if let lastWatchdog = child.lastWatchdog { childFields.append(String(lastWatchdog)) }
+        lines.append(childFields)
         if let controlFD { lines.append(["control", String(controlFD), controlPath ?? ""]) }
         for sha256 in rejected { lines.append(["rejected", sha256]) }
         return lines.map { $0.map(Self.escape).joined(separator: "\t") }.joined(separator: "\n") + "\n"
@@ -126,13 +132,14 @@ public struct HandoverState: Equatable, Sendable {
                 listeners.append(ListenerRecord(fd: fd, name: fields[2], kind: fields[3], localAddress: fields[4],
                                                 createdPath: fields[5].isEmpty ? nil : fields[5], inherited: fields[6] == "inherited",
                                                 boundAddress: fields[6].hasPrefix("bound:") ? String(fields[6].dropFirst(6)) : nil))
-            case ("child", 9):
+            case ("child", 9), ("child", 10):
                 guard let generation = Int(fields[1]), let pid = try int32(fields[2]), let started = Int64(fields[7]) else {
                     throw bad("child record \(line.prefix(60))")
                 }
                 child = ChildRecord(generation: generation, pid: pid, pidfd: try int32(fields[3]), notifyFD: try int32(fields[4]),
                                     notifyAddress: fields[5].isEmpty ? nil : fields[5], binaryID: fields[6],
-                                    startedAt: started, lastStatus: fields[8].isEmpty ? nil : fields[8])
+                                    startedAt: started, lastStatus: fields[8].isEmpty ? nil : fields[8],
+                                    lastWatchdog: fields.count > 9 ? Int64(fields[9]) : nil)
             case ("control", 3):
                 // As `encoded` writes it: a path without the socket's fd is nothing to take over.
                 guard let fd = try int32(fields[1]) else { throw bad("control socket without fd") }

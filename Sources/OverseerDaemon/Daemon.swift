@@ -44,10 +44,10 @@ public enum Daemon {
             fail(error.description, code: error.exitCode)
         }
 
-        var listeners: [Listener] = []
+        var inherited: [Listener] = []
         do {
-            if let inherited = try ListenFDs.parse(environment: variables, ownPID: Posix.pid) {
-                listeners += try ListenerBinder.adopt(inherited)
+            if let passed = try ListenFDs.parse(environment: variables, ownPID: Posix.pid) {
+                inherited = try ListenerBinder.adopt(passed)
             }
         } catch let error as ProtocolError {
             fail("cannot use the sockets passed to overseerd: \(error) — check the socket unit or activator", code: OverseerExitCode.usage)
@@ -58,18 +58,24 @@ public enum Daemon {
         } catch {
             fail("\(error)", code: OverseerExitCode.systemFailure)
         }
-        for spec in configuration.listeners {
+        var listeners: [Listener] = []
+        for slot in ListenerOrder.arrange(inherited: inherited.map(\.name), listens: configuration.listeners) {
+            switch slot {
+            case let .inherited(index):
+                listeners.append(inherited[index])
+            case let .bind(index):
+                let spec = configuration.listeners[index]
+                do {
+                    listeners.append(try ListenerBinder.bind(spec, backlog: configuration.backlog, unixMode: configuration.unixMode))
+                } catch {
+                    ListenerBinder.close(listeners.filter { $0.origin != .inherited })
+                    fail(error.description, code: OverseerExitCode.systemFailure)
+                }
+            }
+        }
+        for spec in configuration.listeners where spec.isNamed && inherited.contains(where: { $0.name == spec.name }) {
             // A socket systemd handed back (fd store, or a socket unit) under this name is the same listener.
-            if spec.isNamed, listeners.contains(where: { $0.origin == .inherited && $0.name == spec.name }) {
-                logger.info("using the inherited socket named \(spec.name) instead of binding \(spec.address)")
-                continue
-            }
-            do {
-                listeners.append(try ListenerBinder.bind(spec, backlog: configuration.backlog, unixMode: configuration.unixMode))
-            } catch {
-                ListenerBinder.close(listeners.filter { $0.origin != .inherited })
-                fail(error.description, code: OverseerExitCode.systemFailure)
-            }
+            logger.info("using the inherited socket named \(spec.name) instead of binding \(spec.address)")
         }
         for (index, listener) in listeners.enumerated() {
             let origin = listener.origin == .inherited ? ", inherited" : ""

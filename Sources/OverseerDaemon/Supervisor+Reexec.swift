@@ -76,7 +76,7 @@ extension Supervisor {
             listeners: listeners.map(Handover.record(of:)),
             child: .init(generation: child.generation, pid: child.process.pid, pidfd: child.process.pidfd?.rawValue,
                          notifyFD: child.notify?.fd.rawValue, notifyAddress: child.notify?.address, binaryID: child.binaryID,
-                         startedAt: child.startedAt, lastStatus: child.lastStatus),
+                         startedAt: child.startedAt, lastStatus: child.lastStatus, lastWatchdog: child.lastWatchdog),
             controlFD: control?.fd.rawValue, controlPath: control?.path,
             rejected: upgrade?.rejected ?? [])
         let memfd: FileDescriptor

@@ -95,7 +95,8 @@ public final class Supervisor {
         var notify: NotifyReceiver?
         if let fd = record.notifyFD, let address = record.notifyAddress { notify = NotifyReceiver(adopting: fd, address: address) }
         children[record.generation] = Child(generation: record.generation, process: process, notify: notify,
-                                            binaryID: record.binaryID, startedAt: record.startedAt, lastStatus: record.lastStatus)
+                                            binaryID: record.binaryID, startedAt: record.startedAt, lastStatus: record.lastStatus,
+                                            lastWatchdog: record.lastWatchdog)
         spawnedBinaries[record.generation] = record.binaryID
         try watch(record.generation)
     }

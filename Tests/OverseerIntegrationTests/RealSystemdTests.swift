@@ -149,14 +149,8 @@ struct RealSystemdTests {
     }
 
     /// The child sees its sockets in --listen order after `systemctl restart` too,
-    /// as README promises ("the http socket as fd 3"). Disabled: overseerd fails it.
-    @Test(.disabled("""
-        overseerd defect: after systemctl restart with FileDescriptorStoreMax= and two or more named \
-        --listen sockets, systemd 252 hands the stored sockets back in another order (here reversed) \
-        and overseerd passes them to the child in that order, not in --listen order (Daemon.swift \
-        puts every inherited socket first): a child that takes fd 3 as its first --listen gets another \
-        socket, e.g. the UDP one, and TCP connections wait unanswered
-        """))
+    /// as README promises ("the http socket as fd 3"). (systemd 252 hands stored sockets back reversed.)
+    @Test
     func restartWithTheFDStoreKeepsTheListenOrder() throws {
         let (http, admin) = (try freePort(), try freePort())
         let scratch = ScratchDirectory()
@@ -274,13 +268,8 @@ struct RealSystemdTests {
     }
 
     /// A re-exec in relay mode must not leave systemd without a ping for longer
-    /// than WatchdogSec=. Disabled: overseerd fails it (see the trait).
-    @Test(.disabled("""
-        overseerd defect: after a re-exec in --watchdog relay mode the new image sends no WATCHDOG=1 \
-        until its second check, half an interval later (Supervisor.adopt does not carry the serving \
-        child's lastWatchdog over, so the check at start finds no ping), so systemd can go a whole \
-        interval and the start-up time without one and ends the unit with Result=watchdog
-        """))
+    /// than WatchdogSec=. The new image is handed the serving child's last ping.
+    @Test
     func reexecInRelayModeKeepsTheWatchdogFed() throws {
         let scratch = ScratchDirectory()
         let child = scratch.file("pinger.py")

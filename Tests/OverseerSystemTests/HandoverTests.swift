@@ -44,4 +44,19 @@ import Testing
                                                   createdPath: nil, inherited: false)
         #expect(Handover.listener(from: record).origin == .bound(.inet(host: "127.0.0.1", port: 8080, transport: .stream)))
     }
+
+    /// The serving child's last WATCHDOG=1 goes to the next image (--watchdog relay); without one
+    /// the child record keeps the nine fields an older image reads.
+    @Test func lastWatchdogPingIsHandedOver() throws {
+        func state(_ ping: Int64?) -> HandoverState {
+            HandoverState(startedAt: 1, listeners: [],
+                          child: .init(generation: 3, pid: 2, pidfd: 5, notifyFD: 6, notifyAddress: "@n", binaryID: "b",
+                                       startedAt: 1, lastStatus: nil, lastWatchdog: ping),
+                          controlFD: nil, controlPath: nil, rejected: [])
+        }
+        #expect(try HandoverState(parsing: state(123_456_789).encoded).child.lastWatchdog == 123_456_789)
+        let without = state(nil).encoded
+        #expect(try HandoverState(parsing: without).child.lastWatchdog == nil)
+        #expect(without.split(separator: "\n").first { $0.hasPrefix("child") }?.split(separator: "\t", omittingEmptySubsequences: false).count == 9)
+    }
 }
