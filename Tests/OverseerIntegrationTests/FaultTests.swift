@@ -223,7 +223,10 @@ import Testing
         }
     }
 
-    func sendDatagram(_ text: String, to address: String) throws {
+    /// Sends one datagram; with `waiting: false` a full queue drops it and the
+    /// result is false (a flood must not block the test while the daemon waits for it to read stderr).
+    @discardableResult
+    func sendDatagram(_ text: String, to address: String, waiting: Bool = true) throws -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
         var storage = sockaddr_un()
@@ -236,8 +239,12 @@ import Testing
         let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
         let payload = Array(text.utf8)
         let sent = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, payload, payload.count, 0, $0, length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, payload, payload.count, waiting ? 0 : Int32(MSG_DONTWAIT), $0, length)
+            }
         }
+        if !waiting, sent < 0, errno == EAGAIN { return false }
         guard sent == payload.count else { throw HarnessError("sendto \(address): errno \(errno)") }
+        return true
     }
 }
