@@ -94,7 +94,7 @@ public struct UpgradeCycle: Sendable {
     /// The steps `settings` ask for.
     public static func steps(for settings: UpgradeSettings) -> [Step] {
         var steps: [Step] = []
-        if settings.sha256 != nil || settings.sidecarChecksum { steps.append(.checksum) }
+        if settings.sha256 != nil || settings.sidecarChecksum || settings.manifest { steps.append(.checksum) }
         if settings.minisignKey != nil { steps.append(.signature) }
         if settings.check != .none { steps.append(.check) }
         if settings.preUpgrade != nil { steps.append(.preUpgrade) }

@@ -117,6 +117,10 @@ public struct UpgradeSettings: Equatable, Sendable {
     public var probation: Duration = .seconds(30)
     /// Where `UpgradeState` is kept across overseerd's own restarts; nil: nowhere.
     public var stateDirectory: String?
+    /// `source` is a release manifest (`--manifest`), not the binary itself.
+    public var manifest = false
+    /// This host's id for staged rollouts (`--host-id`); nil: /etc/machine-id.
+    public var hostID: String?
 
     public init(source: Source) { self.source = source }
 

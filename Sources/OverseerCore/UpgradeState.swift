@@ -9,6 +9,8 @@
 /// rejected HEX
 /// probation HEX UNIX-SECONDS
 /// previous HEX
+/// version TEXT
+/// previous-version TEXT
 /// ```
 public struct UpgradeState: Equatable, Sendable {
     public static let fileName = "upgrades"
@@ -28,11 +30,17 @@ public struct UpgradeState: Equatable, Sendable {
     public var probation: Probation?
     /// The binary installed before the one in place (what a rollback puts back).
     public var previous: String?
+    /// The release versions (from a manifest) of the binary in place and of the previous one.
+    public var version: String?
+    public var previousVersion: String?
 
-    public init(rejected: Set<String> = [], probation: Probation? = nil, previous: String? = nil) {
+    public init(rejected: Set<String> = [], probation: Probation? = nil, previous: String? = nil,
+                version: String? = nil, previousVersion: String? = nil) {
         self.rejected = rejected
         self.probation = probation
         self.previous = previous
+        self.version = version
+        self.previousVersion = previousVersion
     }
 
     public var encoded: String {
@@ -40,6 +48,8 @@ public struct UpgradeState: Equatable, Sendable {
         lines += rejected.sorted().map { "rejected \($0)" }
         if let probation { lines.append("probation \(probation.sha256) \(probation.since)") }
         if let previous { lines.append("previous \(previous)") }
+        if let version { lines.append("version \(version)") }
+        if let previousVersion { lines.append("previous-version \(previousVersion)") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -60,6 +70,10 @@ public struct UpgradeState: Equatable, Sendable {
                 probation = Probation(sha256: fields[1], since: since)
             case ("previous", 2) where Self.isSHA256(fields[1]):
                 previous = fields[1]
+            case ("version", 2...):
+                version = fields.dropFirst().joined(separator: " ")
+            case ("previous-version", 2...):
+                previousVersion = fields.dropFirst().joined(separator: " ")
             default:
                 throw bad("unknown record \"\(line.prefix(80))\"")
             }

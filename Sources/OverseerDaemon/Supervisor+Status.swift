@@ -78,6 +78,7 @@ extension Supervisor: ControlTarget {
             members.append(("upgrades", .string(upgrade.summary)))
             if let pending = upgrade.pendingInstall { members.append(("pending_install", .string(pending))) }
             members.append(("rollbacks", .integer(Int64(rollbacks))))
+            members += upgrade.releaseFields
             members.append(("on_probation", supervision.probation.map { .integer(Int64($0)) } ?? .null))
         }
         return .object(members)

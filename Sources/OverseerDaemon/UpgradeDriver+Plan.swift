@@ -9,6 +9,10 @@ extension UpgradeDriver {
         let key: Minisign.PublicKey?
         let fetchHelper: String?
         let fetchUser: (uid: UInt32, gid: UInt32)?
+        /// This host's id for staged rollouts (with --manifest).
+        let hostID: String?
+        /// Go's name for this machine, for a manifest's `{arch}`.
+        let architecture = RolloutDecision.goArchitecture(machine: Posix.machine)
 
         init(_ settings: UpgradeSettings) throws(ConfigurationError) {
             self.settings = settings
@@ -32,6 +36,17 @@ extension UpgradeDriver {
                 fetchHelper = found
             } else {
                 fetchHelper = nil
+            }
+            if settings.manifest {
+                let id = settings.hostID ?? SmallFile.read("/etc/machine-id").map {
+                    String($0.filter { !$0.isWhitespace })
+                }
+                guard let id, !id.isEmpty else {
+                    throw ConfigurationError("no host id for staged rollouts: /etc/machine-id is missing or empty; give --host-id ID")
+                }
+                hostID = id
+            } else {
+                hostID = nil
             }
             if let user = settings.fetchUser {
                 guard let entry = Posix.user(named: user) else {

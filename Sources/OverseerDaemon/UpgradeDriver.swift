@@ -54,6 +54,17 @@ final class UpgradeDriver {
     private var previousBinary: String?
     /// The binary on probation, the one before it, and when (wall clock, s) it started serving.
     private var onProbation: (sha256: String, previous: String, since: Int64)?
+    /// The release version (from a manifest) installed, and the one before it.
+    private var installedVersion: String?
+    private var previousVersion: String?
+    /// The manifest's release being fetched and checked.
+    private var pendingRelease: (version: String, sha256: String)?
+    /// The manifest's validators, kept for the next poll once its release is dealt with.
+    private var manifestValidators: (etag: String?, lastModified: String?) = (nil, nil)
+    /// The last decision line about the manifest: said once, not at every poll.
+    private var lastManifestNote: String?
+    /// What the last manifest said, for `status`.
+    private var manifestSeen: (version: String, bucket: Int, percent: Int, decision: String)?
     /// What was last written to the state directory.
     private var savedState: String?
     private var stateFailureLogged = false
@@ -105,7 +116,25 @@ final class UpgradeDriver {
             "install of \(sha256.prefix(12)) pending after \(attempts) failed attempt(s): \(reason)"
         case let .restarting(sha256): "restarting into \(sha256.prefix(12))"
         }
-        return "from \(settings.source), installed \(cycle.installed.prefix(12)), \(state), \(cycle.rejected.count) rejected"
+        var release = ""
+        if settings.manifest {
+            release = ", release \(installedVersion ?? "unknown")"
+            if let seen = manifestSeen {
+                release += "; manifest \(seen.version), bucket \(seen.bucket) of \(seen.percent) %: \(seen.decision)"
+            }
+        }
+        return "from \(settings.manifest ? "manifest " : "")\(settings.source), installed \(cycle.installed.prefix(12))\(release), \(state), \(cycle.rejected.count) rejected"
+    }
+
+    /// The release fields of `overseerd status --json`, with `--manifest`.
+    var releaseFields: [(String, JSONText)] {
+        guard settings.manifest else { return [] }
+        var fields: [(String, JSONText)] = [("release_version", installedVersion.map { .string($0) } ?? .null)]
+        if let seen = manifestSeen {
+            fields += [("manifest_version", .string(seen.version)), ("bucket", .integer(Int64(seen.bucket))),
+                       ("staging_percent", .integer(Int64(seen.percent))), ("rollout", .string(seen.decision))]
+        }
+        return fields
     }
 
     /// Why a verified binary waits to be installed, if one does.
@@ -173,6 +202,8 @@ final class UpgradeDriver {
         savedState = state.encoded
         cycle.remember(rejected: Array(state.rejected))
         previousBinary = state.previous
+        installedVersion = state.version
+        previousVersion = state.previousVersion
         if let probation = state.probation, probation.sha256 == cycle.installed, settings.probation > .zero,
            Posix.wallClockSeconds - probation.since < settings.probation.totalNanoseconds / 1_000_000_000 {
             onProbation = (probation.sha256, state.previous ?? "", probation.since)
@@ -189,7 +220,7 @@ final class UpgradeDriver {
         guard let path = statePath else { return }
         let state = UpgradeState(rejected: cycle.rejected,
                                  probation: onProbation.map { .init(sha256: $0.sha256, since: $0.since) },
-                                 previous: previousBinary)
+                                 previous: previousBinary, version: installedVersion, previousVersion: previousVersion)
         let text = state.encoded
         guard text != savedState else { return }
         do {
@@ -250,6 +281,10 @@ final class UpgradeDriver {
         let restored = host.identify(target)
         cycle.failedProbation(bad, restored: restored)
         previousBinary = nil
+        if previousVersion != nil {
+            installedVersion = previousVersion
+            previousVersion = nil
+        }
         if restored != previous {
             logger.warning("\(Installer.previousPath(of: target)) is \(restored.prefix(12)), not \(previous.prefix(12)) as installed before")
         }
@@ -356,6 +391,10 @@ final class UpgradeDriver {
 
     private func startFetch() {
         sidecars = [:]
+        if settings.manifest {
+            startManifestPoll()
+            return
+        }
         switch settings.source {
         case let .file(path):
             let identity = ProcFS.fileIdentity(path)
@@ -363,79 +402,95 @@ final class UpgradeDriver {
                 feed(.unchanged)
                 return
             }
-            guard let staging = newStagingFile() else { return }
-            self.staging = staging
-            let limit = settings.maxBinarySize
-            struct Intake: Sendable {
-                let result: Result<(size: Int64, sha256: String), StagingError>
-                let sidecars: [String: String]
-            }
-            do {
-                try inBackground({ () -> Intake in
-                    let result: Result<(size: Int64, sha256: String), StagingError>
-                    do {
-                        let copied = try staging.copy(from: path, limit: limit)
-                        try staging.seal()
-                        result = .success(copied)
-                    } catch let error as StagingError {
-                        result = .failure(error)
-                    } catch {
-                        result = .failure(StagingError("cannot reopen the staging file \(staging.path): \(error)"))
-                    }
-                    var sidecars: [String: String] = [:]
-                    for suffix in [".sha256", ".minisig"] {
-                        if let text = SmallFile.read(path + suffix) { sidecars[suffix] = text }
-                    }
-                    return Intake(result: result, sidecars: sidecars)
-                }, then: { [unowned self] (intake: Intake) in
-                    switch intake.result {
-                    case let .success((_, sha256)):
-                        lastTakenIdentity = identity
-                        sidecars = intake.sidecars
-                        feed(.fetched(sha256: sha256))
-                    case let .failure(error) where error.isStillWritten:
-                        logger.info("\(error)")
-                        discardStaged()
-                        feed(.unchanged)
-                    case let .failure(error):
-                        // Not taken again until it changes: a FIFO or an oversized file would fail the same way each poll.
-                        lastTakenIdentity = identity
-                        feed(.fetchFailed(reason: "\(error)"))
-                    }
-                })
-            } catch {
-                feed(.fetchFailed(reason: "cannot start copying \(path): \(error)"))
-            }
+            startCopy(from: path, identity: identity)
         case let .network(url):
-            guard let helper = plan.fetchHelper else {
-                feed(.abandoned(reason: "no overseerd-fetch to fetch \(url) with"))
-                return
-            }
             guard let staging = newStagingFile() else { return }
             self.staging = staging
-            let limit = settings.fetchTimeout
-            var arguments = [helper, "--output-fd", "3", "--max-size", String(settings.maxBinarySize),
-                             "--max-time", String(max(1, limit.totalNanoseconds / 1_000_000_000))]
-            if let etag { arguments += ["--etag", etag] }
-            if let lastModified { arguments += ["--last-modified", lastModified] }
-            if settings.sidecarChecksum { arguments += ["--sidecar", ".sha256"] }
-            if settings.minisignKey != nil { arguments += ["--sidecar", ".minisig"] }
-            if let endpoint = settings.s3Endpoint { arguments += ["--s3-endpoint", endpoint] }
-            if let api = settings.githubAPIURL { arguments += ["--github-api-url", api] }
-            if let pattern = settings.assetPattern { arguments += ["--asset-pattern", pattern] }
-            arguments.append(url)
-            // Its own --max-time ends a slow transfer; this ends a helper that hangs anyway.
-            let request = HelperRequest(label: "overseerd-fetch", arguments: arguments, environment: host.inheritableEnvironment,
-                                        extraFD: staging.fd, user: plan.fetchUser, timeout: limit + .seconds(5))
-            do {
-                try helpers.start(request) { [unowned self] result in fetchFinished(result) }
-            } catch {
-                feed(.fetchFailed(reason: "cannot start \(helper): \(error)"))
+            var wanted: [String] = []
+            if settings.sidecarChecksum { wanted.append(".sha256") }
+            if settings.minisignKey != nil { wanted.append(".minisig") }
+            startNetworkFetch(url, conditional: true, maxSize: settings.maxBinarySize, sidecars: wanted, into: staging) { [unowned self] result in
+                fetchFinished(result, keepsValidators: true)
             }
         }
     }
 
-    private func fetchFinished(_ result: HelperResult) {
+    /// Copies the file at `path` into a new staging file on a thread of its own.
+    /// `identity`, for the watched file, is remembered once it is taken.
+    private func startCopy(from path: String, identity: [Int]?) {
+        guard let staging = newStagingFile() else { return }
+        self.staging = staging
+        let limit = settings.maxBinarySize
+        struct Intake: Sendable {
+            let result: Result<(size: Int64, sha256: String), StagingError>
+            let sidecars: [String: String]
+        }
+        do {
+            try inBackground({ () -> Intake in
+                let result: Result<(size: Int64, sha256: String), StagingError>
+                do {
+                    let copied = try staging.copy(from: path, limit: limit)
+                    try staging.seal()
+                    result = .success(copied)
+                } catch let error as StagingError {
+                    result = .failure(error)
+                } catch {
+                    result = .failure(StagingError("cannot reopen the staging file \(staging.path): \(error)"))
+                }
+                var sidecars: [String: String] = [:]
+                for suffix in [".sha256", ".minisig"] {
+                    if let text = SmallFile.read(path + suffix) { sidecars[suffix] = text }
+                }
+                return Intake(result: result, sidecars: sidecars)
+            }, then: { [unowned self] (intake: Intake) in
+                switch intake.result {
+                case let .success((_, sha256)):
+                    if let identity { lastTakenIdentity = identity }
+                    sidecars = intake.sidecars
+                    feed(.fetched(sha256: sha256))
+                case let .failure(error) where error.isStillWritten:
+                    logger.info("\(error)")
+                    discardStaged()
+                    feed(.unchanged)
+                case let .failure(error):
+                    // Not taken again until it changes: a FIFO or an oversized file would fail the same way each poll.
+                    if let identity { lastTakenIdentity = identity }
+                    feed(.fetchFailed(reason: "\(error)"))
+                }
+            })
+        } catch {
+            feed(.fetchFailed(reason: "cannot start copying \(path): \(error)"))
+        }
+    }
+
+    /// Runs overseerd-fetch for `url` into `staging`; `conditional` sends the validators of the last download.
+    private func startNetworkFetch(_ url: String, conditional: Bool, maxSize: Int64, sidecars wanted: [String],
+                                   into staging: StagingFile, completion: @escaping (HelperResult) -> Void) {
+        guard let helper = plan.fetchHelper else {
+            feed(.abandoned(reason: "no overseerd-fetch to fetch \(url) with"))
+            return
+        }
+        let limit = settings.fetchTimeout
+        var arguments = [helper, "--output-fd", "3", "--max-size", String(maxSize),
+                         "--max-time", String(max(1, limit.totalNanoseconds / 1_000_000_000))]
+        if conditional, let etag { arguments += ["--etag", etag] }
+        if conditional, let lastModified { arguments += ["--last-modified", lastModified] }
+        for suffix in wanted { arguments += ["--sidecar", suffix] }
+        if let endpoint = settings.s3Endpoint { arguments += ["--s3-endpoint", endpoint] }
+        if let api = settings.githubAPIURL { arguments += ["--github-api-url", api] }
+        if let pattern = settings.assetPattern { arguments += ["--asset-pattern", pattern] }
+        arguments.append(url)
+        // Its own --max-time ends a slow transfer; this ends a helper that hangs anyway.
+        let request = HelperRequest(label: "overseerd-fetch", arguments: arguments, environment: host.inheritableEnvironment,
+                                    extraFD: staging.fd, user: plan.fetchUser, timeout: limit + .seconds(5))
+        do {
+            try helpers.start(request, completion: completion)
+        } catch {
+            feed(.fetchFailed(reason: "cannot start \(helper): \(error)"))
+        }
+    }
+
+    private func fetchFinished(_ result: HelperResult, keepsValidators: Bool) {
         let line = result.output.split(separator: "\n").last.map(String.init) ?? ""
         guard let report = try? FetchReport(parsing: line) else {
             feed(.fetchFailed(reason: "overseerd-fetch ended with \(result.exit)\(result.timedOut ? " (killed at its deadline)" : "") and no report"))
@@ -474,8 +529,10 @@ final class UpgradeDriver {
                 }, then: { [unowned self] hashed in
                     switch hashed {
                     case let .success(sha256) where sha256 == reported:
-                        etag = report.etag
-                        lastModified = report.lastModified
+                        if keepsValidators {
+                            etag = report.etag
+                            lastModified = report.lastModified
+                        }
                         for suffix in [".sha256", ".minisig"] {
                             if let text = report.sidecar(suffix) { sidecars[suffix] = text }
                         }
@@ -492,7 +549,7 @@ final class UpgradeDriver {
         default:
             // overseerd-fetch's message can quote what a server sent: escaped, bounded.
             var reason = report.message.map { EscapedText.escape($0) } ?? "overseerd-fetch ended with \(result.exit)"
-            if report.kind == "size", report.etag != nil || report.lastModified != nil {
+            if keepsValidators, report.kind == "size", report.etag != nil || report.lastModified != nil {
                 // Like a rejected hash: the same body is not downloaded again, the next poll asks with its validators.
                 etag = report.etag
                 lastModified = report.lastModified
@@ -509,7 +566,8 @@ final class UpgradeDriver {
         }
         switch step {
         case .checksum:
-            let reason = UpgradeVerification.checksum(actual: sha256, configured: settings.sha256, sidecar: sidecars[".sha256"])
+            let reason = UpgradeVerification.checksum(actual: sha256, configured: pendingRelease?.sha256 ?? settings.sha256,
+                                                      sidecar: sidecars[".sha256"])
             feed(reason.map { .stepFailed(step, reason: $0) } ?? .stepPassed(step))
         case .signature:
             verifySignature(staging)
@@ -644,12 +702,85 @@ final class UpgradeDriver {
                 self.staging = nil
                 signatureTimestamp = nil
                 previousBinary = cycle.installed
+                if let release = pendingRelease, release.sha256 == sha256 {
+                    previousVersion = installedVersion
+                    installedVersion = release.version
+                    pendingRelease = nil
+                    etag = manifestValidators.etag
+                    lastModified = manifestValidators.lastModified
+                }
                 host.remember(binaryID: sha256, of: target)
                 feed(.installed)
             })
         } catch {
             feed(.installFailed(reason: "cannot start installing: \(error)"))
         }
+    }
+
+    // MARK: - Release manifests: what the manifest poll needs of the driver
+
+    private var stagedPath: String? { staging?.path }
+    private var installedHash: String { cycle.installed }
+    private var releaseVersions: (installed: String?, previous: String?) { (installedVersion, previousVersion) }
+    private func setStaging(_ file: StagingFile) { staging = file }
+    private func discardStagedFile() { discardStaged() }
+    private func setManifestSeen(_ value: (version: String, bucket: Int, percent: Int, decision: String)) { manifestSeen = value }
+
+    private func setInstalledVersion(_ version: String) {
+        installedVersion = version
+        saveState()
+    }
+
+    /// Remembered now, used once the manifest's release is dealt with (a 304 before
+    /// its binary was fetched would leave the release behind for good).
+    private func noteManifestValidators(etag: String?, lastModified: String?) {
+        manifestValidators = (etag, lastModified)
+        self.etag = nil
+        self.lastModified = nil
+    }
+
+    private func keepManifestValidators() {
+        etag = manifestValidators.etag
+        lastModified = manifestValidators.lastModified
+    }
+
+    /// A decision about the manifest is said once, not at every poll.
+    private func manifestNote(_ level: Supervision.LogLevel, _ text: String) {
+        guard text != lastManifestNote else { return }
+        lastManifestNote = text
+        logger.log(level, text)
+    }
+
+    /// Fetches the manifest's binary (a path or a URL) and checks it against the manifest's sha256.
+    private func fetchRelease(version: String, sha256: String, from url: String) {
+        pendingRelease = (version, sha256)
+        if url.hasPrefix("/") {
+            startCopy(from: url, identity: nil)
+            return
+        }
+        guard let staging = newStagingFile() else { return }
+        self.staging = staging
+        startNetworkFetch(url, conditional: false, maxSize: settings.maxBinarySize, sidecars: [], into: staging) { [unowned self] result in
+            fetchFinished(result, keepsValidators: false)
+        }
+    }
+
+    /// The installed release was yanked: the previous binary goes back and the yanked one is rejected.
+    private func rollBackYanked(reason: String) {
+        let yanked = cycle.installed
+        do {
+            try Installer.rollback(target)
+        } catch {
+            logger.error("\(error) — the yanked release stays installed")
+            return
+        }
+        let restored = host.identify(target)
+        cycle.failedProbation(yanked, restored: restored)
+        installedVersion = previousVersion
+        previousVersion = nil
+        previousBinary = nil
+        saveState()
+        host.requestRestart(reason: reason)
     }
 
     private func rollback() {
@@ -662,5 +793,119 @@ final class UpgradeDriver {
         } catch {
             logger.error("\(error) — the failed binary stays installed; the serving generation keeps running")
         }
+    }
+}
+
+/// Staged rollouts: with `--manifest`, a poll reads the release manifest, and
+/// `RolloutDecision` says whether this host takes its release now.
+extension UpgradeDriver {
+    func startManifestPoll() {
+        switch settings.source {
+        case let .file(path):
+            guard let bytes = SmallFile.bytes(path, limit: ReleaseManifest.maximumSize + 1) else {
+                feed(.unchanged)
+                return
+            }
+            manifestArrived(bytes, signature: SmallFile.read(path + ".minisig"), from: path)
+        case let .network(url):
+            guard let staging = newStagingFile() else { return }
+            setStaging(staging)
+            startNetworkFetch(url, conditional: true, maxSize: Int64(ReleaseManifest.maximumSize),
+                              sidecars: settings.minisignKey != nil ? [".minisig"] : [], into: staging) { [unowned self] result in
+                manifestFetched(result, from: url)
+            }
+        }
+    }
+
+    private func manifestFetched(_ result: HelperResult, from url: String) {
+        let line = result.output.split(separator: "\n").last.map(String.init) ?? ""
+        let report = try? FetchReport(parsing: line)
+        switch (result.exit, report?.result) {
+        case (.exited(0), .notModified?):
+            discardStagedFile()
+            feed(.unchanged)
+        case let (.exited(0), .downloaded?):
+            let bytes = stagedPath.flatMap { SmallFile.bytes($0, limit: ReleaseManifest.maximumSize + 1) }
+            discardStagedFile()
+            guard let bytes, let report else {
+                feed(.fetchFailed(reason: "cannot read back the manifest downloaded from \(url)"))
+                return
+            }
+            noteManifestValidators(etag: report.etag, lastModified: report.lastModified)
+            manifestArrived(bytes, signature: report.sidecar(".minisig"), from: url)
+        default:
+            let reason = report?.message.map { EscapedText.escape($0) } ?? "overseerd-fetch ended with \(result.exit)"
+            feed(.fetchFailed(reason: "manifest: \(reason)"))
+        }
+    }
+
+    /// Checks, reads and decides on a manifest; the cycle is in `.fetching`.
+    private func manifestArrived(_ bytes: [UInt8], signature: String?, from location: String) {
+        if let key = plan.key {
+            guard let signature else {
+                refuseManifest("there is no .minisig signature beside it", from: location)
+                return
+            }
+            do {
+                try Minisign.verify(contents: bytes, signature: try Minisign.Signature(parsing: signature), key: key)
+            } catch {
+                refuseManifest("its signature: \(error)", from: location)
+                return
+            }
+        }
+        let manifest: ReleaseManifest
+        do {
+            manifest = try ReleaseManifest(parsing: bytes)
+        } catch {
+            refuseManifest("\(error)", from: location)
+            return
+        }
+        let bucket = RolloutBucket.bucket(hostID: plan.hostID ?? "", version: manifest.version)
+        let facts = RolloutDecision.Facts(manifestVersion: manifest.version, stagingPercent: manifest.stagingPercent,
+                                          yanked: manifest.yanked, installedVersion: releaseVersions.installed,
+                                          previousVersion: releaseVersions.previous, bucket: bucket)
+        let version = EscapedText.escape(manifest.version, limit: 128)
+        switch RolloutDecision.decide(facts) {
+        case .upToDate:
+            seen(manifest, bucket, "up to date")
+            keepManifestValidators()
+            feed(.unchanged)
+        case let .waitForStage(bucket, percent):
+            seen(manifest, bucket, "waiting for its stage")
+            keepManifestValidators()
+            manifestNote(.info, "release \(version) waits for its stage: this host's bucket \(bucket) is not below \(percent) %")
+            feed(.unchanged)
+        case let .reject(why):
+            seen(manifest, bucket, "refused")
+            keepManifestValidators()
+            refuseManifest(EscapedText.escape(why), from: location)
+        case let .rollBackToPrevious(why):
+            seen(manifest, bucket, "yanked, rolled back")
+            keepManifestValidators()
+            manifestNote(.notice, "release \(EscapedText.escape(why))")
+            rollBackYanked(reason: "release \(version) yanked")
+            feed(.unchanged)
+        case let .take(why):
+            seen(manifest, bucket, "taken")
+            if manifest.sha256 == installedHash {
+                // Installed already (by hand, or the state was lost): only the version was unknown.
+                setInstalledVersion(manifest.version)
+                keepManifestValidators()
+                feed(.unchanged)
+                return
+            }
+            let url = manifest.binaryURL(manifestURL: location, os: "linux", arch: plan.architecture)
+            manifestNote(.notice, "taking release \(version) (\(EscapedText.escape(why))) from \(EscapedText.escape(url))")
+            fetchRelease(version: manifest.version, sha256: manifest.sha256, from: url)
+        }
+    }
+
+    private func seen(_ manifest: ReleaseManifest, _ bucket: Int, _ decision: String) {
+        setManifestSeen((EscapedText.escape(manifest.version, limit: 128), bucket, manifest.stagingPercent, decision))
+    }
+
+    private func refuseManifest(_ why: String, from location: String) {
+        manifestNote(.error, "manifest from \(EscapedText.escape(location)) refused: \(why); the installed binary stays")
+        feed(.unchanged)
     }
 }

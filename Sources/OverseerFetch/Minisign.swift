@@ -70,16 +70,36 @@ public enum Minisign {
 
     /// Checks `signature` of the file at `path` with `key`.
     public static func verify(fileAt path: String, signature: Signature, key: PublicKey) throws(Failure) {
-        guard signature.keyID == key.keyID else {
-            throw Failure("signed by another key (key id \(hex(signature.keyID.reversed())), expected \(hex(key.keyID.reversed())))")
-        }
-        guard sodium_init() >= 0 else { throw Failure("libsodium failed to initialise") }
+        try checkKey(signature, key)
         let message: [UInt8]
         do {
             message = signature.prehashed ? try FileDigest.blake2b512(path) : try FileDigest.contents(path)
         } catch {
             throw Failure("cannot read \(path): \(error)")
         }
+        try verify(message: message, signature: signature, key: key)
+    }
+
+    /// Checks `signature` of `contents` (bytes already read, such as a release
+    /// manifest: what is checked is exactly what is used) with `key`.
+    public static func verify(contents: [UInt8], signature: Signature, key: PublicKey) throws(Failure) {
+        try checkKey(signature, key)
+        var message = contents
+        if signature.prehashed {
+            message = [UInt8](repeating: 0, count: 64)
+            _ = crypto_generichash(&message, 64, contents, UInt64(contents.count), nil, 0)
+        }
+        try verify(message: message, signature: signature, key: key)
+    }
+
+    private static func checkKey(_ signature: Signature, _ key: PublicKey) throws(Failure) {
+        guard signature.keyID == key.keyID else {
+            throw Failure("signed by another key (key id \(hex(signature.keyID.reversed())), expected \(hex(key.keyID.reversed())))")
+        }
+        guard sodium_init() >= 0 else { throw Failure("libsodium failed to initialise") }
+    }
+
+    private static func verify(message: [UInt8], signature: Signature, key: PublicKey) throws(Failure) {
         let valid = signature.signature.withUnsafeBufferPointer { sig in
             message.withUnsafeBufferPointer { body in
                 key.key.withUnsafeBufferPointer { pk in

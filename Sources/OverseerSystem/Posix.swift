@@ -145,4 +145,12 @@ public enum Posix {
 
     /// The wall clock, in whole seconds since the epoch (for records that outlive a boot's monotonic clock).
     public static var wallClockSeconds: Int64 { Int64(time(nil)) }
+
+    /// The machine's hardware name, as `uname -m` prints it (`x86_64`, `aarch64`).
+    public static var machine: String {
+        var names = utsname()
+        // uname cannot fail with a valid buffer.
+        _ = uname(&names)
+        return withUnsafeBytes(of: names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
 }

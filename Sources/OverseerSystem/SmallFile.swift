@@ -6,6 +6,11 @@ public enum SmallFile {
     /// bytes of it; nil when it is missing, unreadable or not a regular file. It
     /// never blocks: a FIFO put where a sidecar is expected is not opened for waiting.
     public static func read(_ path: String, limit: Int = 1 << 16) -> String? {
+        bytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes of the regular file at `path`, as `read` takes them.
+    public static func bytes(_ path: String, limit: Int = 1 << 16) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { return nil }
         defer { Posix.close(fd) }
@@ -19,6 +24,6 @@ public enum SmallFile {
             if count <= 0 { break }
             result += buffer.prefix(min(count, limit - result.count))
         }
-        return String(decoding: result, as: UTF8.self)
+        return result
     }
 }

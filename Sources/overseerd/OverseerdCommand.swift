@@ -72,6 +72,12 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("fetch"), help: ArgumentHelp("Where new binaries come from: a path or file:///path (watched with inotify), http(s)://URL, s3://BUCKET/KEY or github:OWNER/REPO.", valueName: "url"))
     var fetch: String?
 
+    @Option(name: .customLong("manifest"), help: ArgumentHelp("Where a release manifest comes from (a path, http(s)://URL or s3://BUCKET/KEY): JSON naming the version, the binary's url and sha256, the staging percent and yanked versions. Polled like --fetch, exclusive with it.", valueName: "url"))
+    var manifest: String?
+
+    @Option(name: .customLong("host-id"), help: ArgumentHelp("This host's id for staged rollouts (default: /etc/machine-id).", valueName: "id"))
+    var hostID: String?
+
     @Option(name: .customLong("fetch-interval"), help: ArgumentHelp("Between polls (default 30s for a file, 5m otherwise; jittered).", valueName: "duration"))
     var fetchInterval: String?
 
@@ -169,7 +175,7 @@ struct OverseerdCommand: ParsableCommand {
         ("listen", .repeated), ("backlog", .single), ("unix-mode", .single), ("ready", .single),
         ("ready-timeout", .single), ("restart-signal", .single), ("reexec-signal", .single), ("stop-signal", .single),
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single),
-        ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
+        ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("manifest", .single), ("host-id", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
         ("no-restart", .flag), ("probation", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
@@ -215,15 +221,30 @@ struct OverseerdCommand: ParsableCommand {
     }
 
     func makeUpgradeSettings() throws(ConfigurationError) -> UpgradeSettings? {
-        guard let fetch else {
+        if fetch != nil, manifest != nil {
+            throw ConfigurationError("--fetch and --manifest are exclusive: a manifest names the binary itself")
+        }
+        guard let location = fetch ?? manifest else {
             let stray = [("--sha256", sha256), ("--checksum", checksum), ("--minisign-key", minisignKey),
-                         ("--pre-upgrade", preUpgrade), ("--fetch-user", fetchUser)].first { $0.1 != nil }
+                         ("--pre-upgrade", preUpgrade), ("--fetch-user", fetchUser), ("--host-id", hostID)].first { $0.1 != nil }
             if let stray {
-                throw ConfigurationError("\(stray.0) needs --fetch: it applies to new binaries, and none are fetched")
+                throw ConfigurationError("\(stray.0) needs --fetch or --manifest: it applies to new binaries, and none are fetched")
             }
             return nil
         }
-        var settings = UpgradeSettings(source: try .init(parsing: fetch))
+        var settings = UpgradeSettings(source: try .init(parsing: location))
+        if manifest != nil {
+            if location.hasPrefix("github:") {
+                throw ConfigurationError("bad --manifest \"\(EscapedText.escape(location, limit: 128))\": give a path, an http(s):// URL or an s3:// URL")
+            }
+            if sha256 != nil || checksum != nil {
+                throw ConfigurationError("--sha256 and --checksum do not go with --manifest: the manifest's sha256 is checked")
+            }
+            settings.manifest = true
+            settings.hostID = hostID
+        } else if hostID != nil {
+            throw ConfigurationError("--host-id needs --manifest: it picks this host's stage of a rollout")
+        }
         settings.interval = try fetchInterval.map { text throws(ConfigurationError) in try Duration(parsing: text) }
         settings.fetchTimeout = try Duration(parsing: fetchTimeout)
         settings.sha256 = sha256
