@@ -91,7 +91,8 @@ final class UpgradeDriver {
         if !stale.isEmpty {
             logger.notice("removed \(stale.count) staging file(s) an earlier overseerd left beside \(target)")
         }
-        if case .network = settings.source, settings.sha256 == nil, !settings.sidecarChecksum, settings.minisignKey == nil {
+        if case .network = settings.source, !settings.manifest, settings.sha256 == nil, !settings.sidecarChecksum,
+           settings.minisignKey == nil {
             logger.warning("upgrades from \(settings.source) are checked by nothing but the transport: a truncated or altered download that passes the start check would be installed; give --checksum, --sha256 or --minisign-key")
         }
         if case let .file(path) = plan.settings.source { startWatching(path) }
@@ -741,7 +742,9 @@ final class UpgradeDriver {
 
     private func keepManifestValidators() {
         etag = manifestValidators.etag
-        lastModified = manifestValidators.lastModified
+        // With an ETag, If-Modified-Since adds nothing but a risk: a manifest replaced
+        // within the same second has the same Last-Modified (S3 emulators answer 304 to it).
+        lastModified = etag == nil ? manifestValidators.lastModified : nil
     }
 
     /// A decision about the manifest is said once, not at every poll.
