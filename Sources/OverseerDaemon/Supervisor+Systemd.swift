@@ -81,6 +81,7 @@ extension Supervisor {
         if let lastRestart { status += lastRestart.outcome.succeeded ? "; last restart succeeded" : "; last restart failed" }
         if supervision.probation == generation { status += "; new binary on probation" }
         if rollbacks > 0 { status += "; \(rollbacks) upgrade(s) rolled back" }
+        if let rollout = upgrade?.rolloutStatus { status += "; \(rollout)" }
         if let childStatus = child.lastStatus { status += ": \(childStatus)" }
         return status
     }

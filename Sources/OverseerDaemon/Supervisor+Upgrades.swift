@@ -19,4 +19,10 @@ extension Supervisor: UpgradeHost {
         let key = ProcFS.fileIdentity(path)
         if !key.isEmpty { binaryIDCache = (key, binaryID) }
     }
+
+    func upgradeStatusChanged() {
+        if let serving = supervision.serving {
+            systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: serving))]))
+        }
+    }
 }

@@ -13,6 +13,8 @@ protocol UpgradeHost: AnyObject {
     func identify(_ path: String) -> String
     /// The SHA-256 of the file just installed at `path`, so that it is not hashed again.
     func remember(binaryID: String, of path: String)
+    /// What upgrades say in STATUS= changed (a rollout decision).
+    func upgradeStatusChanged()
     /// The program as it would be started now (PATH looked up again).
     func resolvedProgram() throws -> String
     /// overseerd's environment less what systemd meant for overseerd itself.
@@ -752,6 +754,17 @@ final class UpgradeDriver {
         guard text != lastManifestNote else { return }
         lastManifestNote = text
         logger.log(level, text)
+        host.upgradeStatusChanged()
+    }
+
+    /// For STATUS=: the release installed and what the manifest's rollout means here.
+    var rolloutStatus: String? {
+        guard settings.manifest else { return nil }
+        var text = "release \(installedVersion ?? "unknown")"
+        if let seen = manifestSeen, seen.decision != "up to date" {
+            text += ", manifest \(seen.version) \(seen.decision) (bucket \(seen.bucket) of \(seen.percent) %)"
+        }
+        return text
     }
 
     /// Fetches the manifest's binary (a path or a URL) and checks it against the manifest's sha256.

@@ -33,6 +33,7 @@ import Testing
         func requestRestart(reason: String) { restarts.append(reason) }
         func identify(_ path: String) -> String { (try? BinaryIdentity.sha256(ofFileAt: path)) ?? "" }
         func remember(binaryID: String, of path: String) { remembered[path] = binaryID }
+        func upgradeStatusChanged() {}
         func resolvedProgram() throws -> String { program }
         var inheritableEnvironment: [String] { [] }
     }

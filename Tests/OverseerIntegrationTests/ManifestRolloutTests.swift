@@ -43,13 +43,20 @@ import Testing
         let socket = a.scratch.file("control.sock")
         let runA = try a.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-a",
                                             "--control-socket", socket])
-        let runB = try b.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-b"])
+        // host-b tells "systemd" (a fake NOTIFY_SOCKET) what the rollout means for it.
+        var receiver: DatagramReceiver? = try DatagramReceiver(b.scratch.file("notify"))
+        let runB = try b.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-b"],
+                                           environment: ["NOTIFY_SOCKET": b.scratch.file("notify")])
         try runA.waitForLine(containing: "generation 2 is ready")
         #expect(a.installed() == v2)
         try runB.waitForLine(containing: "release 2.0.0 waits for its stage: this host's bucket 63 is not below 30 %")
         #expect(b.installed() == b.original)
-        let (_, status, _) = try HostileInputTests.control(socket, ["status", "--json"])
-        #expect(status.contains(#""release_version":"2.0.0""#), "\(status)")
+        let status = try receiver?.collect(until: { $0.contains("manifest 2.0.0 waiting for its stage (bucket 63 of 30 %)") })
+        #expect(status?.last?.contains("STATUS=serving generation 1") == true, "\(String(describing: status))")
+        // Nobody reads it from here on: gone, so that sends to it fail at once instead of filling its queue.
+        receiver = nil
+        let (_, json, _) = try HostileInputTests.control(socket, ["status", "--json"])
+        #expect(json.contains(#""release_version":"2.0.0""#), "\(json)")
 
         // Ramped to 100 %: host-b takes it too.
         try site.publish("2.0.0", nil, sha256: try UpgradeTests.sha256(v2), percent: 100)
