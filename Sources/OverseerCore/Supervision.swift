@@ -63,6 +63,9 @@ public struct Supervision: Sendable {
         /// generation is on probation too, from its start: an exit before it is
         /// ready, or within the probation, rolls back instead of ending overseerd.
         case firstGenerationOnProbation
+        /// The generation on probation pinged (WATCHDOG=1) and then stopped pinging
+        /// for `--probation-watchdog`: it hangs, which fails its probation as an exit would.
+        case probationWatchdogMissed(generation: Int)
     }
 
     /// The deadlines the machine asks for.
@@ -124,9 +127,10 @@ public struct Supervision: Sendable {
         case log(LogLevel, String)
         /// Exit the way this process ended (code, or death by the same signal).
         case exit(ProcessExit)
-        /// `generation`, on probation, exited with `exit`: put the previous binary
-        /// back before the next `spawnChild`, and reject the one that failed.
-        case rollBack(generation: Int, exit: ProcessExit)
+        /// `generation`, on probation, failed (`reason`: how): put the previous
+        /// binary back before the next `spawnChild`, and reject the one that
+        /// failed. `exit` is what overseerd leaves with if the rollback fails too.
+        case rollBack(generation: Int, exit: ProcessExit, reason: String)
         /// The binary `generation` runs has served its probation.
         case probationPassed(generation: Int)
     }
@@ -216,6 +220,17 @@ public struct Supervision: Sendable {
             restartRequested(reason: reason, into: &actions)
         case let .stopRequested(signal):
             stopRequested(signal, into: &actions)
+        case let .probationWatchdogMissed(generation):
+            guard probation == generation, serving == generation, candidate == nil, !shuttingDown else { break }
+            probation = nil
+            serving = nil
+            orphanedExit = .exited(OverseerExitCode.notReady)
+            actions.append(.cancelTimer(.probation(generation: generation)))
+            actions.append(.log(.error, "generation \(generation) stopped sending WATCHDOG=1 during its probation; putting the previous binary back"))
+            stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
+            actions.append(.rollBack(generation: generation, exit: .exited(OverseerExitCode.notReady),
+                                     reason: "stopped sending WATCHDOG=1"))
+            startGeneration(into: &actions)
         case .firstGenerationOnProbation:
             if settings.probation > .zero, nextGeneration == 1 { probationAtStart = true }
         case let .upgradeServing(generation):
@@ -345,7 +360,7 @@ public struct Supervision: Sendable {
                     // A release that crashes after cutover must not take the service down.
                     orphanedExit = exit
                     actions.append(.log(.error, "generation \(generation) exited with \(exit) during its probation; putting the previous binary back"))
-                    actions.append(.rollBack(generation: generation, exit: exit))
+                    actions.append(.rollBack(generation: generation, exit: exit, reason: "exited with \(exit)"))
                     startGeneration(into: &actions)
                     return
                 }
@@ -449,7 +464,7 @@ public struct Supervision: Sendable {
         probationAtStart = false
         orphanedExit = exit
         actions.append(.log(.error, "generation \(generation) \(what), and its binary is on probation; putting the previous binary back"))
-        actions.append(.rollBack(generation: generation, exit: exit))
+        actions.append(.rollBack(generation: generation, exit: exit, reason: what))
         startGeneration(into: &actions)
     }
 

@@ -115,6 +115,9 @@ public struct UpgradeSettings: Equatable, Sendable {
     /// How long a generation on a newly installed binary must serve before the
     /// binary is trusted; an exit sooner rolls back. Zero turns it off.
     public var probation: Duration = .seconds(30)
+    /// During probation, a child that sends WATCHDOG=1 and then stops for this
+    /// long fails it (`--probation-watchdog`); nil: not watched.
+    public var probationWatchdog: Duration?
     /// Where `UpgradeState` is kept across overseerd's own restarts; nil: nowhere.
     public var stateDirectory: String?
     /// `source` is a release manifest (`--manifest`), not the binary itself.

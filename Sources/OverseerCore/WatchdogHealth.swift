@@ -14,4 +14,11 @@ public enum WatchdogHealth {
         guard let servingLastPing else { return false }
         return servingLastPing >= now - interval.totalNanoseconds
     }
+
+    /// With `--probation-watchdog LIMIT`: whether a generation that pinged has
+    /// stopped for longer than the limit. One that never pinged is not watched.
+    public static func stoppedPinging(lastPing: Int64?, now: Int64, limit: Duration) -> Bool {
+        guard let lastPing else { return false }
+        return now - lastPing > limit.totalNanoseconds
+    }
 }

@@ -25,4 +25,18 @@ extension Supervisor: UpgradeHost {
             systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: serving))]))
         }
     }
+
+    /// While a generation is on probation, checks its WATCHDOG=1 pings (`--probation-watchdog`).
+    func watchProbation(every period: Duration, limit: Duration) {
+        reactor.cancel(probationWatch)
+        probationWatch = reactor.schedule(after: period) { [unowned self] in
+            probationWatch = nil
+            guard let generation = supervision.probation else { return }
+            if WatchdogHealth.stoppedPinging(lastPing: children[generation]?.lastWatchdog, now: MonotonicTimer.now, limit: limit) {
+                feed(.probationWatchdogMissed(generation: generation))
+            } else {
+                watchProbation(every: period, limit: limit)
+            }
+        }
+    }
 }

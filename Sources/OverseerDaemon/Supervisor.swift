@@ -65,6 +65,8 @@ public final class Supervisor {
     var rollbacks = 0
     /// Logged once the previous binary serves again after a rollback.
     var pendingRollback: String?
+    /// The next check of the probation watchdog.
+    var probationWatch: DeadlineToken?
     private var pending: [Supervision.Event] = []
 
     /// Sets up the loop around listeners that are already bound.
@@ -182,6 +184,7 @@ public final class Supervisor {
             child.process.signal(SIGKILL)
             child.process.signalProcessGroup(SIGKILL)
         case let .startTimer(timer, after):
+            if case .probation = timer, let limit = configuration.upgrade?.probationWatchdog { watchProbation(every: limit / 4, limit: limit) }
             reactor.cancel(supervisionDeadlines[timer])
             supervisionDeadlines[timer] = reactor.schedule(after: after) { [unowned self] in
                 supervisionDeadlines[timer] = nil
@@ -195,9 +198,9 @@ public final class Supervisor {
             logger.log(level, message)
         case let .exit(status):
             exitNow(status)
-        case let .rollBack(generation, exit):
+        case let .rollBack(generation, _, reason):
             rollbacks += 1
-            pendingRollback = upgrade?.failedProbation(generation: generation, exit: exit)
+            pendingRollback = upgrade?.failedProbation(generation: generation, reason: reason)
         case .probationPassed:
             upgrade?.probationPassed()
         }

@@ -267,10 +267,10 @@ final class UpgradeDriver {
         logger.notice("upgrade to \(sha256.prefix(12)) passed its probation; \(Installer.previousPath(of: target)) stays as the way back")
     }
 
-    /// The binary on probation failed it (`exit` of its generation): the previous
+    /// The binary on probation failed it (`reason`: how its generation did): the previous
     /// binary is put back and the failed one rejected. Returns the line to log
     /// once the previous binary serves again, nil when it could not be put back.
-    func failedProbation(generation: Int, exit: ProcessExit) -> String? {
+    func failedProbation(generation: Int, reason: String) -> String? {
         guard let (bad, previous, since) = onProbation else { return nil }
         onProbation = nil
         let seconds = max(0, Posix.wallClockSeconds - since)
@@ -291,7 +291,7 @@ final class UpgradeDriver {
         if restored != previous {
             logger.warning("\(Installer.previousPath(of: target)) is \(restored.prefix(12)), not \(previous.prefix(12)) as installed before")
         }
-        return "upgrade to \(bad.prefix(12)) rolled back: generation \(generation) exited with \(exit) \(seconds) s after cutover; \(restored.prefix(12)) serves again"
+        return "upgrade to \(bad.prefix(12)) rolled back: generation \(generation) \(reason) \(seconds) s after cutover; \(restored.prefix(12)) serves again"
     }
 
     private func startWatching(_ path: String) {

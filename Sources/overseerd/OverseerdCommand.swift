@@ -114,6 +114,9 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("fetch-user"), help: ArgumentHelp("Run overseerd-fetch as this user, with no_new_privs.", valueName: "user"))
     var fetchUser: String?
 
+    @Option(name: .customLong("probation-watchdog"), help: ArgumentHelp("During probation, a child that sends WATCHDOG=1 and then stops for this long fails it, as an exit would.", valueName: "duration"))
+    var probationWatchdog: String?
+
     @Option(name: .customLong("state-directory"), help: ArgumentHelp("Where upgrades keep what must survive overseerd's own restarts: rejected binaries, the one on probation (default: $STATE_DIRECTORY under systemd, else none).", valueName: "dir"))
     var stateDirectory: String?
 
@@ -177,7 +180,7 @@ struct OverseerdCommand: ParsableCommand {
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single),
         ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("manifest", .single), ("host-id", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
-        ("no-restart", .flag), ("probation", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
+        ("no-restart", .flag), ("probation", .single), ("probation-watchdog", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
     ]
 
@@ -260,6 +263,13 @@ struct OverseerdCommand: ParsableCommand {
         settings.preUpgrade = preUpgrade
         settings.noRestart = noRestart
         settings.probation = try Duration(parsing: probation)
+        if let probationWatchdog {
+            let limit = try Duration(parsing: probationWatchdog)
+            guard limit > .zero else {
+                throw ConfigurationError("--probation-watchdog must be longer than 0 (leave it out to not watch)")
+            }
+            settings.probationWatchdog = limit
+        }
         if let stateDirectory {
             guard stateDirectory.hasPrefix("/") else {
                 throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")

@@ -31,7 +31,7 @@ import Testing
             .cancelTimer(.readyTimeout(generation: 2)),
             .cancelTimer(.probation(generation: 2)),
             .log(.error, "generation 2 exited with status 4 during its probation; putting the previous binary back"),
-            .rollBack(generation: 2, exit: .exited(4)),
+            .rollBack(generation: 2, exit: .exited(4), reason: "exited with status 4"),
             .report(.reloading),
             .spawnChild(generation: 3),
         ])
@@ -42,6 +42,24 @@ import Testing
         #expect(machine.serving == 3)
         // The rolled-back generation is on no probation: its exit ends overseerd as before.
         #expect(machine.handle(.childExited(generation: 3, .exited(1))).last == .exit(.exited(1)))
+    }
+
+    @Test func pingsThatStopDuringProbationRollBack() {
+        var machine = Self.onProbation()
+        #expect(machine.handle(.probationWatchdogMissed(generation: 2)) == [
+            .cancelTimer(.probation(generation: 2)),
+            .log(.error, "generation 2 stopped sending WATCHDOG=1 during its probation; putting the previous binary back"),
+            .signalChild(generation: 2, signal: SIGTERM),
+            .startTimer(.stopTimeout(generation: 2), after: .seconds(30)),
+            .rollBack(generation: 2, exit: .exited(OverseerExitCode.notReady), reason: "stopped sending WATCHDOG=1"),
+            .report(.reloading),
+            .spawnChild(generation: 3),
+        ])
+        // Once (the hung generation is stopping and no longer on probation).
+        #expect(machine.handle(.probationWatchdogMissed(generation: 2)) == [])
+        _ = machine.handle(.childSpawned(generation: 3))
+        #expect(machine.handle(.childReady(generation: 3)).contains(.report(.ready(generation: 3, restartSucceeded: true))))
+        #expect(machine.handle(.childExited(generation: 2, .killed(signal: SIGTERM))).last == .log(.debug, "failed generation 2 reaped (signal SIGTERM)"))
     }
 
     @Test func failedRollbackExitsTheWayTheChildDid() {
@@ -77,7 +95,7 @@ import Testing
         #expect(actions.contains(.startTimer(.probation(generation: 3), after: .seconds(30))))
         #expect(machine.probation == 3)
         _ = machine.handle(.childExited(generation: 2, .exited(0)))
-        #expect(machine.handle(.childExited(generation: 3, .exited(4))).contains(.rollBack(generation: 3, exit: .exited(4))))
+        #expect(machine.handle(.childExited(generation: 3, .exited(4))).contains(.rollBack(generation: 3, exit: .exited(4), reason: "exited with status 4")))
     }
 
     @Test func stopRequestDuringProbationExitsAsUsual() {
@@ -102,7 +120,7 @@ import Testing
         var machine = Self.starting()
         _ = machine.handle(.childSpawned(generation: 1))
         let actions = machine.handle(.childExited(generation: 1, .exited(2)))
-        #expect(actions.contains(.rollBack(generation: 1, exit: .exited(2))))
+        #expect(actions.contains(.rollBack(generation: 1, exit: .exited(2), reason: "exited with status 2 before it was ready")))
         #expect(actions.last == .spawnChild(generation: 2))
         _ = machine.handle(.childSpawned(generation: 2))
         // The previous binary fails too: overseerd exits the way the first child did.
@@ -112,7 +130,7 @@ import Testing
     @Test func spawnFailureRollsBack() {
         var machine = Self.starting()
         let actions = machine.handle(.childSpawnFailed(generation: 1, exitCode: 126, reason: "cannot run"))
-        #expect(actions.contains(.rollBack(generation: 1, exit: .exited(126))))
+        #expect(actions.contains(.rollBack(generation: 1, exit: .exited(126), reason: "could not start: cannot run")))
         #expect(actions.last == .spawnChild(generation: 2))
     }
 
@@ -122,7 +140,7 @@ import Testing
         let actions = machine.handle(.childReady(generation: 1))
         #expect(actions.contains(.startTimer(.probation(generation: 1), after: .seconds(30))))
         #expect(machine.probation == 1)
-        #expect(machine.handle(.childExited(generation: 1, .exited(9))).contains(.rollBack(generation: 1, exit: .exited(9))))
+        #expect(machine.handle(.childExited(generation: 1, .exited(9))).contains(.rollBack(generation: 1, exit: .exited(9), reason: "exited with status 9")))
     }
 
     @Test func withoutProbationItIsIgnored() {

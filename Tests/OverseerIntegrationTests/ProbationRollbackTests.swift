@@ -117,4 +117,45 @@ import Testing
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }
+
+    /// With --probation-watchdog, a new binary that pings and then hangs (alive,
+    /// no more WATCHDOG=1) fails its probation as a crash would.
+    @Test func hungReleaseOnProbationIsRolledBack() throws {
+        let deployment = try UpgradeTests.Deployment()
+        func pinger(stopAfter seconds: Double) -> Data {
+            Data("""
+            #!/usr/bin/env python3
+            import os, socket, sys, time
+            if "OVERSEER_CHECK_TOKEN" in os.environ:
+                print(os.environ["OVERSEER_CHECK_TOKEN"])
+                sys.exit(0)
+            address = os.environ["NOTIFY_SOCKET"]
+            address = "\\0" + address[1:] if address.startswith("@") else address
+            def notify(message):
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                    s.connect(address)
+                    s.send(message.encode())
+            notify("READY=1")
+            started = time.time()
+            while True:
+                if \(seconds) < 0 or time.time() - started < \(seconds):
+                    notify("WATCHDOG=1")
+                time.sleep(0.1)
+
+            """.utf8)
+        }
+        let good = pinger(stopAfter: -1)
+        try deployment.write(good, to: deployment.program)
+        let (run, _, _) = try deployment.start(["--probation", "20s", "--probation-watchdog", "600ms"])
+        try deployment.deploy(pinger(stopAfter: 0.5))
+        try run.waitForLine(containing: "generation 2 runs a new binary: on probation")
+        try run.waitForLine(containing: "generation 2 stopped sending WATCHDOG=1 during its probation")
+        let line = try run.waitForLine(containing: "rolled back:")
+        #expect(line.contains("generation 2 stopped sending WATCHDOG=1"), "\(line)")
+        try run.waitForLine(containing: "generation 3 is ready")
+        #expect(deployment.installed() == good)
+        #expect(run.exit == nil)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
 }
