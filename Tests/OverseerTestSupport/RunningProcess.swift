@@ -101,12 +101,31 @@ public final class RunningProcess: @unchecked Sendable {
             environment: merged.map { "\($0.key)=\($0.value)" }.sorted(),
             fdMap: [(stdin?.read ?? null).rawValue, stdout.write.rawValue, stderr.write.rawValue] + extraFDs,
             newProcessGroup: true, workingDirectory: workingDirectory)
-        process = try ChildProcess.spawn(request)
+        process = try Self.spawnRetryingTextBusy(request)
         let kept = [stdout.read.rawValue, stderr.read.rawValue] + (stdin.map { [$0.write.rawValue] } ?? [])
         opened.removeAll { kept.contains($0) }
         stdoutFD = stdout.read.rawValue
         stderrFD = stderr.read.rawValue
         stdinFD = stdin?.write.rawValue
+    }
+
+    /// A test that has just written a program may find it busy (ETXTBSY): another
+    /// test thread that forked meanwhile holds a copy of the writer's fd until its
+    /// child execs, microseconds to milliseconds. O_CLOEXEC cannot close that window,
+    /// so a busy program is tried again for up to a second.
+    static func spawnRetryingTextBusy(_ request: ChildProcess.Request) throws -> ChildProcess {
+        var attempts = 0
+        while true {
+            let failure: ChildProcess.SpawnError
+            do {
+                return try ChildProcess.spawn(request)
+            } catch {
+                failure = error
+            }
+            guard failure.errno == .textFileBusy, attempts < 100 else { throw failure }
+            attempts += 1
+            usleep(10_000)
+        }
     }
 
     deinit {
