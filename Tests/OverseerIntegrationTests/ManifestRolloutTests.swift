@@ -100,8 +100,6 @@ import Testing
     /// The same staged rollout from S3 (moto's emulator): the manifest and the
     /// binary are objects; the binary's key is relative to the manifest's.
     @Test func stagedRolloutFromS3() throws {
-        let probe = try RunningProcess(["/usr/bin/env", "python3", "-c", "import moto.server, boto3"]).waitForExit()
-        try #require(probe == .exited(0), "python3 cannot import moto.server and boto3 (pip install 'moto[server]')")
         let a = try UpgradeTests.Deployment()
         let b = try UpgradeTests.Deployment()
         let arch = shellOutput("uname -m").trimmingCharacters(in: .whitespacesAndNewlines) == "aarch64" ? "arm64" : "amd64"
@@ -112,26 +110,9 @@ import Testing
         func manifest(_ percent: Int) -> String {
             #"{"version":"2.0.0","url":"app-2.0.0-{os}-{arch}","sha256":"\#(hash)","staging_percent":\#(percent)}"#
         }
-        let environment = ["http_proxy": "", "HTTP_PROXY": "", "all_proxy": "", "NO_PROXY": "127.0.0.1"]
-        let script = """
-            import sys, boto3
-            from moto.server import ThreadedMotoServer
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            server.start()
-            port = server.get_host_and_port()[1]
-            s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test")
-            s3.create_bucket(Bucket="releases")
-            s3.upload_file(sys.argv[1], "releases", "app/app-2.0.0-linux-\(arch)")
-            s3.put_object(Bucket="releases", Key="app/manifest.json", Body=sys.argv[2].encode())
-            print("MOTO_PORT=%d" % port, flush=True)
-            __import__("threading").Event().wait()
-            """
-        let moto = try RunningProcess(["/usr/bin/env", "python3", "-u", "-c", script, binary, manifest(30)], environment: environment)
-        defer { moto.signal(SIGKILL); _ = try? moto.waitForExit() }
-        let line = try moto.waitForLine(containing: "MOTO_PORT=", in: .stdout, timeout: 60)
-        let port = try #require(line.components(separatedBy: "MOTO_PORT=").last.flatMap { UInt16($0.trimmingCharacters(in: .whitespaces)) })
-        let credentials = ["AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"]
+        let moto = try MotoS3(bucket: "releases", uploads: [("app/app-2.0.0-linux-\(arch)", binary)])
+        try moto.put("app/manifest.json", manifest(30))
+        let (port, credentials) = (moto.port, MotoS3.credentials)
         func start(_ deployment: UpgradeTests.Deployment, _ host: String) throws -> RunningProcess {
             try deployment.overseerdFetching(
                 ["--manifest", "s3://releases/app/manifest.json", "--s3-endpoint", "http://127.0.0.1:\(port)",
@@ -142,25 +123,16 @@ import Testing
         try runA.waitForLine(containing: "generation 2 is ready", timeout: 30)
         #expect(a.installed() == v2)
         try runB.waitForLine(containing: "waits for its stage: this host's bucket 63 is not below 30 %", timeout: 30)
-        func put(_ key: String, _ body: String) throws {
-            let upload = try RunningProcess(["/usr/bin/env", "python3", "-c", """
-                import sys, boto3
-                s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:\(port)", region_name="us-east-1",
-                                  aws_access_key_id="test", aws_secret_access_key="test")
-                s3.put_object(Bucket="releases", Key=sys.argv[1], Body=sys.argv[2].encode())
-                """, key, body], environment: environment).waitForExit()
-            #expect(upload == .exited(0))
-        }
         // Ramped: the manifest object replaced.
-        try put("app/manifest.json", manifest(100))
+        try moto.put("app/manifest.json", manifest(100))
         try runB.waitForLine(containing: "generation 2 is ready", timeout: 30)
         #expect(b.installed() == v2)
         // A manifest whose sha256 does not match its binary, and a yanked one: refused by both.
-        try put("app/app-3.0.0-linux-\(arch)", "#!/bin/sh\nexit 1\n")
-        try put("app/manifest.json", #"{"version":"3.0.0","url":"app-3.0.0-{os}-{arch}","sha256":"\#(String(repeating: "0", count: 64))"}"#)
+        try moto.put("app/app-3.0.0-linux-\(arch)", "#!/bin/sh\nexit 1\n")
+        try moto.put("app/manifest.json", #"{"version":"3.0.0","url":"app-3.0.0-{os}-{arch}","sha256":"\#(String(repeating: "0", count: 64))"}"#)
         try runA.waitForLine(containing: "upgrade rejected: checksum failed", timeout: 30)
         try runB.waitForLine(containing: "upgrade rejected: checksum failed", timeout: 30)
-        try put("app/manifest.json", #"{"version":"4.0.0","url":"app-4.0.0-{os}-{arch}","sha256":"\#(hash)","yanked":["4.0.0"]}"#)
+        try moto.put("app/manifest.json", #"{"version":"4.0.0","url":"app-4.0.0-{os}-{arch}","sha256":"\#(hash)","yanked":["4.0.0"]}"#)
         try runA.waitForLine(containing: "refused: its own version 4.0.0 is yanked", timeout: 30)
         try runB.waitForLine(containing: "refused: its own version 4.0.0 is yanked", timeout: 30)
         #expect(a.installed() == v2 && b.installed() == v2)

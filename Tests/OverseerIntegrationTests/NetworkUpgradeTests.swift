@@ -250,33 +250,13 @@ extension NetworkUpgradeTests {
 extension NetworkUpgradeTests {
     /// s3://BUCKET/KEY against moto's S3 emulator (PyPI moto, in server mode).
     @Test func s3Upgrade() throws {
-        let probe = try RunningProcess(["/usr/bin/env", "python3", "-c", "import moto.server, boto3"]).waitForExit()
-        try #require(probe == .exited(0), "python3 cannot import moto.server and boto3 (pip install 'moto[server]')")
         let deployment = try UpgradeTests.Deployment()
         let new = deployment.variant("from-s3")
         let binary = deployment.scratch.file("upload")
         try new.write(to: URL(fileURLWithPath: binary))
-        let script = """
-            import sys, boto3
-            from moto.server import ThreadedMotoServer
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            server.start()
-            port = server.get_host_and_port()[1]
-            s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test")
-            s3.create_bucket(Bucket="releases")
-            s3.upload_file(sys.argv[1], "releases", "app/server")
-            print("MOTO_PORT=%d" % port, flush=True)
-            __import__("threading").Event().wait()
-            """
-        let moto = try RunningProcess(["/usr/bin/env", "python3", "-u", "-c", script, binary],
-                                      environment: ["http_proxy": "", "HTTP_PROXY": "", "all_proxy": "", "NO_PROXY": "127.0.0.1"])
-        defer { moto.signal(SIGKILL); _ = try? moto.waitForExit() }
-        let line = try moto.waitForLine(containing: "MOTO_PORT=", in: .stdout, timeout: 60)
-        let port = try #require(line.components(separatedBy: "MOTO_PORT=").last.flatMap { UInt16($0.trimmingCharacters(in: .whitespaces)) })
+        let moto = try MotoS3(bucket: "releases", uploads: [("app/server", binary)])
         let run = try deployment.overseerdFetching(
-            ["--fetch", "s3://releases/app/server", "--s3-endpoint", "http://127.0.0.1:\(port)"],
-            environment: ["AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"])
+            ["--fetch", "s3://releases/app/server", "--s3-endpoint", moto.endpoint], environment: MotoS3.credentials)
         try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
         #expect(deployment.installed() == new)
         run.signal(SIGTERM)
