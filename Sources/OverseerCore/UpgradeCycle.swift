@@ -95,7 +95,8 @@ public struct UpgradeCycle: Sendable {
     public static func steps(for settings: UpgradeSettings) -> [Step] {
         var steps: [Step] = []
         if settings.sha256 != nil || settings.sidecarChecksum || settings.manifest { steps.append(.checksum) }
-        if settings.minisignKey != nil { steps.append(.signature) }
+        // With a manifest, its signature covers the binary through the manifest's sha256.
+        if settings.minisignKey != nil, !settings.manifest { steps.append(.signature) }
         if settings.check != .none { steps.append(.check) }
         if settings.preUpgrade != nil { steps.append(.preUpgrade) }
         return steps

@@ -141,4 +141,42 @@ import Testing
         _ = try runA.waitForExit()
         _ = try runB.waitForExit()
     }
+
+    /// With --minisign-key the manifest must be signed, and the signature is
+    /// checked over the bytes used; the binary is then covered by the manifest's
+    /// sha256. A manifest on a path names its binary relative to it.
+    @Test func signedManifestFromAPath() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/minisign"), "install the Debian package minisign")
+        let deployment = try UpgradeTests.Deployment()
+        let releases = deployment.scratch.file("releases")
+        try FileManager.default.createDirectory(atPath: releases, withIntermediateDirectories: true)
+        let key = deployment.scratch.file("key")
+        #expect(try RunningProcess(["/usr/bin/minisign", "-G", "-W", "-p", key + ".pub", "-s", key + ".sec"]).waitForExit() == .exited(0))
+        let arch = shellOutput("uname -m").trimmingCharacters(in: .whitespacesAndNewlines) == "aarch64" ? "arm64" : "amd64"
+        let v2 = deployment.variant("signed-2.0.0")
+        try v2.write(to: URL(fileURLWithPath: "\(releases)/app-2.0.0-linux-\(arch)"))
+        let manifest = releases + "/manifest.json"
+        func publish(signed: Bool) throws {
+            let text = #"{"version":"2.0.0","url":"app-2.0.0-{os}-{arch}","sha256":"\#(try UpgradeTests.sha256(v2))"}"#
+            let temporary = releases + "/.manifest.tmp"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+            if signed {
+                #expect(try RunningProcess(["/usr/bin/minisign", "-S", "-s", key + ".sec", "-m", temporary]).waitForExit() == .exited(0))
+                try #require(rename(temporary + ".minisig", manifest + ".minisig") == 0)
+            }
+            try #require(rename(temporary, manifest) == 0)
+        }
+        try publish(signed: false)
+        let run = try RunningProcess.overseerd(
+            ["--ready", "notify", "--manifest", manifest, "--minisign-key", key + ".pub", "--host-id", "host-a",
+             "--fetch-interval", "300ms", "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
+        try run.waitForLine(containing: "refused: there is no .minisig signature beside it")
+        try publish(signed: true)
+        try run.waitForLine(containing: "generation 2 is ready")
+        #expect(deployment.installed() == v2)
+        #expect(run.lines(containing: "upgrade rejected").isEmpty)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
 }
