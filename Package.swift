@@ -53,7 +53,7 @@ let package = Package(
         // hash read through OverseerSystem. Staging, watching and installing are syscalls:
         // OverseerSystem. Network fetches run in overseerd-fetch.
         .target(name: "OverseerFetch", dependencies: [
-            "OverseerCore", "OverseerSystem", "CSodium",
+            "OverseerCore", "OverseerProtocol", "OverseerSystem", "CSodium",
         ]),
         // The supervisor: one event loop that owns all state and carries out what the
         // pure machines decide.

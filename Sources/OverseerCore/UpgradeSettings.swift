@@ -1,3 +1,5 @@
+import OverseerProtocol
+
 /// Where new binaries come from and what they must pass before they replace the program.
 public struct UpgradeSettings: Equatable, Sendable {
     /// What `--fetch` names.
@@ -131,7 +133,7 @@ public struct UpgradeSettings: Equatable, Sendable {
 
     public func validate() throws(ConfigurationError) {
         if let sha256 {
-            guard sha256.count == 64, sha256.allSatisfy({ $0.isHexDigit && ($0.isNumber || $0.isLowercase) }) else {
+            guard SHA256Hex.isValid(sha256) else {
                 throw ConfigurationError("bad --sha256 \"\(sha256)\": give the 64 lower-case hex digits of the binary's SHA-256")
             }
         }

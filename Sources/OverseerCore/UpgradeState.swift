@@ -1,3 +1,5 @@
+import OverseerProtocol
+
 /// What overseerd keeps about upgrades across its own restarts, in
 /// `--state-directory`: the binaries rejected, the one on probation and since
 /// when, the one before it. Pure: text in, text out; the file is written
@@ -63,12 +65,12 @@ public struct UpgradeState: Equatable, Sendable {
         for line in lines.dropFirst() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
             switch (fields.first, fields.count) {
-            case ("rejected", 2) where Self.isSHA256(fields[1]):
+            case ("rejected", 2) where SHA256Hex.isValid(fields[1]):
                 rejected.insert(fields[1])
-            case ("probation", 3) where Self.isSHA256(fields[1]):
+            case ("probation", 3) where SHA256Hex.isValid(fields[1]):
                 guard let since = Int64(fields[2]) else { throw bad("bad time in \"\(line.prefix(80))\"") }
                 probation = Probation(sha256: fields[1], since: since)
-            case ("previous", 2) where Self.isSHA256(fields[1]):
+            case ("previous", 2) where SHA256Hex.isValid(fields[1]):
                 previous = fields[1]
             case ("version", 2...):
                 version = fields.dropFirst().joined(separator: " ")
@@ -78,10 +80,5 @@ public struct UpgradeState: Equatable, Sendable {
                 throw bad("unknown record \"\(line.prefix(80))\"")
             }
         }
-    }
-
-    /// 64 lower-case hex digits.
-    public static func isSHA256(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (48 ... 57).contains($0) || (97 ... 102).contains($0) }
     }
 }

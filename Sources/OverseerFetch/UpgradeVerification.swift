@@ -1,3 +1,4 @@
+import OverseerProtocol
 import OverseerCore
 
 /// The judgements of the upgrade checks, without any I/O: each returns nil
@@ -11,7 +12,7 @@ public enum UpgradeVerification {
             return sidecar == nil ? "no checksum to compare with (no --sha256, and no .sha256 file beside the binary)"
                 : "no checksum to compare with (the .sha256 file holds no 64-digit hex hash)"
         }
-        guard isSHA256(actual) else { return "the candidate's own hash is missing or malformed (\(actual.prefix(16)))" }
+        guard SHA256Hex.isValid(actual.lowercased()) else { return "the candidate's own hash is missing or malformed (\(actual.prefix(16)))" }
         if actual.lowercased() == expected.lowercased() { return nil }
         return "sha256 is \(actual.prefix(16))…, expected \(expected.prefix(16))…"
     }
@@ -49,15 +50,11 @@ public enum UpgradeVerification {
     /// and against the size overseerd sees in the staged file.
     public static func fetchedHash(reported: String?, reportedSize: Int64?, stagedSize: Int64, limit: Int64) -> Result<String, FetchRejection> {
         guard stagedSize <= limit else { return .failure(.init("download is \(stagedSize) bytes, over --max-binary-size")) }
-        guard let reported, isSHA256(reported) else { return .failure(.init("overseerd-fetch reported no valid sha256 for the download")) }
+        guard let reported, SHA256Hex.isValid(reported.lowercased()) else { return .failure(.init("overseerd-fetch reported no valid sha256 for the download")) }
         if let reportedSize, reportedSize != stagedSize {
             return .failure(.init("overseerd-fetch reported \(reportedSize) bytes but \(stagedSize) are staged"))
         }
         return .success(reported.lowercased())
-    }
-
-    static func isSHA256(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (48 ... 57).contains($0) || (97 ... 102).contains($0) || (65 ... 70).contains($0) }
     }
 }
 

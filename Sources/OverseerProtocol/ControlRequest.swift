@@ -22,7 +22,7 @@ public enum ControlRequest: Equatable, Sendable {
         case ["reexec"]: self = .reexec
         case let words where words.count == 2 && words[0] == "forget":
             let hash = words[1].lowercased()
-            guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (48 ... 57).contains($0) || (97 ... 102).contains($0) }) else {
+            guard SHA256Hex.isValid(hash) else {
                 throw ProtocolError("forget needs a binary's SHA-256 (64 hex digits), as overseerd status and the log show it")
             }
             self = .forget(sha256: hash)

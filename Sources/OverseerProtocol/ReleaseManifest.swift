@@ -55,7 +55,7 @@ public struct ReleaseManifest: Equatable, Sendable {
         guard version.utf8.count <= 128 else { throw ProtocolError("the manifest's \"version\" is over 128 bytes") }
         let url = try text("url", required: true)!
         let sha256 = try text("sha256", required: true)!.lowercased()
-        guard sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (48 ... 57).contains($0) || (97 ... 102).contains($0) }) else {
+        guard SHA256Hex.isValid(sha256) else {
             throw ProtocolError("the manifest's \"sha256\" is not 64 hex digits")
         }
         var percent = 100
