@@ -722,18 +722,6 @@ final class UpgradeDriver {
 
     // MARK: - Release manifests: what the manifest poll needs of the driver
 
-    private var stagedPath: String? { staging?.path }
-    private var installedHash: String { cycle.installed }
-    private var releaseVersions: (installed: String?, previous: String?) { (installedVersion, previousVersion) }
-    private func setStaging(_ file: StagingFile) { staging = file }
-    private func discardStagedFile() { discardStaged() }
-    private func setManifestSeen(_ value: (version: String, bucket: Int, percent: Int, decision: String)) { manifestSeen = value }
-
-    private func setInstalledVersion(_ version: String) {
-        installedVersion = version
-        saveState()
-    }
-
     /// Remembered now, used once the manifest's release is dealt with (a 304 before
     /// its binary was fetched would leave the release behind for good).
     private func noteManifestValidators(etag: String?, lastModified: String?) {
@@ -825,7 +813,7 @@ extension UpgradeDriver {
             manifestArrived(bytes, signature: SmallFile.read(path + ".minisig"), from: path)
         case let .network(url):
             guard let staging = newStagingFile() else { return }
-            setStaging(staging)
+            self.staging = staging
             startNetworkFetch(url, conditional: true, maxSize: Int64(ReleaseManifest.maximumSize),
                               sidecars: settings.minisignKey != nil ? [".minisig"] : [], into: staging) { [unowned self] result in
                 manifestFetched(result, from: url)
@@ -838,11 +826,11 @@ extension UpgradeDriver {
         let report = try? FetchReport(parsing: line)
         switch (result.exit, report?.result) {
         case (.exited(0), .notModified?):
-            discardStagedFile()
+            discardStaged()
             feed(.unchanged)
         case let (.exited(0), .downloaded?):
-            let bytes = stagedPath.flatMap { SmallFile.bytes($0, limit: ReleaseManifest.maximumSize + 1) }
-            discardStagedFile()
+            let bytes = staging.flatMap { SmallFile.bytes($0.path, limit: ReleaseManifest.maximumSize + 1) }
+            discardStaged()
             guard let bytes, let report else {
                 feed(.fetchFailed(reason: "cannot read back the manifest downloaded from \(url)"))
                 return
@@ -878,8 +866,8 @@ extension UpgradeDriver {
         }
         let bucket = RolloutBucket.bucket(hostID: plan.hostID ?? "", version: manifest.version)
         let facts = RolloutDecision.Facts(manifestVersion: manifest.version, stagingPercent: manifest.stagingPercent,
-                                          yanked: manifest.yanked, installedVersion: releaseVersions.installed,
-                                          previousVersion: releaseVersions.previous, bucket: bucket)
+                                          yanked: manifest.yanked, installedVersion: installedVersion,
+                                          previousVersion: previousVersion, bucket: bucket)
         let version = EscapedText.escape(manifest.version, limit: 128)
         switch RolloutDecision.decide(facts) {
         case .upToDate:
@@ -903,9 +891,10 @@ extension UpgradeDriver {
             feed(.unchanged)
         case let .take(why):
             seen(manifest, bucket, "taken")
-            if manifest.sha256 == installedHash {
+            if manifest.sha256 == cycle.installed {
                 // Installed already (by hand, or the state was lost): only the version was unknown.
-                setInstalledVersion(manifest.version)
+                installedVersion = manifest.version
+                saveState()
                 keepManifestValidators()
                 feed(.unchanged)
                 return
@@ -917,7 +906,7 @@ extension UpgradeDriver {
     }
 
     private func seen(_ manifest: ReleaseManifest, _ bucket: Int, _ decision: String) {
-        setManifestSeen((EscapedText.escape(manifest.version, limit: 128), bucket, manifest.stagingPercent, decision))
+        manifestSeen = (EscapedText.escape(manifest.version, limit: 128), bucket, manifest.stagingPercent, decision)
     }
 
     private func refuseManifest(_ why: String, from location: String) {
