@@ -19,7 +19,7 @@ public struct LeftoverCleanup: Sendable {
         case startGrace(generation: Int, after: Duration)
         /// SIGKILL to what `generation` left (the caller holds them by pidfd).
         case kill(generation: Int)
-        case log(Supervision.LogLevel, String)
+        case log(LogLine)
     }
 
     public let grace: Duration
@@ -38,7 +38,7 @@ public struct LeftoverCleanup: Sendable {
             waiting.insert(generation)
             let list = pids.prefix(8).map(String.init).joined(separator: ", ") + (pids.count > 8 ? ", …" : "")
             return [
-                .log(.warning, "generation \(generation) (pid \(leader)) exited and left \(pids.count) process(es) in its process group (\(list)); SIGKILL in \(grace.shortDescription) unless they end"),
+                .log(LogLine(.warning, .leftoversFound, "generation \(generation) (pid \(leader)) exited and left \(pids.count) process(es) in its process group (\(list)); SIGKILL in \(grace.shortDescription) unless they end", generation: generation)),
                 .startGrace(generation: generation, after: grace),
             ]
         case let .graceEnded(generation):

@@ -124,7 +124,7 @@ public struct Supervision: Sendable {
         case startTimer(Timer, after: Duration)
         case cancelTimer(Timer)
         case report(ServiceState)
-        case log(LogLevel, String)
+        case log(LogLine)
         /// Exit the way this process ended (code, or death by the same signal).
         case exit(ProcessExit)
         /// `generation`, on probation, failed (`reason`: how): put the previous
@@ -133,6 +133,10 @@ public struct Supervision: Sendable {
         case rollBack(generation: Int, exit: ProcessExit, reason: String)
         /// The binary `generation` runs has served its probation.
         case probationPassed(generation: Int)
+
+        public static func log(_ level: LogLevel, _ event: DaemonEvent, _ message: String, generation: Int? = nil) -> Action {
+            .log(LogLine(level, event, message, generation: generation))
+        }
     }
 
     enum Phase: Equatable, Sendable {
@@ -226,7 +230,7 @@ public struct Supervision: Sendable {
             serving = nil
             orphanedExit = .exited(OverseerExitCode.notReady)
             actions.append(.cancelTimer(.probation(generation: generation)))
-            actions.append(.log(.error, "generation \(generation) stopped sending WATCHDOG=1 during its probation; putting the previous binary back"))
+            actions.append(.log(.error, .probationFailed, "generation \(generation) stopped sending WATCHDOG=1 during its probation; putting the previous binary back", generation: generation))
             stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
             actions.append(.rollBack(generation: generation, exit: .exited(OverseerExitCode.notReady),
                                      reason: "stopped sending WATCHDOG=1"))
@@ -236,13 +240,13 @@ public struct Supervision: Sendable {
         case let .upgradeServing(generation):
             guard settings.probation > .zero, generation == serving, !shuttingDown else { break }
             probation = generation
-            actions.append(.log(.info, "generation \(generation) runs a new binary: on probation for \(settings.probation.shortDescription)"))
+            actions.append(.log(.info, .probationStarted, "generation \(generation) runs a new binary: on probation for \(settings.probation.shortDescription)", generation: generation))
             actions.append(.startTimer(.probation(generation: generation), after: settings.probation))
         case let .signalReceived(signal):
             if let target = serving ?? candidate {
                 actions.append(.signalChild(generation: target, signal: signal))
             } else {
-                actions.append(.log(.debug, "\(SignalNumber.name(signal)) not forwarded: no generation is serving"))
+                actions.append(.log(.debug, .signalNotForwarded, "\(SignalNumber.name(signal)) not forwarded: no generation is serving"))
             }
         }
         return actions
@@ -270,10 +274,10 @@ public struct Supervision: Sendable {
         } else if probationAtStart {
             rollBackAtStart(generation, .exited(exitCode), "could not start: \(reason)", into: &actions)
         } else if orphanedExit == nil {
-            actions.append(.log(.error, reason))
+            actions.append(.log(.error, .spawnFailed, reason, generation: generation))
             finish(with: .exited(exitCode), into: &actions)
         } else {
-            actions.append(.log(.error, "generation \(generation) could not start: \(reason); nothing is serving"))
+            actions.append(.log(.error, .spawnFailed, "generation \(generation) could not start: \(reason); nothing is serving", generation: generation))
             finish(with: orphanedExit!, into: &actions)
         }
     }
@@ -287,7 +291,7 @@ public struct Supervision: Sendable {
             actions.append(.cancelTimer(.readyDelay(generation: generation)))
         }
         if let old = serving {
-            actions.append(.log(.notice, "generation \(generation) is ready; stopping generation \(old)"))
+            actions.append(.log(.notice, .restartSucceeded, "generation \(generation) is ready; stopping generation \(old)", generation: generation))
             if probation == old {
                 // The binary on probation serves on in the new generation, which serves its own full term.
                 actions.append(.cancelTimer(.probation(generation: old)))
@@ -299,16 +303,16 @@ public struct Supervision: Sendable {
             actions.append(.report(.ready(generation: generation, restartSucceeded: true)))
         } else if orphanedExit != nil {
             orphanedExit = nil
-            actions.append(.log(.notice, "generation \(generation) is ready and serving"))
+            actions.append(.log(.notice, .generationReady, "generation \(generation) is ready and serving", generation: generation))
             lastRestart = RestartOutcome(candidate: generation, succeeded: true)
             actions.append(.report(.ready(generation: generation, restartSucceeded: true)))
         } else {
-            actions.append(.log(.info, "generation \(generation) is ready"))
+            actions.append(.log(.info, .generationReady, "generation \(generation) is ready", generation: generation))
             actions.append(.report(.ready(generation: generation, restartSucceeded: nil)))
             if probationAtStart {
                 probationAtStart = false
                 probation = generation
-                actions.append(.log(.info, "generation \(generation) runs a binary still on probation: \(settings.probation.shortDescription) more"))
+                actions.append(.log(.info, .probationStarted, "generation \(generation) runs a binary still on probation: \(settings.probation.shortDescription) more", generation: generation))
                 actions.append(.startTimer(.probation(generation: generation), after: settings.probation))
             }
         }
@@ -329,7 +333,7 @@ public struct Supervision: Sendable {
             actions.append(.cancelTimer(.stopTimeout(generation: generation)))
         }
         if shuttingDown {
-            actions.append(.log(.info, "generation \(generation) exited with \(exit)"))
+            actions.append(.log(.info, .generationStopped, "generation \(generation) exited with \(exit)", generation: generation))
             if generation == statusSource, exitStatus == nil { exitStatus = exit }
             if generation == candidate { candidate = nil }
             if generation == serving { serving = nil }
@@ -344,12 +348,12 @@ public struct Supervision: Sendable {
                 actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
                 runQueuedRestart(into: &actions)
             } else if let earlier = orphanedExit {
-                actions.append(.log(.error, "generation \(generation) exited with \(exit) before ready; nothing is serving"))
+                actions.append(.log(.error, .generationExited, "generation \(generation) exited with \(exit) before ready; nothing is serving", generation: generation))
                 finish(with: earlier, into: &actions)
             } else if probationAtStart {
                 rollBackAtStart(generation, exit, "exited with \(exit) before it was ready", into: &actions)
             } else {
-                actions.append(.log(.notice, "generation \(generation) exited with \(exit) before it was ready"))
+                actions.append(.log(.notice, .generationExited, "generation \(generation) exited with \(exit) before it was ready", generation: generation))
                 finish(with: exit, into: &actions)
             }
         case .serving:
@@ -359,7 +363,7 @@ public struct Supervision: Sendable {
                 if candidate == nil {
                     // A release that crashes after cutover must not take the service down.
                     orphanedExit = exit
-                    actions.append(.log(.error, "generation \(generation) exited with \(exit) during its probation; putting the previous binary back"))
+                    actions.append(.log(.error, .probationFailed, "generation \(generation) exited with \(exit) during its probation; putting the previous binary back", generation: generation))
                     actions.append(.rollBack(generation: generation, exit: exit, reason: "exited with \(exit)"))
                     startGeneration(into: &actions)
                     return
@@ -367,16 +371,16 @@ public struct Supervision: Sendable {
             }
             if let candidate {
                 orphanedExit = exit
-                actions.append(.log(.warning, "generation \(generation) exited with \(exit) while generation \(candidate) is starting; waiting for \(candidate)"))
+                actions.append(.log(.warning, .generationExited, "generation \(generation) exited with \(exit) while generation \(candidate) is starting; waiting for \(candidate)", generation: generation))
             } else {
-                actions.append(.log(.notice, "generation \(generation) exited with \(exit)"))
+                actions.append(.log(.notice, .generationExited, "generation \(generation) exited with \(exit)", generation: generation))
                 finish(with: exit, into: &actions)
             }
         case let .stopping(failed):
             if !failed {
-                actions.append(.log(.info, "generation \(generation) stopped (\(exit))"))
+                actions.append(.log(.info, .generationStopped, "generation \(generation) stopped (\(exit))", generation: generation))
             } else {
-                actions.append(.log(.debug, "failed generation \(generation) reaped (\(exit))"))
+                actions.append(.log(.debug, .generationStopped, "failed generation \(generation) reaped (\(exit))", generation: generation))
             }
         }
     }
@@ -404,7 +408,7 @@ public struct Supervision: Sendable {
                 rollBackAtStart(generation, .exited(OverseerExitCode.notReady), "was not ready after \(timeout)", into: &actions)
             } else {
                 let detail = orphanedExit == nil ? "" : "; nothing is serving"
-                actions.append(.log(.error, "generation \(generation) was not ready after \(timeout) (--ready-timeout)\(detail); stopping it"))
+                actions.append(.log(.error, .readyTimeout, "generation \(generation) was not ready after \(timeout) (--ready-timeout)\(detail); stopping it", generation: generation))
                 stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
                 exitStatus = orphanedExit ?? .exited(OverseerExitCode.notReady)
                 shuttingDown = true
@@ -417,26 +421,26 @@ public struct Supervision: Sendable {
             actions.append(.probationPassed(generation: generation))
         case .stopTimeout:
             guard case .stopping = phase else { return }
-            actions.append(.log(.warning, "generation \(generation) did not stop within \(settings.stopTimeout.shortDescription); sending SIGKILL"))
+            actions.append(.log(.warning, .stopTimeout, "generation \(generation) did not stop within \(settings.stopTimeout.shortDescription); sending SIGKILL", generation: generation))
             actions.append(.killGeneration(generation: generation))
         }
     }
 
     private mutating func restartRequested(reason: String, into actions: inout [Action]) {
         if shuttingDown {
-            actions.append(.log(.info, "restart (\(reason)) ignored: overseerd is stopping"))
+            actions.append(.log(.info, .restartIgnored, "restart (\(reason)) ignored: overseerd is stopping"))
             return
         }
         if candidate != nil || serving == nil {
             if !restartQueued {
                 restartQueued = true
-                actions.append(.log(.info, "restart (\(reason)) queued: generation \(candidate ?? 0) is still starting"))
+                actions.append(.log(.info, .restartQueued, "restart (\(reason)) queued: generation \(candidate ?? 0) is still starting"))
             } else {
-                actions.append(.log(.debug, "restart (\(reason)) coalesced with the queued one"))
+                actions.append(.log(.debug, .restartQueued, "restart (\(reason)) coalesced with the queued one"))
             }
             return
         }
-        actions.append(.log(.notice, "restart (\(reason)): starting generation \(nextGeneration)"))
+        actions.append(.log(.notice, .restartStarted, "restart (\(reason)): starting generation \(nextGeneration)", generation: nextGeneration))
         startGeneration(into: &actions)
     }
 
@@ -445,7 +449,7 @@ public struct Supervision: Sendable {
             shuttingDown = true
             restartQueued = false
             statusSource = serving ?? candidate
-            actions.append(.log(.info, "\(SignalNumber.name(signal)) received: stopping \(phases.count == 1 ? "the child" : "all \(phases.count) generations")"))
+            actions.append(.log(.info, .stopping, "\(SignalNumber.name(signal)) received: stopping \(phases.count == 1 ? "the child" : "all \(phases.count) generations")"))
             actions.append(.report(.stopping))
         }
         for generation in liveGenerations {
@@ -463,14 +467,14 @@ public struct Supervision: Sendable {
     private mutating func rollBackAtStart(_ generation: Int, _ exit: ProcessExit, _ what: String, into actions: inout [Action]) {
         probationAtStart = false
         orphanedExit = exit
-        actions.append(.log(.error, "generation \(generation) \(what), and its binary is on probation; putting the previous binary back"))
+        actions.append(.log(.error, .probationFailed, "generation \(generation) \(what), and its binary is on probation; putting the previous binary back", generation: generation))
         actions.append(.rollBack(generation: generation, exit: exit, reason: what))
         startGeneration(into: &actions)
     }
 
     private mutating func restartFailed(_ generation: Int, _ reason: String, into actions: inout [Action]) {
         lastRestart = RestartOutcome(candidate: generation, succeeded: false, failure: reason)
-        actions.append(.log(.error, "restart failed: \(reason)"))
+        actions.append(.log(.error, .restartFailed, "restart failed: \(reason)", generation: generation))
     }
 
     private mutating func stop(_ generation: Int, signal: Int32, failed: Bool, into actions: inout [Action]) {
@@ -482,7 +486,7 @@ public struct Supervision: Sendable {
     private mutating func runQueuedRestart(into actions: inout [Action]) {
         guard restartQueued, !shuttingDown, serving != nil, candidate == nil else { return }
         restartQueued = false
-        actions.append(.log(.notice, "queued restart: starting generation \(nextGeneration)"))
+        actions.append(.log(.notice, .restartStarted, "queued restart: starting generation \(nextGeneration)", generation: nextGeneration))
         startGeneration(into: &actions)
     }
 
@@ -499,7 +503,7 @@ public struct Supervision: Sendable {
         for generation in liveGenerations where !isStopping(generation) {
             stop(generation, signal: settings.stopSignal, failed: false, into: &actions)
         }
-        actions.append(.log(.info, "waiting for \(phases.count) stopping generation(s) before exiting"))
+        actions.append(.log(.info, .stopping, "waiting for \(phases.count) stopping generation(s) before exiting"))
     }
 
     private mutating func exitIfDone(into actions: inout [Action]) {

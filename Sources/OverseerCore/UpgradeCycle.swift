@@ -53,7 +53,11 @@ public struct UpgradeCycle: Sendable {
         case rollback
         case schedulePoll(after: Duration)
         case scheduleInstallRetry(after: Duration)
-        case log(Supervision.LogLevel, String)
+        case log(LogLine)
+
+        public static func log(_ level: Supervision.LogLevel, _ event: DaemonEvent, _ message: String, binary: String? = nil) -> Action {
+            .log(LogLine(level, event, message, binary: binary))
+        }
     }
 
     public enum State: Equatable, Sendable {
@@ -130,22 +134,22 @@ public struct UpgradeCycle: Sendable {
             failures += 1
             let next = Self.delay(interval: interval, failures: failures, jitter: jitter)
             actions.append(.discardStaged)
-            actions.append(.log(.warning, "fetch failed: \(reason); next try in \(next.approximateDescription)"))
+            actions.append(.log(.warning, .upgradePollFailed, "fetch failed: \(reason); next try in \(next.approximateDescription)"))
             state = .idle
             actions.append(.schedulePoll(after: next))
             pollQueued = false
         case let (.fetching, .fetched(sha256)):
             failures = 0
             if sha256 == installed {
-                actions.append(.log(.debug, "fetched binary \(sha256.prefix(12)) is the one installed"))
+                actions.append(.log(.debug, .upgradeUnchanged, "fetched binary \(sha256.prefix(12)) is the one installed", binary: sha256))
                 actions.append(.discardStaged)
                 finish(into: &actions, jitter: jitter)
             } else if rejected.contains(sha256) {
-                actions.append(.log(.debug, "fetched binary \(sha256.prefix(12)) was rejected before; skipped"))
+                actions.append(.log(.debug, .upgradeUnchanged, "fetched binary \(sha256.prefix(12)) was rejected before; skipped", binary: sha256))
                 actions.append(.discardStaged)
                 finish(into: &actions, jitter: jitter)
             } else {
-                actions.append(.log(.notice, "new binary \(sha256.prefix(12)) fetched; verifying"))
+                actions.append(.log(.notice, .upgradeFetched, "new binary \(sha256.prefix(12)) fetched; verifying", binary: sha256))
                 next(after: nil, sha256: sha256, into: &actions)
             }
         case let (.verifying(step, sha256), .stepPassed(passed)) where passed == step:
@@ -153,17 +157,17 @@ public struct UpgradeCycle: Sendable {
         case let (.verifying(step, sha256), .stepFailed(failed, reason)) where failed == step:
             rejected.insert(sha256)
             actions.append(.discardStaged)
-            actions.append(.log(.error, "upgrade rejected: \(step) failed for \(sha256.prefix(12)): \(reason); the installed binary stays"))
+            actions.append(.log(.error, .upgradeRejected, "upgrade rejected: \(step) failed for \(sha256.prefix(12)): \(reason); the installed binary stays", binary: sha256))
             finish(into: &actions, jitter: jitter)
         case let (.installing(sha256), .installed):
             installed = sha256
             pendingInstall = nil
             if restartAfterInstall {
                 state = .restarting(sha256: sha256)
-                actions.append(.log(.notice, "installed \(sha256.prefix(12)); restarting"))
+                actions.append(.log(.notice, .upgradeInstalled, "installed \(sha256.prefix(12)); restarting", binary: sha256))
                 actions.append(.requestRestart(sha256: sha256))
             } else {
-                actions.append(.log(.notice, "installed \(sha256.prefix(12)); it runs from the next restart (--no-restart)"))
+                actions.append(.log(.notice, .upgradeInstalled, "installed \(sha256.prefix(12)); it runs from the next restart (--no-restart)", binary: sha256))
                 finish(into: &actions, jitter: jitter)
             }
         case let (.installing(sha256), .installFailed(reason)):
@@ -172,17 +176,17 @@ public struct UpgradeCycle: Sendable {
             let next = Self.delay(interval: interval, failures: attempts, jitter: jitter)
             state = .installPending(sha256: sha256, attempts: attempts, reason: reason)
             pendingInstall = state
-            actions.append(.log(.error, "upgrade to \(sha256.prefix(12)) not installed: \(reason); the installed binary stays; trying again in \(next.approximateDescription)"))
+            actions.append(.log(.error, .upgradeInstallFailed, "upgrade to \(sha256.prefix(12)) not installed: \(reason); the installed binary stays; trying again in \(next.approximateDescription)", binary: sha256))
             actions.append(.scheduleInstallRetry(after: next))
         case let (.installPending(sha256, _, _), .installRetryDue):
             state = .installing(sha256: sha256)
             actions.append(.install(sha256: sha256))
         case let (.restarting(sha256), .restartFinished(succeeded, reason)):
             if succeeded {
-                actions.append(.log(.notice, "upgrade to \(sha256.prefix(12)) done"))
+                actions.append(.log(.notice, .upgradeSucceeded, "upgrade to \(sha256.prefix(12)) done", binary: sha256))
             } else {
                 rejected.insert(sha256)
-                actions.append(.log(.error, "upgrade to \(sha256.prefix(12)) failed: \(reason ?? "the new generation did not become ready"); previous binary put back"))
+                actions.append(.log(.error, .upgradeFailed, "upgrade to \(sha256.prefix(12)) failed: \(reason ?? "the new generation did not become ready"); previous binary put back", binary: sha256))
                 actions.append(.rollback)
             }
             finish(into: &actions, jitter: jitter)
@@ -191,12 +195,12 @@ public struct UpgradeCycle: Sendable {
             failures += 1
             pendingInstall = nil
             actions.append(.discardStaged)
-            actions.append(.log(.error, "upgrade abandoned: \(reason); the installed binary stays"))
+            actions.append(.log(.error, .upgradeAbandoned, "upgrade abandoned: \(reason); the installed binary stays"))
             finish(into: &actions, jitter: jitter)
         case (.idle, .installed), (.idle, .restartFinished):
             break
         default:
-            actions.append(.log(.debug, "upgrade cycle: \(event) ignored in \(state)"))
+            actions.append(.log(.debug, .upgradeIgnored, "upgrade cycle: \(event) ignored in \(state)"))
         }
         return actions
     }

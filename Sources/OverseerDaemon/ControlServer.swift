@@ -104,11 +104,11 @@ final class ControlServer {
         loop.unwatch(watch)
         listenerWatch = nil
         if refusedLogged.admit("pause", now: MonotonicTimer.now).show {
-            logger.warning("control socket: \(why); not accepting for \(Self.acceptBackoff.shortDescription)")
+            logger.log(.warning, .controlRefused, "control socket: \(why); not accepting for \(Self.acceptBackoff.shortDescription)")
         }
         backoff = loop.schedule(after: Self.acceptBackoff) { [unowned self] in
             backoff = nil
-            do { try watchListener() } catch { logger.error("control socket: \(error)") }
+            do { try watchListener() } catch { logger.log(.error, .controlSocket, "control socket: \(error)") }
             acceptAll()
         }
     }
@@ -131,7 +131,7 @@ final class ControlServer {
             let credentials = try? StreamSocket.peerCredentials(fd)
             guard let credentials, credentials.uid == 0 || credentials.uid == Posix.effectiveUserID else {
                 if refusedLogged.admit("refused", now: MonotonicTimer.now).show {
-                    logger.warning("control socket: refused a connection from uid \(credentials.map { String($0.uid) } ?? "?") (pid \(credentials.map { String($0.pid) } ?? "?")): only root and uid \(Posix.effectiveUserID) may control overseerd")
+                    logger.log(.warning, .controlRefused, "control socket: refused a connection from uid \(credentials.map { String($0.uid) } ?? "?") (pid \(credentials.map { String($0.pid) } ?? "?")): only root and uid \(Posix.effectiveUserID) may control overseerd")
                 }
                 StreamSocket.send(Array("\(ControlAnswer.error) permission denied: only root and the daemon's own user may control overseerd\n".utf8), to: fd)
                 Posix.close(fd)

@@ -8,17 +8,12 @@ public enum Daemon {
     /// Runs overseerd with a checked configuration; exits the way the child did,
     /// or with one of `OverseerExitCode`'s codes. Signals must already be blocked
     /// (`SignalSource.blockAllSignals()`, first thing in main).
-    public static func run(_ configuration: Configuration, logLevel: Logger.Level) -> Never {
+    public static func run(_ configuration: Configuration, logger: Logger) -> Never {
         let given = ProcessEnvironment.current()
         // The state fd an earlier image left is for this image only.
         let stateFD = given.dictionary[HandoverState.environmentVariable].flatMap(Int32.init)
         let environment = ProcessEnvironment(entries: given.entries.filter { $0.name != HandoverState.environmentVariable })
         let variables = environment.dictionary
-        let journal = StderrLogHandler.stderrIsJournal(environment: variables)
-        var logger = Logger(label: "overseerd") { label in
-            StderrLogHandler(label: label, level: logLevel, journal: journal)
-        }
-        logger.logLevel = logLevel
 
         var upgradePlan: UpgradeDriver.Plan?
         if let settings = configuration.upgrade {
@@ -26,7 +21,7 @@ public enum Daemon {
                 upgradePlan = try UpgradeDriver.Plan(settings)
             } catch where stateFD != nil {
                 // After a re-exec a child is running: it must not lose its supervisor over this.
-                logger.error("upgrades are off: \(error)")
+                logger.log(.error, .configurationError, "upgrades are off: \(error)")
             } catch {
                 fail("\(error) — see overseerd --help", code: OverseerExitCode.usage)
             }
@@ -75,11 +70,11 @@ public enum Daemon {
         }
         for spec in configuration.listeners where spec.isNamed && inherited.contains(where: { $0.name == spec.name }) {
             // A socket systemd handed back (fd store, or a socket unit) under this name is the same listener.
-            logger.info("using the inherited socket named \(spec.name) instead of binding \(spec.address)")
+            logger.log(.info, .listening, "using the inherited socket named \(spec.name) instead of binding \(spec.address)")
         }
         for (index, listener) in listeners.enumerated() {
             let origin = listener.origin == .inherited ? ", inherited" : ""
-            logger.info("listening on \(listener.localAddress) as \(listener.name) (\(listener.kind), fd \(Int(ListenFDs.firstFD) + index)\(origin))")
+            logger.log(.info, .listening, "listening on \(listener.localAddress) as \(listener.name) (\(listener.kind), fd \(Int(ListenFDs.firstFD) + index)\(origin))")
         }
 
         let supervisor: Supervisor
@@ -109,7 +104,7 @@ public enum Daemon {
         }
         let listeners = state.listeners.map(Handover.listener(from:))
         for (index, listener) in listeners.enumerated() {
-            logger.info("listening on \(listener.localAddress) as \(listener.name) (\(listener.kind), fd \(Int(ListenFDs.firstFD) + index), kept)")
+            logger.log(.info, .listening, "listening on \(listener.localAddress) as \(listener.name) (\(listener.kind), fd \(Int(ListenFDs.firstFD) + index), kept)")
         }
         do {
             let supervisor = try Supervisor(configuration: configuration, environment: environment, listeners: listeners,
@@ -118,6 +113,23 @@ public enum Daemon {
         } catch {
             fail("cannot take over from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)
         }
+    }
+
+    /// overseerd's logger: `format`, or when none is given the journal if stderr
+    /// is the journal's stream (JOURNAL_STREAM), text otherwise.
+    public static func makeLogger(level: Logger.Level, format: LogFormat?, environment: [String: String]) -> Logger {
+        let stderrIsJournal = DaemonLogHandler.stderrIsJournal(environment: environment)
+        var chosen = format ?? LogFormat.automatic(stderrIsJournal: stderrIsJournal)
+        let journalMissing = chosen == .journal && !JournalSocket.isAvailable
+        if journalMissing { chosen = .text }
+        var logger = Logger(label: "overseerd") { label in
+            DaemonLogHandler(label: label, level: level, format: chosen, stderrIsJournal: stderrIsJournal)
+        }
+        logger.logLevel = level
+        if journalMissing {
+            logger.log(.warning, .configurationWarning, "no journald at \(JournalSocket.path): logging to stderr as text instead")
+        }
+        return logger
     }
 
     /// Prints `overseerd: MESSAGE` and exits with `code`.

@@ -52,12 +52,12 @@ final class HelperRunner: HelperStarting {
                 })
             }
         } catch {
-            logger.error("cannot watch \(request.label): \(error)")
+            logger.log(.error, .internalError, "cannot watch \(request.label): \(error)")
         }
         let timeout = request.timeout
         helper.deadline = loop.schedule(after: timeout) { [weak self, weak helper] in
             guard let self, let helper else { return }
-            logger.warning("\(helper.label) (pid \(helper.process.pid)) still running after \(timeout.shortDescription); killing it")
+            logger.log(.warning, .helperTimeout, "\(helper.label) (pid \(helper.process.pid)) still running after \(timeout.shortDescription); killing it")
             helper.timedOut = true
             helper.process.signalProcessGroup(SIGKILL)
             helper.process.signal(SIGKILL)

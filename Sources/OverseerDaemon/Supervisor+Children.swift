@@ -27,7 +27,7 @@ extension Supervisor {
         do {
             notify = try NotifyReceiver(label: String(generation))
         } catch {
-            logger.warning("generation \(generation) gets no NOTIFY_SOCKET: \(error)")
+            log(LogLine(.warning, .notifyRejected, "generation \(generation) gets no NOTIFY_SOCKET: \(error)", generation: generation))
         }
         let sockets = ListenFDs(names: listeners.map(\.name))
         let facts = ChildEnvironment.Facts(binaryPath: absolutePath, binaryID: binaryID, generation: generation,
@@ -58,9 +58,9 @@ extension Supervisor {
         do {
             try watch(generation)
         } catch {
-            logger.error("cannot watch generation \(generation): \(error)")
+            log(LogLine(.error, .internalError, "cannot watch generation \(generation): \(error)", generation: generation))
         }
-        logger.info("generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))")
+        logger.log(.info, .generationStarted, "generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))", generation: generation, pid: process.pid, binary: binaryID)
         raise(.childSpawned(generation: generation))
     }
 
@@ -84,7 +84,7 @@ extension Supervisor {
             binaryIDCache = (key, id)
             return id
         } catch {
-            logger.warning("cannot hash \(path) for OVERSEER_BINARY_ID: \(error)")
+            logger.log(.warning, .binaryHashFailed, "cannot hash \(path) for OVERSEER_BINARY_ID: \(error)")
             return ""
         }
     }
@@ -104,7 +104,9 @@ extension Supervisor {
         for rejection in [NotifyReceiver.Datagram.Rejection.stranger, .oversized, .tooManyDescriptors] {
             notifyWarnings.forget("\(generation)/\(rejection.rawValue)")
         }
+        justReaped = (generation, child.process.pid, child.binaryID)
         feed(.childExited(generation: generation, exit))
+        justReaped = nil
     }
 
     /// Holds by pidfd what an exiting generation left in its process group,
@@ -132,7 +134,7 @@ extension Supervisor {
             process.release()
         }
         if !alive.isEmpty {
-            logger.warning("killed \(alive.count) process(es) left by generation \(generation) (\(alive.map { String($0.pid) }.joined(separator: ", ")))")
+            log(LogLine(.warning, .leftoversKilled, "killed \(alive.count) process(es) left by generation \(generation) (\(alive.map { String($0.pid) }.joined(separator: ", ")))", generation: generation))
         }
     }
 
@@ -152,23 +154,23 @@ extension Supervisor {
                 let more = heldBack > 0 ? " (\(heldBack) more like it dropped since the last such line)" : ""
                 switch rejection {
                 case .stranger:
-                    logger.warning("ignored a notify message for generation \(generation) from pid \(datagram.senderPID): not its child or one of its processes\(more)")
+                    log(LogLine(.warning, .notifyRejected, "ignored a notify message for generation \(generation) from pid \(datagram.senderPID): not its child or one of its processes\(more)", generation: generation))
                 case .oversized:
-                    logger.warning("generation \(generation) sent a notify message over \(NotifyReceiver.maximumLength) bytes; ignored\(more)")
+                    log(LogLine(.warning, .notifyRejected, "generation \(generation) sent a notify message over \(NotifyReceiver.maximumLength) bytes; ignored\(more)", generation: generation))
                 case .tooManyDescriptors:
-                    logger.warning("generation \(generation) sent a notify message with more file descriptors than one may carry (all were closed); ignored\(more)")
+                    log(LogLine(.warning, .notifyRejected, "generation \(generation) sent a notify message with more file descriptors than one may carry (all were closed); ignored\(more)", generation: generation))
                 }
                 continue
             }
             let message = datagram.message
             if let status = message.status.map({ EscapedText.escape($0) }), status != children[generation]?.lastStatus {
                 children[generation]?.lastStatus = status
-                logger.info("generation \(generation) status: \(status)")
+                log(LogLine(.info, .childStatus, "generation \(generation) status: \(status)", generation: generation))
                 if supervision.serving == generation {
                     systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: generation))]))
                 }
             }
-            if message.isStopping { logger.info("generation \(generation) is stopping") }
+            if message.isStopping { log(LogLine(.info, .childStopping, "generation \(generation) is stopping", generation: generation)) }
             if message.isWatchdogPing { children[generation]?.lastWatchdog = MonotonicTimer.now }
             if message.isReady { feed(.childReady(generation: generation)) }
         }

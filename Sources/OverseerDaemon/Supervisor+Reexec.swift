@@ -21,7 +21,7 @@ extension Supervisor {
             return
         }
         if let why = activity.reexecRefusal {
-            logger.warning("re-exec (\(reason)) refused: \(why)")
+            logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
             completion(false, why)
             return
         }
@@ -29,7 +29,7 @@ extension Supervisor {
         let check = HandoverState.checkConfigurationFlag
         // The new image parses the same command line and environment after the exec:
         // it must accept them, or it would exit and the child would follow it.
-        logger.notice("re-exec (\(reason)): checking that \(path) accepts this command line first (\(check))")
+        logger.log(.notice, .reexecStarted, "re-exec (\(reason)): checking that \(path) accepts this command line first (\(check))")
         let request = HelperRequest(label: "new overseerd check", arguments: [path, check] + CommandLine.arguments.dropFirst(),
                                     environment: inheritableEnvironmentForSelf, timeout: .seconds(10))
         do {
@@ -41,13 +41,13 @@ extension Supervisor {
                 defer { upgrade?.release() }
                 guard result.exit == .exited(0) else {
                     let why = "\(path) \(check) ended with \(result.exit) (its reason is logged above); not re-executing"
-                    logger.error("re-exec failed: \(why)")
+                    logger.log(.error, .reexecFailed, "re-exec failed: \(why)")
                     completion(false, why)
                     return
                 }
                 // Asked again now: the check took time, and something may have started meanwhile.
                 if let why = activity.reexecRefusal {
-                    logger.warning("re-exec (\(reason)) refused: \(why)")
+                    logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
                     completion(false, why)
                     return
                 }
@@ -60,7 +60,7 @@ extension Supervisor {
                     .map { String($0.dropLast($0.hasSuffix(":") ? 1 : 0)) } ?? "?"
                 completion(true, "re-executing \(path) (version \(version)); generation \(serving) (pid \(child.process.pid)) keeps serving")
                 let failure = reexec(path: path, serving: child)
-                logger.error("re-exec failed: \(failure); this overseerd goes on")
+                logger.log(.error, .reexecFailed, "re-exec failed: \(failure); this overseerd goes on")
             }
         } catch {
             reexecPending = false
@@ -94,7 +94,7 @@ extension Supervisor {
             return "\(error)"
         }
         let environmentEntries = inheritableEnvironmentForSelf + ["\(HandoverState.environmentVariable)=\(memfd.rawValue)"]
-        logger.notice("re-executing \(path) with the state in fd \(memfd.rawValue)")
+        logger.log(.notice, .reexecStarted, "re-executing \(path) with the state in fd \(memfd.rawValue)")
         let errorNumber = Handover.exec(path: path, arguments: [path] + CommandLine.arguments.dropFirst(), environment: environmentEntries)
         // Back to close-on-exec: the next child must not inherit them. F_SETFD on our own open fds cannot fail.
         for fd in inherited { try? Posix.setInheritable(fd, false) }

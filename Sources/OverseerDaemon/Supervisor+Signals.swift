@@ -8,7 +8,7 @@ extension Supervisor {
         while true {
             let next: (signal: Int32, sender: Int32)?
             do { next = try signalSource.next() } catch {
-                logger.error("\(error)")
+                logger.log(.error, .internalError, "\(error)")
                 return
             }
             guard let (signal, sender) = next else { return }

@@ -22,7 +22,7 @@ extension Supervisor: ControlTarget {
     func forget(_ sha256: String) -> (Bool, String) {
         guard let upgrade else { return (false, "upgrades are not configured: nothing is rejected") }
         guard upgrade.forget(sha256) else { return (false, "\(sha256.prefix(12)) is not among the rejected binaries") }
-        logger.notice("\(sha256.prefix(12)) taken off the rejected binaries (overseerd forget)")
+        logger.log(.notice, .binaryForgotten, "\(sha256.prefix(12)) taken off the rejected binaries (overseerd forget)", binary: sha256)
         return (true, "\(sha256.prefix(12)) may be installed again")
     }
 

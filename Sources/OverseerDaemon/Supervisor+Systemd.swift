@@ -12,7 +12,7 @@ extension Supervisor {
             }
             if restartSucceeded, let line = pendingRollback {
                 pendingRollback = nil
-                logger.error("\(line)")
+                log(LogLine(.error, .upgradeRolledBack, line, generation: generation))
             }
             let newest = supervision.newestGeneration
             spawnedBinaries = spawnedBinaries.filter { children[$0.key] != nil || $0.key == newest }
@@ -61,7 +61,7 @@ extension Supervisor {
 
     func startWatchdog() {
         guard let interval = watchdogInterval else { return }
-        logger.info("systemd watchdog every \(interval.shortDescription)\(configuration.watchdogRelay ? ", relayed from the serving child" : "")")
+        logger.log(.info, .watchdogConfigured, "systemd watchdog every \(interval.shortDescription)\(configuration.watchdogRelay ? ", relayed from the serving child" : "")")
         pingWatchdog(every: interval)
     }
 

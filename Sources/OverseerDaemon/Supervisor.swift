@@ -57,6 +57,8 @@ public final class Supervisor {
     var control: ControlServer?
     /// The binary each recent generation was started from.
     var spawnedBinaries: [Int: String] = [:]
+    /// The generation being reaped, while the machine's lines about its exit are logged.
+    var justReaped: (generation: Int, pid: Int32, binary: String)?
     var binaryIDCache: (key: [Int], id: String)?
     var notifyWarnings = WarningThrottle()
     /// Set while the new image's --check-configuration runs.
@@ -111,7 +113,7 @@ public final class Supervisor {
         startUpgrades()
         if let handover {
             let child = handover.child
-            logger.notice("took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving")
+            logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving", generation: child.generation, pid: child.pid)
             systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: child.generation))]))
             if upgrade?.startsOnProbation == true { feed(.upgradeServing(generation: child.generation)) }
             // It may have exited while the images changed.
@@ -124,7 +126,7 @@ public final class Supervisor {
             do {
                 try reactor.runOnce()
             } catch {
-                logger.critical("\(error) — overseerd cannot go on watching its child")
+                logger.log(.critical, .internalError, "\(error) — overseerd cannot go on watching its child")
                 exitNow(.exited(OverseerExitCode.systemFailure))
             }
         }
@@ -137,10 +139,10 @@ public final class Supervisor {
             } else if let path = configuration.controlSocket {
                 let isDefault = path == ControlSocketPath.defaultPath(environment: environment.dictionary, uid: Posix.userID)
                 control = try ControlServer(path: path, ownDirectory: isDefault, loop: reactor, target: self, logger: logger)
-                logger.info("control socket at \(path)")
+                logger.log(.info, .controlSocket, "control socket at \(path)")
             }
         } catch {
-            logger.warning("no control socket: \(error)\(handover == nil ? " (give --control-socket PATH, or none)" : "")")
+            logger.log(.warning, .controlSocket, "no control socket: \(error)\(handover == nil ? " (give --control-socket PATH, or none)" : "")")
         }
     }
 
@@ -150,7 +152,7 @@ public final class Supervisor {
             upgrade = try UpgradeDriver(plan: upgradePlan, loop: reactor, helpers: helpers, host: self, logger: logger,
                                         rejected: handover?.rejected ?? [])
         } catch {
-            logger.error("upgrades are off: \(error)")
+            logger.log(.error, .configurationError, "upgrades are off: \(error)")
         }
     }
 
@@ -175,7 +177,7 @@ public final class Supervisor {
             spawn(generation)
         case let .signalChild(generation, signal):
             guard let child = children[generation] else { return }
-            logger.debug("sending \(SignalNumber.name(signal)) to generation \(generation) (pid \(child.process.pid))")
+            logger.log(.debug, .signalForwarded, "sending \(SignalNumber.name(signal)) to generation \(generation) (pid \(child.process.pid))", generation: generation, pid: child.process.pid)
             child.process.signal(signal)
             // A stopped (SIGSTOP) child could not act on a stop signal: wake it, as systemd does.
             if SignalNumber.stopping.contains(signal) || signal == configuration.stopSignal { child.process.signal(SIGCONT) }
@@ -194,8 +196,8 @@ public final class Supervisor {
             reactor.cancel(supervisionDeadlines.removeValue(forKey: timer))
         case let .report(state):
             report(state)
-        case let .log(level, message):
-            logger.log(level, message)
+        case let .log(line):
+            log(line)
         case let .exit(status):
             exitNow(status)
         case let .rollBack(generation, _, reason):
@@ -216,10 +218,28 @@ public final class Supervisor {
                 }
             case let .kill(generation):
                 killLeftovers(of: generation)
-            case let .log(level, message):
-                logger.log(level, message)
+            case let .log(line):
+                log(line)
             }
         }
+    }
+
+    /// Logs a machine's line with its generation's pid and binary, while they are known.
+    func log(_ line: LogLine) {
+        var line = line
+        var pid: Int32?
+        if let generation = line.generation {
+            if let child = children[generation] {
+                pid = child.process.pid
+                line.binary = line.binary ?? child.binaryID
+            } else if let reaped = justReaped, reaped.generation == generation {
+                pid = reaped.pid
+                line.binary = line.binary ?? reaped.binary
+            } else {
+                line.binary = line.binary ?? spawnedBinaries[generation]
+            }
+        }
+        logger.log(line, pid: pid)
     }
 
     func exitNow(_ status: ProcessExit) -> Never {

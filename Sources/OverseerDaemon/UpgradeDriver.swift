@@ -91,14 +91,14 @@ final class UpgradeDriver {
         loadState()
         let stale = StagingFile.removeStale(beside: target)
         if !stale.isEmpty {
-            logger.notice("removed \(stale.count) staging file(s) an earlier overseerd left beside \(target)")
+            logger.log(.notice, .stagingCleaned, "removed \(stale.count) staging file(s) an earlier overseerd left beside \(target)")
         }
         if case .network = settings.source, !settings.manifest, settings.sha256 == nil, !settings.sidecarChecksum,
            settings.minisignKey == nil {
-            logger.warning("upgrades from \(settings.source) are checked by nothing but the transport: a truncated or altered download that passes the start check would be installed; give --checksum, --sha256 or --minisign-key")
+            logger.log(.warning, .configurationWarning, "upgrades from \(settings.source) are checked by nothing but the transport: a truncated or altered download that passes the start check would be installed; give --checksum, --sha256 or --minisign-key")
         }
         if case let .file(path) = plan.settings.source { startWatching(path) }
-        logger.info("upgrades from \(plan.settings.source) into \(target) (checks: \(cycle.steps.isEmpty ? "none" : cycle.steps.map(\.description).joined(separator: ", ")))")
+        logger.log(.info, .upgradesConfigured, "upgrades from \(plan.settings.source) into \(target) (checks: \(cycle.steps.isEmpty ? "none" : cycle.steps.map(\.description).joined(separator: ", ")))")
         pollDue()
     }
 
@@ -185,13 +185,13 @@ final class UpgradeDriver {
 
     private func loadState() {
         guard let path = statePath, let directory = settings.stateDirectory else {
-            logger.notice("no --state-directory (nor $STATE_DIRECTORY): rejected binaries and probation are forgotten when overseerd restarts")
+            logger.log(.notice, .stateWarning, "no --state-directory (nor $STATE_DIRECTORY): rejected binaries and probation are forgotten when overseerd restarts")
             return
         }
         do {
             try Posix.makeDirectory(directory, mode: 0o700)
         } catch {
-            logger.warning("cannot create the state directory: \(error); upgrade state is kept in memory only")
+            logger.log(.warning, .stateWarning, "cannot create the state directory: \(error); upgrade state is kept in memory only")
             return
         }
         guard let text = SmallFile.read(path, limit: 1 << 20) else { return }
@@ -199,7 +199,7 @@ final class UpgradeDriver {
         do {
             state = try UpgradeState(parsing: text)
         } catch {
-            logger.warning("\(path) ignored: \(error)")
+            logger.log(.warning, .stateWarning, "\(path) ignored: \(error)")
             return
         }
         savedState = state.encoded
@@ -211,10 +211,10 @@ final class UpgradeDriver {
            Posix.wallClockSeconds - probation.since < settings.probation.totalNanoseconds / 1_000_000_000 {
             onProbation = (probation.sha256, state.previous ?? "", probation.since)
             startsOnProbation = true
-            logger.notice("the installed binary \(probation.sha256.prefix(12)) is still on probation (since \(Posix.wallClockSeconds - probation.since) s): a failure puts the previous one back")
+            logger.log(.notice, .probationStarted, "the installed binary \(probation.sha256.prefix(12)) is still on probation (since \(Posix.wallClockSeconds - probation.since) s): a failure puts the previous one back", binary: probation.sha256)
         }
         if !state.rejected.isEmpty {
-            logger.info("\(state.rejected.count) rejected binary(ies) remembered from \(path) (overseerd forget SHA256 to clear one)")
+            logger.log(.info, .stateLoaded, "\(state.rejected.count) rejected binary(ies) remembered from \(path) (overseerd forget SHA256 to clear one)")
         }
     }
 
@@ -231,7 +231,7 @@ final class UpgradeDriver {
             savedState = text
             stateFailureLogged = false
         } catch {
-            if !stateFailureLogged { logger.warning("cannot write \(path): \(error); upgrade state is kept in memory only") }
+            if !stateFailureLogged { logger.log(.warning, .stateWarning, "cannot write \(path): \(error); upgrade state is kept in memory only") }
             stateFailureLogged = true
         }
     }
@@ -264,7 +264,7 @@ final class UpgradeDriver {
         guard let (sha256, _, _) = onProbation else { return }
         onProbation = nil
         saveState()
-        logger.notice("upgrade to \(sha256.prefix(12)) passed its probation; \(Installer.previousPath(of: target)) stays as the way back")
+        logger.log(.notice, .probationPassed, "upgrade to \(sha256.prefix(12)) passed its probation; \(Installer.previousPath(of: target)) stays as the way back", binary: sha256)
     }
 
     /// The binary on probation failed it (`reason`: how its generation did): the previous
@@ -278,7 +278,7 @@ final class UpgradeDriver {
         do {
             try Installer.rollback(target)
         } catch {
-            logger.error("\(error) — the failed binary stays installed; overseerd exits if it fails again")
+            logger.log(.error, .rollbackFailed, "\(error) — the failed binary stays installed; overseerd exits if it fails again")
             return nil
         }
         let restored = host.identify(target)
@@ -289,7 +289,7 @@ final class UpgradeDriver {
             previousVersion = nil
         }
         if restored != previous {
-            logger.warning("\(Installer.previousPath(of: target)) is \(restored.prefix(12)), not \(previous.prefix(12)) as installed before")
+            logger.log(.warning, .rollbackFailed, "\(Installer.previousPath(of: target)) is \(restored.prefix(12)), not \(previous.prefix(12)) as installed before", binary: restored)
         }
         return "upgrade to \(bad.prefix(12)) rolled back: generation \(generation) \(reason) \(seconds) s after cutover; \(restored.prefix(12)) serves again"
     }
@@ -304,7 +304,7 @@ final class UpgradeDriver {
             // Tried again at every poll; said once until it works.
             guard !watchFailureLogged else { return }
             watchFailureLogged = true
-            logger.warning("cannot watch \(path) with inotify (\(error)); polling every \(settings.effectiveInterval.shortDescription) instead")
+            logger.log(.warning, .watchFallback, "cannot watch \(path) with inotify (\(error)); polling every \(settings.effectiveInterval.shortDescription) instead")
         }
     }
 
@@ -319,7 +319,7 @@ final class UpgradeDriver {
             loop.unwatch(token)
             watcher.close()
             self.watcher = nil
-            logger.warning("the directory of \(settings.source) went away; polling until it is back")
+            logger.log(.warning, .watchFallback, "the directory of \(settings.source) went away; polling until it is back")
         case .renamedIntoPlace, .closedAfterWriting:
             guard case let .file(path) = settings.source else { return }
             let identity = ProcFS.fileIdentity(path)
@@ -358,8 +358,8 @@ final class UpgradeDriver {
                 retryDeadline = nil
                 feed(.installRetryDue)
             }
-        case let .log(level, message):
-            logger.log(level, message)
+        case let .log(line):
+            logger.log(line)
         }
     }
 
@@ -452,7 +452,7 @@ final class UpgradeDriver {
                     sidecars = intake.sidecars
                     feed(.fetched(sha256: sha256))
                 case let .failure(error) where error.isStillWritten:
-                    logger.info("\(error)")
+                    logger.log(.info, .upgradeUnchanged, "\(error)")
                     discardStaged()
                     feed(.unchanged)
                 case let .failure(error):
@@ -738,10 +738,10 @@ final class UpgradeDriver {
     }
 
     /// A decision about the manifest is said once, not at every poll.
-    private func manifestNote(_ level: Supervision.LogLevel, _ text: String) {
+    private func manifestNote(_ level: Supervision.LogLevel, _ event: DaemonEvent, _ text: String) {
         guard text != lastManifestNote else { return }
         lastManifestNote = text
-        logger.log(level, text)
+        logger.log(Logger.level(level), event, text)
         host.upgradeStatusChanged()
     }
 
@@ -775,7 +775,7 @@ final class UpgradeDriver {
         do {
             try Installer.rollback(target)
         } catch {
-            logger.error("\(error) — the yanked release stays installed")
+            logger.log(.error, .rollbackFailed, "\(error) — the yanked release stays installed")
             return
         }
         let restored = host.identify(target)
@@ -793,9 +793,9 @@ final class UpgradeDriver {
             let restored = host.identify(target)
             cycle.rolledBack(to: restored)
             expectedBinary = nil
-            logger.notice("rolled back \(target) to \(restored.prefix(12))")
+            logger.log(.notice, .upgradeRolledBack, "rolled back \(target) to \(restored.prefix(12))", binary: restored)
         } catch {
-            logger.error("\(error) — the failed binary stays installed; the serving generation keeps running")
+            logger.log(.error, .rollbackFailed, "\(error) — the failed binary stays installed; the serving generation keeps running")
         }
     }
 }
@@ -877,7 +877,7 @@ extension UpgradeDriver {
         case let .waitForStage(bucket, percent):
             seen(manifest, bucket, "waiting for its stage")
             keepManifestValidators()
-            manifestNote(.info, "release \(version) waits for its stage: this host's bucket \(bucket) is not below \(percent) %")
+            manifestNote(.info, .rolloutDecision, "release \(version) waits for its stage: this host's bucket \(bucket) is not below \(percent) %")
             feed(.unchanged)
         case let .reject(why):
             seen(manifest, bucket, "refused")
@@ -886,7 +886,7 @@ extension UpgradeDriver {
         case let .rollBackToPrevious(why):
             seen(manifest, bucket, "yanked, rolled back")
             keepManifestValidators()
-            manifestNote(.notice, "release \(EscapedText.escape(why))")
+            manifestNote(.notice, .rolloutDecision, "release \(EscapedText.escape(why))")
             rollBackYanked(reason: "release \(version) yanked")
             feed(.unchanged)
         case let .take(why):
@@ -900,7 +900,7 @@ extension UpgradeDriver {
                 return
             }
             let url = manifest.binaryURL(manifestURL: location, os: "linux", arch: plan.architecture)
-            manifestNote(.notice, "taking release \(version) (\(EscapedText.escape(why))) from \(EscapedText.escape(url))")
+            manifestNote(.notice, .rolloutDecision, "taking release \(version) (\(EscapedText.escape(why))) from \(EscapedText.escape(url))")
             fetchRelease(version: manifest.version, sha256: manifest.sha256, from: url)
         }
     }
@@ -910,7 +910,7 @@ extension UpgradeDriver {
     }
 
     private func refuseManifest(_ why: String, from location: String) {
-        manifestNote(.error, "manifest from \(EscapedText.escape(location)) refused: \(why); the installed binary stays")
+        manifestNote(.error, .upgradePollFailed, "manifest from \(EscapedText.escape(location)) refused: \(why); the installed binary stays")
         feed(.unchanged)
     }
 }

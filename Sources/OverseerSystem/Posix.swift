@@ -146,6 +146,23 @@ public enum Posix {
     /// The wall clock, in whole seconds since the epoch (for records that outlive a boot's monotonic clock).
     public static var wallClockSeconds: Int64 { Int64(time(nil)) }
 
+    /// The wall clock as an RFC 3339 UTC timestamp with microseconds: `2026-11-29T06:30:00.123456Z`.
+    public static func utcTimestamp() -> String {
+        var now = timespec()
+        // CLOCK_REALTIME with a valid pointer cannot fail.
+        _ = clock_gettime(CLOCK_REALTIME, &now)
+        var parts = tm()
+        var seconds = now.tv_sec
+        _ = gmtime_r(&seconds, &parts)
+        func padded(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(padded(Int(parts.tm_year) + 1900, 4))-\(padded(Int(parts.tm_mon) + 1, 2))-\(padded(Int(parts.tm_mday), 2))"
+            + "T\(padded(Int(parts.tm_hour), 2)):\(padded(Int(parts.tm_min), 2)):\(padded(Int(parts.tm_sec), 2))"
+            + ".\(padded(now.tv_nsec / 1000, 6))Z"
+    }
+
     /// The machine's hardware name, as `uname -m` prints it (`x86_64`, `aarch64`).
     public static var machine: String {
         var names = utsname()

@@ -135,6 +135,9 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: ArgumentHelp("debug, info, notice, warning or error.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(name: .customLong("log-format"), help: ArgumentHelp("text, json (one object per line on stderr) or journal (journald's native protocol, with OVERSEERD_* fields); default journal when stderr is the journal (JOURNAL_STREAM), text otherwise.", valueName: "format"))
+    var logFormat: String?
+
     /// The program and its arguments: not parsed here (see `CommandSplit`), declared for --help.
     @Argument(help: ArgumentHelp("The program to run and its arguments, after --.", valueName: "program"))
     var command: [String] = []
@@ -177,7 +180,7 @@ struct OverseerdCommand: ParsableCommand {
     static let environmentOptions: [(name: String, kind: EnvironmentOptions.Kind)] = [
         ("listen", .repeated), ("backlog", .single), ("unix-mode", .single), ("ready", .single),
         ("ready-timeout", .single), ("restart-signal", .single), ("reexec-signal", .single), ("stop-signal", .single),
-        ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single),
+        ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single), ("log-format", .single),
         ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("manifest", .single), ("host-id", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
         ("no-restart", .flag), ("probation", .single), ("probation-watchdog", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),

@@ -30,26 +30,26 @@ do {
     let command = try OverseerdCommand.parse(OverseerdCommand.joiningValues(options))
     let configuration = try command.makeConfiguration(command: program, environment: environment)
     let logLevel = try command.makeLogLevel()
+    let logFormat = try command.logFormat.map { text throws(ConfigurationError) in try LogFormat(parsing: text) }
     if checkOnly {
         print("overseerd \(OverseerdCommand.version): the command line is valid")
         exit(0)
     }
+    let logger = Daemon.makeLogger(level: logLevel, format: logFormat, environment: environment)
     // Once per start, as systemd does for an unknown setting; a re-executed image
     // (OVERSEERD_STATE_FD set) has the same environment and says nothing again.
     if environment[HandoverState.environmentVariable] == nil {
         let unknown = EnvironmentOptions.unknownVariables(
             in: environment, options: OverseerdCommand.environmentOptions, others: [HandoverState.environmentVariable])
         if !unknown.isEmpty {
-            let journal = StderrLogHandler.stderrIsJournal(environment: environment)
-            let logger = Logger(label: "overseerd") { StderrLogHandler(label: $0, level: logLevel, journal: journal) }
             for variable in unknown {
                 let name = EscapedText.escape(variable.name, limit: 128)
                 let hint = variable.suggestion.map { "did you mean \($0)?" } ?? "no option is set by it (see overseerd --help)"
-                logger.warning("unknown variable \(name) ignored: \(hint)")
+                logger.log(.warning, .configurationWarning, "unknown variable \(name) ignored: \(hint)")
             }
         }
     }
-    Daemon.run(configuration, logLevel: logLevel)
+    Daemon.run(configuration, logger: logger)
 } catch let error as ConfigurationError {
     // The values quoted in a message come from the command line or OVERSEERD_*:
     // a newline or an escape sequence in one must not cut or forge the line.

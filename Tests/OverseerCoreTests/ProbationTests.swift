@@ -19,7 +19,7 @@ import Testing
         _ = machine.handle(.childReady(generation: 2))
         _ = machine.handle(.childExited(generation: 1, .exited(0)))
         #expect(machine.handle(.upgradeServing(generation: 2)) == [
-            .log(.info, "generation 2 runs a new binary: on probation for 30s"),
+            .log(.info, .probationStarted, "generation 2 runs a new binary: on probation for 30s", generation: 2),
             .startTimer(.probation(generation: 2), after: .seconds(30)),
         ])
         return machine
@@ -30,7 +30,7 @@ import Testing
         #expect(machine.handle(.childExited(generation: 2, .exited(4))) == [
             .cancelTimer(.readyTimeout(generation: 2)),
             .cancelTimer(.probation(generation: 2)),
-            .log(.error, "generation 2 exited with status 4 during its probation; putting the previous binary back"),
+            .log(.error, .probationFailed, "generation 2 exited with status 4 during its probation; putting the previous binary back", generation: 2),
             .rollBack(generation: 2, exit: .exited(4), reason: "exited with status 4"),
             .report(.reloading),
             .spawnChild(generation: 3),
@@ -48,7 +48,7 @@ import Testing
         var machine = Self.onProbation()
         #expect(machine.handle(.probationWatchdogMissed(generation: 2)) == [
             .cancelTimer(.probation(generation: 2)),
-            .log(.error, "generation 2 stopped sending WATCHDOG=1 during its probation; putting the previous binary back"),
+            .log(.error, .probationFailed, "generation 2 stopped sending WATCHDOG=1 during its probation; putting the previous binary back", generation: 2),
             .signalChild(generation: 2, signal: SIGTERM),
             .startTimer(.stopTimeout(generation: 2), after: .seconds(30)),
             .rollBack(generation: 2, exit: .exited(OverseerExitCode.notReady), reason: "stopped sending WATCHDOG=1"),
@@ -59,7 +59,7 @@ import Testing
         #expect(machine.handle(.probationWatchdogMissed(generation: 2)) == [])
         _ = machine.handle(.childSpawned(generation: 3))
         #expect(machine.handle(.childReady(generation: 3)).contains(.report(.ready(generation: 3, restartSucceeded: true))))
-        #expect(machine.handle(.childExited(generation: 2, .killed(signal: SIGTERM))).last == .log(.debug, "failed generation 2 reaped (signal SIGTERM)"))
+        #expect(machine.handle(.childExited(generation: 2, .killed(signal: SIGTERM))).last == .log(.debug, .generationStopped, "failed generation 2 reaped (signal SIGTERM)", generation: 2))
     }
 
     @Test func failedRollbackExitsTheWayTheChildDid() {

@@ -14,7 +14,7 @@ private func effects(_ actions: [Action]) -> [Action] {
 }
 
 private func logs(_ actions: [Action]) -> [String] {
-    actions.compactMap { if case let .log(_, text) = $0 { return text } else { return nil } }
+    actions.compactMap { if case let .log(line) = $0 { return line.message } else { return nil } }
 }
 
 /// Generation 1 started and ready.
@@ -52,7 +52,7 @@ private func draining() -> Supervision {
         ])
         #expect(machine.handle(.childReady(generation: 1)) == [
             .cancelTimer(.readyTimeout(generation: 1)),
-            .log(.info, "generation 1 is ready"),
+            .log(.info, .generationReady, "generation 1 is ready", generation: 1),
             .report(.ready(generation: 1, restartSucceeded: nil)),
         ])
         #expect(machine.serving == 1)
@@ -72,7 +72,7 @@ private func draining() -> Supervision {
         #expect(machine.handle(.timerFired(.readyDelay(generation: 1))) == [
             .cancelTimer(.readyTimeout(generation: 1)),
             .cancelTimer(.readyDelay(generation: 1)),
-            .log(.info, "generation 1 is ready"),
+            .log(.info, .generationReady, "generation 1 is ready", generation: 1),
             .report(.ready(generation: 1, restartSucceeded: nil)),
         ])
         #expect(machine.serving == 1)
@@ -98,7 +98,7 @@ private func draining() -> Supervision {
         _ = machine.handle(.started)
         _ = machine.handle(.childSpawned(generation: 1))
         #expect(machine.handle(.timerFired(.readyTimeout(generation: 1))) == [
-            .log(.error, "generation 1 was not ready after 1m (--ready-timeout); stopping it"),
+            .log(.error, .readyTimeout, "generation 1 was not ready after 1m (--ready-timeout); stopping it", generation: 1),
             .signalChild(generation: 1, signal: SIGTERM),
             .startTimer(.stopTimeout(generation: 1), after: .seconds(30)),
             .report(.stopping),
@@ -108,16 +108,16 @@ private func draining() -> Supervision {
         // Too late now.
         #expect(machine.handle(.childReady(generation: 1)) == [])
         #expect(machine.handle(.restartRequested(reason: "SIGUSR2")) == [
-            .log(.info, "restart (SIGUSR2) ignored: overseerd is stopping"),
+            .log(.info, .restartIgnored, "restart (SIGUSR2) ignored: overseerd is stopping"),
         ])
         #expect(machine.handle(.timerFired(.stopTimeout(generation: 1))) == [
-            .log(.warning, "generation 1 did not stop within 30s; sending SIGKILL"),
+            .log(.warning, .stopTimeout, "generation 1 did not stop within 30s; sending SIGKILL", generation: 1),
             .killGeneration(generation: 1),
         ])
         #expect(machine.handle(.childExited(generation: 1, .killed(signal: SIGKILL))) == [
             .cancelTimer(.readyTimeout(generation: 1)),
             .cancelTimer(.stopTimeout(generation: 1)),
-            .log(.info, "generation 1 exited with signal SIGKILL"),
+            .log(.info, .generationStopped, "generation 1 exited with signal SIGKILL", generation: 1),
             .exit(.exited(69)),
         ])
         #expect(machine.liveGenerations == [])
@@ -143,7 +143,7 @@ private func draining() -> Supervision {
         _ = machine.handle(.childSpawned(generation: 1))
         #expect(machine.handle(.childExited(generation: 1, status)) == [
             .cancelTimer(.readyTimeout(generation: 1)),
-            .log(.notice, "generation 1 exited with \(status) before it was ready"),
+            .log(.notice, .generationExited, "generation 1 exited with \(status) before it was ready", generation: 1),
             .exit(status),
         ])
     }
@@ -153,7 +153,7 @@ private func draining() -> Supervision {
         var machine = Supervision(settings: notifySettings)
         _ = machine.handle(.started)
         #expect(machine.handle(.childSpawnFailed(generation: 1, exitCode: code, reason: "overseerd: cannot run app")) == [
-            .log(.error, "overseerd: cannot run app"),
+            .log(.error, .spawnFailed, "overseerd: cannot run app", generation: 1),
             .exit(.exited(code)),
         ])
         #expect(machine.liveGenerations == [])
@@ -164,14 +164,14 @@ private func draining() -> Supervision {
         _ = machine.handle(.started)
         _ = machine.handle(.childSpawned(generation: 1))
         #expect(machine.handle(.restartRequested(reason: "SIGUSR2")) == [
-            .log(.info, "restart (SIGUSR2) queued: generation 1 is still starting"),
+            .log(.info, .restartQueued, "restart (SIGUSR2) queued: generation 1 is still starting"),
         ])
         #expect(machine.restartQueued)
         #expect(machine.handle(.childReady(generation: 1)) == [
             .cancelTimer(.readyTimeout(generation: 1)),
-            .log(.info, "generation 1 is ready"),
+            .log(.info, .generationReady, "generation 1 is ready", generation: 1),
             .report(.ready(generation: 1, restartSucceeded: nil)),
-            .log(.notice, "queued restart: starting generation 2"),
+            .log(.notice, .restartStarted, "queued restart: starting generation 2", generation: 2),
             .report(.reloading),
             .spawnChild(generation: 2),
         ])
@@ -192,7 +192,7 @@ private func draining() -> Supervision {
 
     @Test func signalsGoToTheCandidateBeforeItIsReady() {
         var machine = Supervision(settings: notifySettings)
-        #expect(machine.handle(.signalReceived(SIGHUP)) == [.log(.debug, "SIGHUP not forwarded: no generation is serving")])
+        #expect(machine.handle(.signalReceived(SIGHUP)) == [.log(.debug, .signalNotForwarded, "SIGHUP not forwarded: no generation is serving")])
         _ = machine.handle(.started)
         _ = machine.handle(.childSpawned(generation: 1))
         #expect(machine.handle(.signalReceived(SIGHUP)) == [.signalChild(generation: 1, signal: SIGHUP)])
@@ -203,7 +203,7 @@ private func draining() -> Supervision {
     @Test func happyPath() {
         var machine = servingFirst()
         #expect(machine.handle(.restartRequested(reason: "SIGUSR2")) == [
-            .log(.notice, "restart (SIGUSR2): starting generation 2"),
+            .log(.notice, .restartStarted, "restart (SIGUSR2): starting generation 2", generation: 2),
             .report(.reloading),
             .spawnChild(generation: 2),
         ])
@@ -216,7 +216,7 @@ private func draining() -> Supervision {
         #expect(!machine.isStopping(1))
         #expect(machine.handle(.childReady(generation: 2)) == [
             .cancelTimer(.readyTimeout(generation: 2)),
-            .log(.notice, "generation 2 is ready; stopping generation 1"),
+            .log(.notice, .restartSucceeded, "generation 2 is ready; stopping generation 1", generation: 2),
             .signalChild(generation: 1, signal: SIGTERM),
             .startTimer(.stopTimeout(generation: 1), after: .seconds(30)),
             .report(.ready(generation: 2, restartSucceeded: true)),
@@ -227,14 +227,14 @@ private func draining() -> Supervision {
         #expect(!machine.isStopping(2))
         #expect(machine.liveGenerations == [1, 2])
         #expect(machine.handle(.timerFired(.stopTimeout(generation: 1))) == [
-            .log(.warning, "generation 1 did not stop within 30s; sending SIGKILL"),
+            .log(.warning, .stopTimeout, "generation 1 did not stop within 30s; sending SIGKILL", generation: 1),
             .killGeneration(generation: 1),
         ])
         // The old generation's exit is reaped; overseerd goes on.
         #expect(machine.handle(.childExited(generation: 1, .killed(signal: SIGKILL))) == [
             .cancelTimer(.readyTimeout(generation: 1)),
             .cancelTimer(.stopTimeout(generation: 1)),
-            .log(.info, "generation 1 stopped (signal SIGKILL)"),
+            .log(.info, .generationStopped, "generation 1 stopped (signal SIGKILL)", generation: 1),
         ])
         #expect(machine.liveGenerations == [2])
         #expect(machine.serving == 2)
@@ -294,7 +294,7 @@ private func draining() -> Supervision {
         var machine = restarting()
         #expect(machine.handle(.childExited(generation: 2, .exited(1))) == [
             .cancelTimer(.readyTimeout(generation: 2)),
-            .log(.error, "restart failed: generation 2 exited with status 1 before ready; generation 1 keeps serving"),
+            .log(.error, .restartFailed, "restart failed: generation 2 exited with status 1 before ready; generation 1 keeps serving", generation: 2),
             .report(.ready(generation: 1, restartSucceeded: false)),
         ])
         #expect(machine.serving == 1)
@@ -308,7 +308,7 @@ private func draining() -> Supervision {
     @Test func failsByReadyTimeout() {
         var machine = restarting()
         #expect(machine.handle(.timerFired(.readyTimeout(generation: 2))) == [
-            .log(.error, "restart failed: generation 2 was not ready after 1m; generation 1 keeps serving"),
+            .log(.error, .restartFailed, "restart failed: generation 2 was not ready after 1m; generation 1 keeps serving", generation: 2),
             .signalChild(generation: 2, signal: SIGTERM),
             .startTimer(.stopTimeout(generation: 2), after: .seconds(30)),
             .report(.ready(generation: 1, restartSucceeded: false)),
@@ -322,7 +322,7 @@ private func draining() -> Supervision {
         #expect(machine.handle(.childExited(generation: 2, .killed(signal: SIGTERM))) == [
             .cancelTimer(.readyTimeout(generation: 2)),
             .cancelTimer(.stopTimeout(generation: 2)),
-            .log(.debug, "failed generation 2 reaped (signal SIGTERM)"),
+            .log(.debug, .generationStopped, "failed generation 2 reaped (signal SIGTERM)", generation: 2),
         ])
         #expect(machine.liveGenerations == [1])
     }
@@ -331,7 +331,7 @@ private func draining() -> Supervision {
         var machine = servingFirst()
         _ = machine.handle(.restartRequested(reason: "SIGUSR2"))
         #expect(machine.handle(.childSpawnFailed(generation: 2, exitCode: 126, reason: "cannot execute /app")) == [
-            .log(.error, "restart failed: generation 2 could not start: cannot execute /app; generation 1 keeps serving"),
+            .log(.error, .restartFailed, "restart failed: generation 2 could not start: cannot execute /app; generation 1 keeps serving", generation: 2),
             .report(.ready(generation: 1, restartSucceeded: false)),
         ])
         #expect(machine.serving == 1)
@@ -426,19 +426,19 @@ private func draining() -> Supervision {
     func whileIdle(_ status: ProcessExit) {
         var machine = servingFirst()
         #expect(machine.handle(.stopRequested(signal: SIGTERM)) == [
-            .log(.info, "SIGTERM received: stopping the child"),
+            .log(.info, .stopping, "SIGTERM received: stopping the child"),
             .report(.stopping),
             .signalChild(generation: 1, signal: SIGTERM),
             .startTimer(.stopTimeout(generation: 1), after: .seconds(30)),
         ])
         #expect(machine.isStopping(1))
         #expect(machine.handle(.restartRequested(reason: "SIGUSR2")) == [
-            .log(.info, "restart (SIGUSR2) ignored: overseerd is stopping"),
+            .log(.info, .restartIgnored, "restart (SIGUSR2) ignored: overseerd is stopping"),
         ])
         #expect(machine.handle(.childExited(generation: 1, status)) == [
             .cancelTimer(.readyTimeout(generation: 1)),
             .cancelTimer(.stopTimeout(generation: 1)),
-            .log(.info, "generation 1 exited with \(status)"),
+            .log(.info, .generationStopped, "generation 1 exited with \(status)", generation: 1),
             .exit(status),
         ])
     }
@@ -457,7 +457,7 @@ private func draining() -> Supervision {
         #expect(machine.handle(.stopRequested(signal: SIGTERM)) == [.signalChild(generation: 1, signal: SIGTERM)])
         #expect(machine.handle(.stopRequested(signal: SIGINT)) == [.signalChild(generation: 1, signal: SIGINT)])
         #expect(machine.handle(.timerFired(.stopTimeout(generation: 1))) == [
-            .log(.warning, "generation 1 did not stop within 30s; sending SIGKILL"),
+            .log(.warning, .stopTimeout, "generation 1 did not stop within 30s; sending SIGKILL", generation: 1),
             .killGeneration(generation: 1),
         ])
         #expect(effects(machine.handle(.childExited(generation: 1, .killed(signal: SIGKILL)))).last
@@ -468,7 +468,7 @@ private func draining() -> Supervision {
     func duringRestartEveryGenerationGetsItAndTheServingOneGivesTheStatus(servingExitsFirst: Bool) {
         var machine = restarting()
         #expect(machine.handle(.stopRequested(signal: SIGTERM)) == [
-            .log(.info, "SIGTERM received: stopping all 2 generations"),
+            .log(.info, .stopping, "SIGTERM received: stopping all 2 generations"),
             .report(.stopping),
             .signalChild(generation: 1, signal: SIGTERM),
             .startTimer(.stopTimeout(generation: 1), after: .seconds(30)),
@@ -504,7 +504,7 @@ private func draining() -> Supervision {
         var machine = draining()
         // Generation 1 already has its stop timer; only generation 2 gets one now.
         #expect(machine.handle(.stopRequested(signal: SIGTERM)) == [
-            .log(.info, "SIGTERM received: stopping all 2 generations"),
+            .log(.info, .stopping, "SIGTERM received: stopping all 2 generations"),
             .report(.stopping),
             .signalChild(generation: 1, signal: SIGTERM),
             .signalChild(generation: 2, signal: SIGTERM),
@@ -529,7 +529,7 @@ private func draining() -> Supervision {
         var machine = servingFirst()
         #expect(machine.handle(.childExited(generation: 1, status)) == [
             .cancelTimer(.readyTimeout(generation: 1)),
-            .log(.notice, "generation 1 exited with \(status)"),
+            .log(.notice, .generationExited, "generation 1 exited with \(status)", generation: 1),
             .exit(status),
         ])
     }
@@ -538,13 +538,13 @@ private func draining() -> Supervision {
         var machine = draining()
         #expect(machine.handle(.childExited(generation: 2, .killed(signal: SIGSEGV))) == [
             .cancelTimer(.readyTimeout(generation: 2)),
-            .log(.notice, "generation 2 exited with signal SIGSEGV"),
+            .log(.notice, .generationExited, "generation 2 exited with signal SIGSEGV", generation: 2),
             .report(.stopping),
-            .log(.info, "waiting for 1 stopping generation(s) before exiting"),
+            .log(.info, .stopping, "waiting for 1 stopping generation(s) before exiting"),
         ])
         #expect(machine.serving == nil)
         #expect(effects(machine.handle(.restartRequested(reason: "x"))) == [])
-        #expect(machine.handle(.signalReceived(SIGHUP)) == [.log(.debug, "SIGHUP not forwarded: no generation is serving")])
+        #expect(machine.handle(.signalReceived(SIGHUP)) == [.log(.debug, .signalNotForwarded, "SIGHUP not forwarded: no generation is serving")])
         #expect(effects(machine.handle(.childExited(generation: 1, .exited(0)))) == [
             .cancelTimer(.readyTimeout(generation: 1)),
             .cancelTimer(.stopTimeout(generation: 1)),
@@ -556,7 +556,7 @@ private func draining() -> Supervision {
         var machine = restarting()
         #expect(machine.handle(.childExited(generation: 1, .exited(9))) == [
             .cancelTimer(.readyTimeout(generation: 1)),
-            .log(.warning, "generation 1 exited with status 9 while generation 2 is starting; waiting for 2"),
+            .log(.warning, .generationExited, "generation 1 exited with status 9 while generation 2 is starting; waiting for 2", generation: 1),
         ])
         #expect(machine.serving == nil)
         #expect(machine.candidate == 2)
@@ -564,7 +564,7 @@ private func draining() -> Supervision {
         #expect(machine.handle(.signalReceived(SIGHUP)) == [.signalChild(generation: 2, signal: SIGHUP)])
         #expect(machine.handle(.childReady(generation: 2)) == [
             .cancelTimer(.readyTimeout(generation: 2)),
-            .log(.notice, "generation 2 is ready and serving"),
+            .log(.notice, .generationReady, "generation 2 is ready and serving", generation: 2),
             .report(.ready(generation: 2, restartSucceeded: true)),
         ])
         #expect(machine.serving == 2)
@@ -577,7 +577,7 @@ private func draining() -> Supervision {
         _ = machine.handle(.childExited(generation: 1, .exited(9)))
         #expect(machine.handle(.childExited(generation: 2, .exited(1))) == [
             .cancelTimer(.readyTimeout(generation: 2)),
-            .log(.error, "generation 2 exited with status 1 before ready; nothing is serving"),
+            .log(.error, .generationExited, "generation 2 exited with status 1 before ready; nothing is serving", generation: 2),
             .exit(.exited(9)),
         ])
     }
@@ -586,7 +586,7 @@ private func draining() -> Supervision {
         var machine = restarting()
         _ = machine.handle(.childExited(generation: 1, .killed(signal: SIGKILL)))
         #expect(machine.handle(.timerFired(.readyTimeout(generation: 2))) == [
-            .log(.error, "generation 2 was not ready after 1m (--ready-timeout); nothing is serving; stopping it"),
+            .log(.error, .readyTimeout, "generation 2 was not ready after 1m (--ready-timeout); nothing is serving; stopping it", generation: 2),
             .signalChild(generation: 2, signal: SIGTERM),
             .startTimer(.stopTimeout(generation: 2), after: .seconds(30)),
             .report(.stopping),
@@ -600,7 +600,7 @@ private func draining() -> Supervision {
         // The serving child dies before the spawn's result is known.
         _ = machine.handle(.childExited(generation: 1, .exited(9)))
         #expect(machine.handle(.childSpawnFailed(generation: 2, exitCode: 127, reason: "not found")) == [
-            .log(.error, "generation 2 could not start: not found; nothing is serving"),
+            .log(.error, .spawnFailed, "generation 2 could not start: not found; nothing is serving", generation: 2),
             .exit(.exited(9)),
         ])
     }

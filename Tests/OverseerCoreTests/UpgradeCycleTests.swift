@@ -31,7 +31,7 @@ import Testing
         let actions = machine.handle(.stepFailed(.checksum, reason: "sha256 differs"))
         #expect(actions.contains(.discardStaged))
         #expect(!actions.contains { if case .install = $0 { true } else { false } })
-        #expect(actions.contains(.log(.error, "upgrade rejected: checksum failed for \(new.prefix(12)): sha256 differs; the installed binary stays")))
+        #expect(actions.contains(.log(.error, .upgradeRejected, "upgrade rejected: checksum failed for \(new.prefix(12)): sha256 differs; the installed binary stays", binary: new)))
         #expect(machine.rejected == [new])
         // The same bytes again: skipped without a single check.
         _ = machine.handle(.pollDue)

@@ -326,11 +326,60 @@ struct RealSystemdTests {
             #expect(systemd.processes(of: "app.service").isEmpty)
             // overseerd's warning carries its priority into the journal.
             let warnings = try systemd.run(["journalctl", "--no-pager", "-o", "cat", "-p", "warning", "-u", "app.service"]).stdout
-            #expect(warnings.contains("overseerd: warning: killed 1 process(es) left by generation 1"), "journalctl -p warning:\n\(warnings)")
+            #expect(warnings.contains("killed 1 process(es) left by generation 1"), "journalctl -p warning:\n\(warnings)")
             #expect(!warnings.contains("generation 1 started"), "an info line is not a warning")
             let left = systemd.allProcesses().map(HostProcess.commandName).filter { $0 == "sleep" || $0.hasPrefix("Overseer") || $0 == "overseerd" }
             #expect(left.isEmpty, "left in the instance: \(left)")
         }
+    }
+
+    // MARK: - The journal
+
+    /// With stderr on the journal (systemd's default), overseerd writes entries of its
+    /// own to journald, each with its event and fields, and nothing twice.
+    @Test func journalEntriesCarryTheEventAndItsFields() throws {
+        let scratch = ScratchDirectory()
+        let config = scratch.file("child.conf")
+        try Data("OTC_READY_AFTER_MS=0\n".utf8).write(to: URL(fileURLWithPath: config))
+        let port = try freePort()
+        let units = ["app.service": try ExampleUnit.service(
+            overseerd: ["--ready", "notify", "-l", "http=127.0.0.1:\(port)"],
+            environment: ["OTC_SERVE": "1", "OTC_CONFIG": config, "OTC_STATUS": "up\u{1b}[1m bold"])]
+        try withSystemd(units) { systemd in
+            try systemd.systemctl("start", "app.service")
+            let main = try systemd.property("app.service", "MainPID")
+            // A restart whose new generation exits before it is ready.
+            try Data("OTC_EXIT_AFTER_MS=20\nOTC_EXIT_CODE=3\n".utf8).write(to: URL(fileURLWithPath: config))
+            try systemd.systemctl("kill", "-s", "USR2", "--kill-whom=main", "app.service")
+            let failed = try Self.journalEntry(systemd, "OVERSEERD_EVENT=restart_failed")
+            #expect(failed["PRIORITY"] == "3" && failed["OVERSEERD_GENERATION"] == "2", "\(failed)")
+            #expect(failed["_SYSTEMD_UNIT"] == "app.service" && failed["SYSLOG_IDENTIFIER"] == "overseerd", "\(failed)")
+            #expect(failed["_PID"] == main, "sent by overseerd itself: \(failed)")
+            #expect(failed["OVERSEERD_BINARY"] == (try sha256sum(Binaries.testChild)), "\(failed)")
+            let childPID = try #require(failed["OVERSEERD_PID"].flatMap { Int32($0) }, "\(failed)")
+            #expect(String(childPID) != main)
+            #expect(failed["MESSAGE"]?.hasPrefix("restart failed: generation 2 exited with status 3 before ready") == true, "\(failed)")
+            // Queried by the field, not by the wording: the first generation's readiness and its STATUS=, escaped.
+            let ready = try Self.journalEntry(systemd, "OVERSEERD_EVENT=generation_ready", "OVERSEERD_GENERATION=1")
+            #expect(ready["PRIORITY"] == "6" && ready["OVERSEERD_BINARY"] == failed["OVERSEERD_BINARY"], "\(ready)")
+            let status = try Self.journalEntry(systemd, "OVERSEERD_EVENT=child_status", "OVERSEERD_GENERATION=1")
+            #expect(status["MESSAGE"] == "generation 1 status: up\\x1b[1m bold", "\(status)")
+            // Once: through the native socket, not also on the stderr stream.
+            let text = systemd.journal("app.service")
+            #expect(text.components(separatedBy: "restart failed: generation 2").count == 2, "\(text)")
+            try systemd.systemctl("stop", "app.service")
+        }
+    }
+
+    /// The newest journal entry matching all of `matches` (`FIELD=value`), as its fields; waits for it.
+    static func journalEntry(_ systemd: SystemdInstance, _ matches: String...) throws -> [String: String] {
+        var last = ""
+        try waitUntil("a journal entry with \(matches)", timeout: 10) {
+            last = try systemd.run(["journalctl", "--no-pager", "-o", "json", "-n", "1"] + matches).stdout
+            return !last.isEmpty
+        }
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(last)")
+        return object.compactMapValues { $0 as? String }
     }
 
     @Test func childKilledBySIGKILLIsRestartedBySystemd() throws {

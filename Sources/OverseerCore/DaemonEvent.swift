@@ -1,0 +1,130 @@
+/// The stable name of each kind of line overseerd logs: what an alert or a
+/// query keys on (`"event"` with `--log-format json`, `OVERSEERD_EVENT=` in the
+/// journal) instead of on the wording, which may change. A name, once released,
+/// keeps its meaning; docs/OPERATIONS.md lists them all.
+public enum DaemonEvent: String, CaseIterable, Sendable {
+    // MARK: Start-up, configuration, control
+
+    /// A listening socket is ready: bound, inherited from systemd, or kept across a re-exec.
+    case listening
+    /// The control socket is up, or could not be made.
+    case controlSocket = "control_socket"
+    /// A control connection was refused (wrong user) or accepting paused (fd table full).
+    case controlRefused = "control_refused"
+    /// A setting or variable was ignored or weakens a check; overseerd goes on.
+    case configurationWarning = "configuration_warning"
+    /// A setting cannot be honoured (e.g. the upgrade settings after a re-exec); that feature is off.
+    case configurationError = "configuration_error"
+    /// The systemd watchdog is on (interval, relayed or not).
+    case watchdogConfigured = "watchdog_configured"
+    /// Something overseerd needs from the system failed (pidfd, epoll, signalfd); the line says what.
+    case internalError = "internal_error"
+
+    // MARK: Generations
+
+    /// A generation's process was forked and executed.
+    case generationStarted = "generation_started"
+    /// A generation could not be started (program missing, fork failed, …).
+    case spawnFailed = "spawn_failed"
+    /// A generation became ready (and serves).
+    case generationReady = "generation_ready"
+    /// A generation was not ready within --ready-timeout and nothing else serves.
+    case readyTimeout = "ready_timeout"
+    /// A generation exited on its own (not asked to stop).
+    case generationExited = "generation_exited"
+    /// A generation asked to stop has exited.
+    case generationStopped = "generation_stopped"
+    /// A generation did not stop within --stop-timeout: SIGKILL.
+    case stopTimeout = "stop_timeout"
+    /// A generation sent STATUS= (the text, escaped).
+    case childStatus = "child_status"
+    /// A generation sent STOPPING=1.
+    case childStopping = "child_stopping"
+    /// A notify datagram was ignored (wrong sender, too long, too many fds) or the socket is missing.
+    case notifyRejected = "notify_rejected"
+    /// An exited generation left processes in its process group; they get a grace period.
+    case leftoversFound = "leftovers_found"
+    /// Processes a generation left were killed after their grace period.
+    case leftoversKilled = "leftovers_killed"
+    /// The program's SHA-256 (OVERSEER_BINARY_ID) could not be computed.
+    case binaryHashFailed = "binary_hash_failed"
+
+    // MARK: Signals and restarts
+
+    /// A signal was passed on to the serving generation (debug).
+    case signalForwarded = "signal_forwarded"
+    /// A signal arrived while no generation could take it (debug).
+    case signalNotForwarded = "signal_not_forwarded"
+    /// A restart began: a new generation is starting beside the serving one.
+    case restartStarted = "restart_started"
+    /// A restart waits for the starting generation (queued or coalesced).
+    case restartQueued = "restart_queued"
+    /// A restart asked for while overseerd stops.
+    case restartIgnored = "restart_ignored"
+    /// The new generation is ready; the old one is being stopped.
+    case restartSucceeded = "restart_succeeded"
+    /// The new generation failed (exited, not ready in time, could not start); the old one serves on.
+    case restartFailed = "restart_failed"
+    /// overseerd is stopping its generations (a stop signal, or nothing left serving).
+    case stopping
+
+    // MARK: Re-exec
+
+    /// overseerd checks its new image and re-executes into it.
+    case reexecStarted = "reexec_started"
+    /// A re-exec was refused (a restart or an upgrade is under way, or the new image said no).
+    case reexecRefused = "reexec_refused"
+    /// A re-exec failed; this image goes on.
+    case reexecFailed = "reexec_failed"
+    /// This image took over from the previous one.
+    case tookOver = "took_over"
+
+    // MARK: Upgrades
+
+    /// Where upgrades come from and which checks they pass.
+    case upgradesConfigured = "upgrades_configured"
+    /// A poll of the source failed; the next one is scheduled with backoff.
+    case upgradePollFailed = "upgrade_poll_failed"
+    /// A poll found the installed binary, or one rejected before (debug).
+    case upgradeUnchanged = "upgrade_unchanged"
+    /// A new binary was fetched and is being verified.
+    case upgradeFetched = "upgrade_fetched"
+    /// A new binary failed a check (checksum, signature, start check) and is remembered as rejected.
+    case upgradeRejected = "upgrade_rejected"
+    /// An upgrade could not go on (I/O error, disk full, …); the installed binary stays.
+    case upgradeAbandoned = "upgrade_abandoned"
+    /// A verified binary was installed.
+    case upgradeInstalled = "upgrade_installed"
+    /// Installing failed; it is tried again from the staged file.
+    case upgradeInstallFailed = "upgrade_install_failed"
+    /// The restart onto the new binary succeeded.
+    case upgradeSucceeded = "upgrade_succeeded"
+    /// The restart onto the new binary failed; the previous binary is put back before it served.
+    case upgradeFailed = "upgrade_failed"
+    /// A staged-rollout decision: take, wait, or go back to a release (--manifest).
+    case rolloutDecision = "rollout_decision"
+    /// A binary on probation failed (exited or stopped pinging): it is rolled back.
+    case probationFailed = "probation_failed"
+    /// A new binary serves and is on probation (--probation).
+    case probationStarted = "probation_started"
+    /// A binary served its probation.
+    case probationPassed = "probation_passed"
+    /// The previous binary was put back (after a failed probation or a yanked release).
+    case upgradeRolledBack = "upgrade_rolled_back"
+    /// Putting the previous binary back failed.
+    case rollbackFailed = "rollback_failed"
+    /// A rejected binary was forgotten (`overseerd forget`).
+    case binaryForgotten = "binary_forgotten"
+    /// The upgrade state directory could not be read or written, or is not configured.
+    case stateWarning = "state_warning"
+    /// The upgrade state was read at start (rejections, probation).
+    case stateLoaded = "state_loaded"
+    /// Staging files an earlier overseerd left were removed.
+    case stagingCleaned = "staging_cleaned"
+    /// The watched file's directory cannot be watched with inotify; polling instead.
+    case watchFallback = "watch_fallback"
+    /// A helper (overseerd-fetch, a check) ran past its time limit and was killed.
+    case helperTimeout = "helper_timeout"
+    /// Something the upgrade machine did not expect in its state (debug).
+    case upgradeIgnored = "upgrade_ignored"
+}
