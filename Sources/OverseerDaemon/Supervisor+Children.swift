@@ -97,6 +97,10 @@ extension Supervisor {
         guard let exit = child.process.reap() else { return }
         // Take what the child said before it went (a last STATUS=, say).
         readNotifications(generation)
+        // Its last word is said, however soon after the one before.
+        reactor.cancel(statusFlushes.removeValue(forKey: generation))
+        relayStatus(statusRelay.flush(generation: generation, now: MonotonicTimer.now), of: generation)
+        statusRelay.forget(generation: generation)
         for watch in child.watches { reactor.unwatch(watch) }
         child.process.release()
         child.notify?.close()
@@ -140,6 +144,25 @@ extension Supervisor {
 
     // MARK: - What a generation says
 
+    /// Logs a STATUS= change and passes it on to systemd, at the pace `StatusRelay` allows.
+    func relayStatus(_ decision: StatusRelay.Decision, of generation: Int) {
+        switch decision {
+        case let .show(status, skipped):
+            let more = skipped > 0 ? " (after \(skipped) change(s) not logged)" : ""
+            log(LogLine(.info, .childStatus, "generation \(generation) status: \(status)\(more)", generation: generation))
+            if supervision.serving == generation {
+                systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: generation))]))
+            }
+        case let .hold(flushAfter?):
+            statusFlushes[generation] = reactor.schedule(after: flushAfter) { [unowned self] in
+                statusFlushes[generation] = nil
+                relayStatus(statusRelay.flush(generation: generation, now: MonotonicTimer.now), of: generation)
+            }
+        case .hold(nil), .unchanged:
+            break
+        }
+    }
+
     func readNotifications(_ generation: Int) {
         guard let child = children[generation], let notify = child.notify else { return }
         // The sender is checked as each datagram is taken: a short-lived sender
@@ -165,12 +188,12 @@ extension Supervisor {
             let message = datagram.message
             if let status = message.status.map({ EscapedText.escape($0) }), status != children[generation]?.lastStatus {
                 children[generation]?.lastStatus = status
-                log(LogLine(.info, .childStatus, "generation \(generation) status: \(status)", generation: generation))
-                if supervision.serving == generation {
-                    systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: generation))]))
-                }
+                relayStatus(statusRelay.received(status, generation: generation, now: MonotonicTimer.now), of: generation)
             }
-            if message.isStopping { log(LogLine(.info, .childStopping, "generation \(generation) is stopping", generation: generation)) }
+            if message.isStopping, children[generation]?.saidStopping == false {
+                children[generation]?.saidStopping = true
+                log(LogLine(.info, .childStopping, "generation \(generation) is stopping", generation: generation))
+            }
             if message.isWatchdogPing { children[generation]?.lastWatchdog = MonotonicTimer.now }
             if message.isReady { feed(.childReady(generation: generation)) }
         }

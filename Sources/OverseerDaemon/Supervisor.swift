@@ -21,6 +21,8 @@ public final class Supervisor {
         let binaryID: String
         let startedAt: Int64
         var lastStatus: String?
+        /// STOPPING=1 was logged (once per generation).
+        var saidStopping = false
         /// When it last sent WATCHDOG=1.
         var lastWatchdog: Int64?
         var watches: [WatchToken] = []
@@ -61,6 +63,8 @@ public final class Supervisor {
     var justReaped: (generation: Int, pid: Int32, binary: String)?
     var binaryIDCache: (key: [Int], id: String)?
     var notifyWarnings = WarningThrottle()
+    var statusRelay = StatusRelay()
+    var statusFlushes: [Int: DeadlineToken] = [:]
     /// Set while the new image's --check-configuration runs.
     var reexecPending = false
     /// Upgrades rolled back after failing their probation.

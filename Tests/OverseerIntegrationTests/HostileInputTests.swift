@@ -179,6 +179,42 @@ import Testing
         _ = try run.waitForExit()
     }
 
+    /// A child's own STATUS= changes used to be a line each (and a datagram to
+    /// systemd each), however fast they came; STOPPING=1 too. Now a change a
+    /// second per generation, the last one always said with the count of those
+    /// left out, and STOPPING=1 once.
+    @Test func childChangingItsStatusInALoopCostsALineASecond() throws {
+        let scratch = ScratchDirectory()
+        let script = scratch.file("chatty.py")
+        try Data("""
+            import os, socket, time
+            address = os.environ["NOTIFY_SOCKET"]
+            if address.startswith("@"):
+                address = "\\0" + address[1:]
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.connect(address)
+            s.send(b"READY=1")
+            for n in range(3000):
+                s.send(b"STATUS=step %d" % n)
+            for n in range(50):
+                s.send(b"STOPPING=1")
+            s.send(b"STATUS=final")
+            time.sleep(60)
+
+            """.utf8).write(to: URL(fileURLWithPath: script))
+        let started = Date()
+        let run = try RunningProcess.overseerd(["--ready", "notify", "-l", "127.0.0.1:0", "--", "/usr/bin/python3", script])
+        let last = try run.waitForLine(containing: "generation 1 status: final")
+        let seconds = Int(Date().timeIntervalSince(started).rounded(.up))
+        let lines = run.lines(containing: "generation 1 status:")
+        #expect(lines.count >= 2 && lines.count <= seconds + 1, "\(lines.count) lines in \(seconds) s:\n\(lines.joined(separator: "\n"))")
+        let skipped = last.split(separator: "(after ").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+        #expect(skipped + lines.count >= 3000, "\(last)")
+        #expect(run.lines(containing: "generation 1 is stopping").count == 1)
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
+
     /// A child's STATUS= with ESC, BEL or NUL used to reach the log and
     /// `overseerd status` raw; now control characters are escaped everywhere.
     @Test func statusTextIsEscaped() throws {
