@@ -93,6 +93,8 @@ extension Supervisor {
             for fd in inherited { try? Posix.setInheritable(fd, false) }
             return "\(error)"
         }
+        // The next image speaks to systemd after everything this one said.
+        systemd.drain(timeout: .seconds(1))
         let environmentEntries = inheritableEnvironmentForSelf + ["\(HandoverState.environmentVariable)=\(memfd.rawValue)"]
         logger.log(.notice, .reexecStarted, "re-executing \(path) with the state in fd \(memfd.rawValue)")
         let errorNumber = Handover.exec(path: path, arguments: [path] + CommandLine.arguments.dropFirst(), environment: environmentEntries)

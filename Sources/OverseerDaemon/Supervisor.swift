@@ -39,7 +39,7 @@ public final class Supervisor {
     let environment: ProcessEnvironment
     let listeners: [Listener]
     let logger: Logger
-    let systemd: SystemdNotifier
+    let systemd: SystemdOutbox
     let reactor: Reactor
     let helpers: HelperRunner
     let signalSource: SignalSource
@@ -84,8 +84,9 @@ public final class Supervisor {
         self.environment = environment
         self.listeners = listeners
         self.logger = logger
-        self.systemd = SystemdNotifier(environment: environment.dictionary)
-        self.reactor = try Reactor()
+        let reactor = try Reactor()
+        self.reactor = reactor
+        self.systemd = SystemdOutbox(notifier: SystemdNotifier(environment: environment.dictionary), loop: reactor)
         self.helpers = HelperRunner(loop: reactor, logger: logger)
         self.signalSource = try SignalSource()
         self.supervision = Supervision(settings: .init(configuration))
@@ -253,6 +254,8 @@ public final class Supervisor {
         for child in children.values { child.notify?.close() }
         helpers.killAll()
         upgrade?.shutdown()
+        // What systemd has not been told yet (STOPPING=1, a last STATUS=), before the listeners go (FDSTORE=1 passes them).
+        systemd.drain(timeout: .seconds(1))
         ListenerBinder.close(listeners)
         switch status {
         case let .exited(code):

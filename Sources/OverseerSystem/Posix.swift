@@ -163,6 +163,15 @@ public enum Posix {
             + ".\(padded(now.tv_nsec / 1000, 6))Z"
     }
 
+    /// Waits until `fd` is readable (or hung up), at most `timeout`; whether it became so.
+    /// (Every signal is blocked in overseerd, so the wait is not cut short by one.)
+    public static func waitReadable(_ fd: FileDescriptor, timeout: Duration) -> Bool {
+        var entry = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+        let (seconds, attoseconds) = timeout.components
+        let milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        return ((try? retrying("poll") { poll(&entry, 1, milliseconds) }) ?? 0) > 0
+    }
+
     /// The machine's hardware name, as `uname -m` prints it (`x86_64`, `aarch64`).
     public static var machine: String {
         var names = utsname()

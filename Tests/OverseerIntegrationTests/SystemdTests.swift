@@ -119,6 +119,37 @@ extension SystemdTests {
         _ = try run.waitForExit()
     }
 
+    /// systemd's notify socket holds 10 datagrams (from every service on the
+    /// host) and PID 1 reads none during a daemon-reload; sd_notify then blocks.
+    /// Before, so did overseerd's whole event loop: with a receiver that stopped
+    /// reading and the watchdog pinging, a restart never happened. Now the
+    /// sending waits on a thread of its own, and restarts go on meanwhile.
+    @Test func aNotifySocketNobodyReadsDoesNotStopTheLoop() throws {
+        let scratch = ScratchDirectory()
+        let address = scratch.file("notify")
+        let receiver = try DatagramReceiver(address)
+        let run = try RunningProcess.overseerd(["--ready", "notify", "--", Binaries.testChild],
+                                               environment: ["NOTIFY_SOCKET": address, "WATCHDOG_USEC": "20000", "OTC_READY_AFTER_MS": "0"])
+        _ = try receiver.collect(until: { $0.hasPrefix("READY=1") })
+        // From here nobody reads: pings every 10 ms fill the queue within a tenth of a second.
+        usleep(300_000)
+        for generation in 2 ... 4 {
+            run.signal(SIGUSR2)
+            try run.waitForLine(containing: "generation \(generation) is ready; stopping generation \(generation - 1)", timeout: 10)
+        }
+        // Reading again: what waited arrives, in order, the superseded pings and STATUS= merged.
+        var messages: [String] = []
+        while let message = try? receiver.next(timeout: 1) {
+            messages.append(message)
+            if message.hasPrefix("READY=1") && message.contains("serving generation 4") { break }
+        }
+        #expect(messages.contains { $0.hasPrefix("READY=1") && $0.contains("serving generation 4") }, "\(messages)")
+        run.signal(SIGTERM)
+        let stopping = try receiver.collect(until: { $0.hasPrefix("STOPPING=1") }, timeout: 10)
+        #expect(stopping.last?.hasPrefix("STOPPING=1") == true)
+        #expect(try run.waitForExit() == .killed(signal: SIGTERM))
+    }
+
     @Test func shippedUnitsVerify() throws {
         let analyze = "/usr/bin/systemd-analyze"
         try #require(FileManager.default.isExecutableFile(atPath: analyze), "install the Debian package systemd")
