@@ -65,4 +65,22 @@ import Testing
             #expect(operations.contains("`\(name)`"), "event \(name) is missing from docs/OPERATIONS.md")
         }
     }
+
+    /// A line without an event could only be found by its wording: every call names one.
+    @Test func everyLogCallInTheDaemonNamesItsEvent() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        var offenders: [String] = []
+        for directory in ["Sources/OverseerDaemon", "Sources/overseerd"] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: root + "/" + directory).filter { $0.hasSuffix(".swift") }
+            for file in files {
+                let text = try String(contentsOfFile: root + "/" + directory + "/" + file, encoding: .utf8)
+                for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                    for level in ["trace", "debug", "info", "notice", "warning", "error", "critical"] where line.contains("logger.\(level)(") {
+                        offenders.append("\(directory)/\(file):\(number + 1)")
+                    }
+                }
+            }
+        }
+        #expect(offenders.isEmpty, "log through logger.log(LEVEL, EVENT, ...): \(offenders)")
+    }
 }
