@@ -57,7 +57,12 @@ public final class Supervisor {
     var control: ControlServer?
     /// The binary each recent generation was started from.
     var spawnedBinaries: [Int: String] = [:]
-    var binaryIDCache: (key: [Int], id: String)?
+    /// The program's hash while its file is unchanged (`Supervisor+BinaryID`).
+    var binaryHashes = BinaryHashCache()
+    /// Programs whose cache file was read already (once each); a new hash not yet written; a warning given.
+    var binaryHashFilesRead: Set<String> = []
+    var binaryHashUnsaved = false
+    var binaryHashWarned = false
     var notifyWarnings = WarningThrottle()
     /// Set while the new image's --check-configuration runs.
     var reexecPending = false

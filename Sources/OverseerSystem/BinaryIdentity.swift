@@ -1,13 +1,31 @@
 import Glibc
 import CSodium
+import OverseerCore
 
 /// The SHA-256 of a file, as lower-case hex (OVERSEER_BINARY_ID).
 public enum BinaryIdentity {
+    /// A hash with what is needed to judge whether it may be kept (`BinaryHashCache.record`).
+    public struct Stamped: Sendable {
+        public let sha256: String
+        /// The file's stamp before and after the read (fstat of the descriptor read).
+        public let stampBefore: BinaryHashCache.FileStamp
+        public let stampAfter: BinaryHashCache.FileStamp
+        /// The wall clock (ns) just before the file was opened.
+        public let began: Int64
+    }
+
     /// Hashes the file at `path`, streaming it in 64 KiB blocks.
     public static func sha256(ofFileAt path: String) throws(SystemError) -> String {
+        try stampedSHA256(ofFileAt: path).sha256
+    }
+
+    /// Hashes the file at `path` and says when, and what it was before and after.
+    public static func stampedSHA256(ofFileAt path: String) throws(SystemError) -> Stamped {
+        let began = wallClockNanoseconds
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .last("open", on: path) }
         defer { Posix.close(fd) }
+        let before = try stamp(of: fd, path)
         var state = crypto_hash_sha256_state()
         crypto_hash_sha256_init(&state)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -20,7 +38,34 @@ public enum BinaryIdentity {
         }
         var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
         crypto_hash_sha256_final(&state, &digest)
-        return hex(digest)
+        return Stamped(sha256: hex(digest), stampBefore: before, stampAfter: try stamp(of: fd, path), began: began)
+    }
+
+    /// The stamp of the file at `path` (links followed), nil when it cannot be stat'd.
+    public static func stamp(ofFileAt path: String) -> BinaryHashCache.FileStamp? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return stamp(info)
+    }
+
+    static func stamp(of fd: Int32, _ path: String) throws(SystemError) -> BinaryHashCache.FileStamp {
+        var info = stat()
+        try Posix.retrying("fstat", on: path) { fstat(fd, &info) }
+        return stamp(info)
+    }
+
+    static func stamp(_ info: stat) -> BinaryHashCache.FileStamp {
+        BinaryHashCache.FileStamp(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+            changed: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))
+    }
+
+    /// CLOCK_REALTIME in nanoseconds: the clock file timestamps are taken from.
+    static var wallClockNanoseconds: Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
