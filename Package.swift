@@ -66,6 +66,16 @@ let package = Package(
             "OverseerDaemon", "OverseerCore", "OverseerProtocol", "OverseerSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ], linkerSettings: [
+            // Release builds link the Swift runtime (libswiftCore, Concurrency, Foundation-
+            // Essentials, dispatch, ...) into the binary, as packaging/build-deb always did:
+            // one process on every host; fewer libraries to map and relocate at each start.
+            // Debug builds (and the test bundle, which links this module) stay dynamic.
+            .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release)),
+            // The static FoundationEssentials (argument-parser's) needs its two helper archives
+            // named; the shared one has them inside.
+            .linkedLibrary("_FoundationCShims", .when(platforms: [.linux], configuration: .release)),
+            .linkedLibrary("_FoundationCollections", .when(platforms: [.linux], configuration: .release)),
         ]),
         // overseerd-fetch: the network fetcher, a separate short-lived process, so that the
         // daemon never links libcurl (about 30 shared libraries, ~10 MB of RSS) nor parses
