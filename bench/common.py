@@ -420,6 +420,36 @@ def fmt_ms(values):
             f"min {min(values):.2f} ms, max {max(values):.2f} ms (n={len(values)})")
 
 
+def go_binary(log_dir):
+    """examples/go, built once per run of a script into log_dir (or GO_BIN)."""
+    if os.environ.get("GO_BIN"):
+        return os.path.abspath(os.environ["GO_BIN"])
+    output = os.path.join(log_dir, "go-hello")
+    if not os.path.exists(output):
+        require_tools("go")
+        result = subprocess.run(["go", "build", "-o", output, "."], cwd=os.path.join(REPO, "examples", "go"),
+                                env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": ""})
+        if result.returncode != 0:
+            die("go build of examples/go failed")
+    return output
+
+
+def smaps_by_mapping(pid):
+    """{mapping: {"Rss": kB, "Pss": kB}} from /proc/PID/smaps, summed per file (anonymous
+    mappings as "[anon]"), largest Rss first."""
+    totals = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                name = head[5] if len(head) >= 6 else "[anon]"
+                totals.setdefault(name, {"Rss": 0, "Pss": 0})
+            elif name and head and head[0] in ("Rss:", "Pss:"):
+                totals[name][head[0][:-1]] += int(head[1])
+    return dict(sorted(totals.items(), key=lambda item: -item[1]["Rss"]))
+
+
 LAUNCHER = os.path.join(BENCH_DIR, "children", "launch_fd3.py")
 
 
