@@ -19,6 +19,16 @@ import Testing
         chmod(path, 0o755)
     }
 
+    /// A scratch directory with a private state directory and the program in it.
+    static func prepare() throws -> (ScratchDirectory, state: String, program: String) {
+        let scratch = ScratchDirectory()
+        let state = scratch.file("state")
+        mkdir(state, 0o700)
+        let program = scratch.file("app")
+        try writeProgram(program, padding: "AAAAAAAA")
+        return (scratch, state, program)
+    }
+
     /// The cache keeps only files older than the racy window when hashed: wait until `path` is.
     static func waitUntilSettled(_ path: String) throws {
         let stamp = try #require(BinaryIdentity.stamp(ofFileAt: path))
@@ -40,11 +50,7 @@ import Testing
     }
 
     @Test func aSecondStartReusesTheHashAndAChangeInPlaceIsHashedAgain() throws {
-        let scratch = ScratchDirectory()
-        let state = scratch.file("state")
-        mkdir(state, 0o700)
-        let program = scratch.file("app")
-        try Self.writeProgram(program, padding: "AAAAAAAA")
+        let (scratch, state, program) = try Self.prepare()
         let original = try sha256sum(program)
         try Self.waitUntilSettled(program)
 
@@ -87,11 +93,7 @@ import Testing
     @Test(arguments: ["fifo", "symlink", "world-writable", "garbage", "huge", "foreign-owner"])
     func aHostileCacheFileIsIgnored(kind: String) throws {
         if kind == "foreign-owner", geteuid() != 0 { return }
-        let scratch = ScratchDirectory()
-        let state = scratch.file("state")
-        mkdir(state, 0o700)
-        let program = scratch.file("app")
-        try Self.writeProgram(program, padding: "AAAAAAAA")
+        let (scratch, state, program) = try Self.prepare()
         let truth = try sha256sum(program)
         let stamp = try #require(BinaryIdentity.stamp(ofFileAt: program))
         let forged = try #require(BinaryHashCache(entry: .init(path: program, stamp: stamp,
