@@ -90,7 +90,7 @@ import Testing
     /// A cache file that is not overseerd's own private one is never used, even
     /// when its entry names the program's exact stamp: one warning, and the
     /// program is hashed. Nothing blocks on a FIFO.
-    @Test(arguments: ["fifo", "symlink", "world-writable", "garbage", "huge", "foreign-owner"])
+    @Test(arguments: ["fifo", "symlink", "world-writable", "garbage", "huge", "foreign-owner", "open-directory"])
     func aHostileCacheFileIsIgnored(kind: String) throws {
         if kind == "foreign-owner", geteuid() != 0 { return }
         let (scratch, state, program) = try Self.prepare()
@@ -122,6 +122,11 @@ import Testing
             try (forged + String(repeating: "x", count: 1 << 20)).write(toFile: cacheFile, atomically: false, encoding: .utf8)
             chmod(cacheFile, 0o600)
             expected = "over \(BinaryHashCache.maximumFileSize)"
+        case "open-directory":
+            try forged.write(toFile: cacheFile, atomically: false, encoding: .utf8)
+            chmod(cacheFile, 0o600)
+            chmod(state, 0o777)
+            expected = "\(state) has mode 777: others can write it"
         default:
             try forged.write(toFile: cacheFile, atomically: false, encoding: .utf8)
             chmod(cacheFile, 0o600)
@@ -130,7 +135,7 @@ import Testing
         }
         let run = try Self.start(program, state: state, scratch: scratch, name: kind)
         #expect(run.id == truth)
-        let warnings = run.log.split(separator: "\n").filter { $0.contains("warning:") && $0.contains(cacheFile) }
+        let warnings = run.log.split(separator: "\n").filter { $0.contains("warning:") && $0.contains(state) }
         #expect(warnings.count == 1, "one warning:\n\(run.log)")
         #expect(warnings.first?.contains(expected) == true, "\(warnings)")
         #expect(run.log.contains("hashed \(program) for OVERSEER_BINARY_ID"))
