@@ -405,13 +405,6 @@ def drop_proxy_variables():
         os.environ.pop(name, None)
 
 
-def static_sibling(path):
-    """The --static-swift-stdlib build beside a release build: SCRATCH/release/x -> SCRATCH-static/release/x."""
-    release = os.path.dirname(path)
-    scratch = os.path.dirname(release)
-    return os.path.join(scratch + "-static", os.path.basename(release), os.path.basename(path))
-
-
 def fmt_ms(values):
     """'median M ms, p90 P ms, min, max (n)' of a list of milliseconds."""
     if not values:
