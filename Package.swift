@@ -5,9 +5,18 @@ import PackageDescription
 // - swift-argument-parser: the CLI (flags, --help, exit code 64 on usage errors).
 // - swift-log: the logging API every Swift server library speaks.
 // - swift-system: typed FileDescriptor/Errno/FilePath at module boundaries.
-// - libsystemd (system library): sd_notify and friends, as systemd itself ships them.
-// - libsodium (system library): SHA-256 of binaries (OVERSEER_BINARY_ID, upgrades),
-//   BLAKE2b-512 and Ed25519 for minisign signatures; small, no dependencies of its own.
+// - libsystemd (system library): sd_notify and friends, as systemd itself ships them, and
+//   the journal's native protocol (sd_journal_send). Its cost, measured on a static Swift
+//   program that only links it and libsodium (Debian 12: 8 more libraries, libgcrypt,
+//   libgpg-error, liblzma, libzstd, liblz4, libcap among them): +1.3 MB VmRSS, +0.66 MB Pss,
+//   +1 ms from exec to main (bench/README.md, issue 15). Kept: the protocols are small, but
+//   the journal's field encoding and the fd store are systemd's own to get right.
+// - libsodium (system library): SHA-256 of downloads as they are staged, BLAKE2b-512 and
+//   Ed25519 for minisign signatures; small, no dependencies of its own.
+// - libgcrypt (system library): SHA-256 of a whole program file (OVERSEER_BINARY_ID, the
+//   hash of a staged download checked again): it uses the CPU's SHA extensions, libsodium's
+//   SHA-256 is portable C. Measured here on a 50 MB file: see BinaryIdentity. Already mapped
+//   into overseerd as a dependency of Debian's libsystemd, so it costs no extra library.
 let package = Package(
     name: "overseerd",
     products: [
@@ -42,10 +51,12 @@ let package = Package(
                        providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium",
                        providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CGcrypt", pkgConfig: "libgcrypt",
+                       providers: [.apt(["libgcrypt20-dev"])]),
         // The thin syscall layer: every syscall the daemon makes (sockets, processes,
         // signals, epoll, inotify, files, staging and installing binaries).
         .target(name: "OverseerSystem", dependencies: [
-            "OverseerCore", "OverseerProtocol", "COverseerShims", "CSystemd", "CSodium",
+            "OverseerCore", "OverseerProtocol", "COverseerShims", "CSystemd", "CSodium", "CGcrypt",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         // Upgrades, daemon side: the judgements of the checks (checksum, minisign with
@@ -66,6 +77,16 @@ let package = Package(
             "OverseerDaemon", "OverseerCore", "OverseerProtocol", "OverseerSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ], linkerSettings: [
+            // Release builds link the Swift runtime (libswiftCore, Concurrency, Foundation-
+            // Essentials, dispatch, ...) into the binary, as packaging/build-deb always did:
+            // one process on every host; fewer libraries to map and relocate at each start.
+            // Debug builds (and the test bundle, which links this module) stay dynamic.
+            .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release)),
+            // The static FoundationEssentials (argument-parser's) needs its two helper archives
+            // named; the shared one has them inside.
+            .linkedLibrary("_FoundationCShims", .when(platforms: [.linux], configuration: .release)),
+            .linkedLibrary("_FoundationCollections", .when(platforms: [.linux], configuration: .release)),
         ]),
         // overseerd-fetch: the network fetcher, a separate short-lived process, so that the
         // daemon never links libcurl (about 30 shared libraries, ~10 MB of RSS) nor parses

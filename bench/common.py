@@ -405,19 +405,42 @@ def drop_proxy_variables():
         os.environ.pop(name, None)
 
 
-def static_sibling(path):
-    """The --static-swift-stdlib build beside a release build: SCRATCH/release/x -> SCRATCH-static/release/x."""
-    release = os.path.dirname(path)
-    scratch = os.path.dirname(release)
-    return os.path.join(scratch + "-static", os.path.basename(release), os.path.basename(path))
-
-
 def fmt_ms(values):
     """'median M ms, p90 P ms, min, max (n)' of a list of milliseconds."""
     if not values:
         return "no values"
     return (f"median {median(values):.2f} ms, p90 {percentile(values, 0.9):.2f} ms, "
             f"min {min(values):.2f} ms, max {max(values):.2f} ms (n={len(values)})")
+
+
+def go_binary(log_dir):
+    """examples/go, built once per run of a script into log_dir (or GO_BIN)."""
+    if os.environ.get("GO_BIN"):
+        return os.path.abspath(os.environ["GO_BIN"])
+    output = os.path.join(log_dir, "go-hello")
+    if not os.path.exists(output):
+        require_tools("go")
+        result = subprocess.run(["go", "build", "-o", output, "."], cwd=os.path.join(REPO, "examples", "go"),
+                                env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": ""})
+        if result.returncode != 0:
+            die("go build of examples/go failed")
+    return output
+
+
+def smaps_by_mapping(pid):
+    """{mapping: {"Rss": kB, "Pss": kB}} from /proc/PID/smaps, summed per file (anonymous
+    mappings as "[anon]"), largest Rss first."""
+    totals = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                name = head[5] if len(head) >= 6 else "[anon]"
+                totals.setdefault(name, {"Rss": 0, "Pss": 0})
+            elif name and head and head[0] in ("Rss:", "Pss:"):
+                totals[name][head[0][:-1]] += int(head[1])
+    return dict(sorted(totals.items(), key=lambda item: -item[1]["Rss"]))
 
 
 LAUNCHER = os.path.join(BENCH_DIR, "children", "launch_fd3.py")

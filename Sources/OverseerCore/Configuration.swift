@@ -34,6 +34,19 @@ public struct Configuration: Equatable, Sendable {
     public var controlSocket: String?
     /// Where new binaries come from, if anywhere.
     public var upgrade: UpgradeSettings?
+    /// `--state-directory` (or systemd's $STATE_DIRECTORY), with or without upgrades; nil: none.
+    public var stateDirectory: String?
+
+    /// Where the program's hash is kept across overseerd's restarts
+    /// (`BinaryHashCache`): the state directory, else the control socket's
+    /// directory (made private by overseerd for the default path); nil: in
+    /// memory only.
+    public var binaryHashCacheDirectory: String? {
+        if let stateDirectory { return stateDirectory }
+        guard let controlSocket, let slash = controlSocket.utf8.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        let directory = String(controlSocket[..<slash])
+        return directory.isEmpty ? "/" : directory
+    }
 
     public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
         self.program = program

@@ -48,6 +48,10 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case leftoversKilled = "leftovers_killed"
     /// The program's SHA-256 (OVERSEER_BINARY_ID) could not be computed.
     case binaryHashFailed = "binary_hash_failed"
+    /// The program was hashed for OVERSEER_BINARY_ID (debug).
+    case binaryHashed = "binary_hashed"
+    /// OVERSEER_BINARY_ID was taken from the hash cache: the file is unchanged (debug).
+    case binaryHashReused = "binary_hash_reused"
 
     // MARK: Signals and restarts
 
@@ -115,7 +119,7 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case rollbackFailed = "rollback_failed"
     /// A rejected binary was forgotten (`overseerd forget`).
     case binaryForgotten = "binary_forgotten"
-    /// The upgrade state directory could not be read or written, or is not configured.
+    /// overseerd's state (upgrade state, the program's hash cache) could not be read or written, or has no directory.
     case stateWarning = "state_warning"
     /// The upgrade state was read at start (rejections, probation).
     case stateLoaded = "state_loaded"

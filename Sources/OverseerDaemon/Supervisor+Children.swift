@@ -61,6 +61,7 @@ extension Supervisor {
             log(LogLine(.error, .internalError, "cannot watch generation \(generation): \(error)", generation: generation))
         }
         logger.log(.info, .generationStarted, "generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))", generation: generation, pid: process.pid, binary: binaryID)
+        saveBinaryHash()
         raise(.childSpawned(generation: generation))
     }
 
@@ -73,20 +74,6 @@ extension Supervisor {
             watches.append(try reactor.watch(notify.fd) { [unowned self] in readNotifications(generation) })
         }
         children[generation]?.watches = watches
-    }
-
-    /// The program's SHA-256, hashed again only when the file changed.
-    func identify(_ path: String) -> String {
-        let key = ProcFS.fileIdentity(path)
-        if let cache = binaryIDCache, cache.key == key { return cache.id }
-        do {
-            let id = try BinaryIdentity.sha256(ofFileAt: path)
-            binaryIDCache = (key, id)
-            return id
-        } catch {
-            logger.log(.warning, .binaryHashFailed, "cannot hash \(path) for OVERSEER_BINARY_ID: \(error)")
-            return ""
-        }
     }
 
     // MARK: - A generation's end

@@ -14,12 +14,6 @@ extension Supervisor: UpgradeHost {
             .map { "\($0.name)=\($0.value)" }
     }
 
-    /// The upgrade already hashed what it installed: the next spawn need not.
-    func remember(binaryID: String, of path: String) {
-        let key = ProcFS.fileIdentity(path)
-        if !key.isEmpty { binaryIDCache = (key, binaryID) }
-    }
-
     func upgradeStatusChanged() {
         if let serving = supervision.serving {
             systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: serving))]))

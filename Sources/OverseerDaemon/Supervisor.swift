@@ -61,7 +61,12 @@ public final class Supervisor {
     var spawnedBinaries: [Int: String] = [:]
     /// The generation being reaped, while the machine's lines about its exit are logged.
     var justReaped: (generation: Int, pid: Int32, binary: String)?
-    var binaryIDCache: (key: [Int], id: String)?
+    /// The program's hash while its file is unchanged (`Supervisor+BinaryID`).
+    var binaryHashes = BinaryHashCache()
+    /// Programs whose cache file was read already (once each); a new hash not yet written; a warning given.
+    var binaryHashFilesRead: Set<String> = []
+    var binaryHashUnsaved = false
+    var binaryHashWarned = false
     var notifyWarnings = WarningThrottle()
     var statusRelay = StatusRelay()
     var statusFlushes: [Int: DeadlineToken] = [:]

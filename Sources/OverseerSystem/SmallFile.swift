@@ -16,6 +16,11 @@ public enum SmallFile {
         defer { Posix.close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return bytes(reading: fd, limit: limit)
+    }
+
+    /// At most `limit` bytes read from `fd` until its end (or a read error).
+    static func bytes(reading fd: Int32, limit: Int) -> [UInt8] {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while result.count < limit {

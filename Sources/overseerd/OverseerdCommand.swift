@@ -117,7 +117,7 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("probation-watchdog"), help: ArgumentHelp("During probation, a child that sends WATCHDOG=1 and then stops for this long fails it, as an exit would.", valueName: "duration"))
     var probationWatchdog: String?
 
-    @Option(name: .customLong("state-directory"), help: ArgumentHelp("Where upgrades keep what must survive overseerd's own restarts: rejected binaries, the one on probation (default: $STATE_DIRECTORY under systemd, else none).", valueName: "dir"))
+    @Option(name: .customLong("state-directory"), help: ArgumentHelp("Where overseerd keeps what must survive its own restarts: the program's SHA-256 (so that a start need not hash it again), rejected binaries, the one on probation (default: $STATE_DIRECTORY under systemd, else none: the hash is then kept beside the control socket).", valueName: "dir"))
     var stateDirectory: String?
 
     @Option(name: .customLong("fetch-helper"), help: ArgumentHelp("Path of overseerd-fetch (default: beside overseerd, then /usr/libexec/overseerd/).", valueName: "path"))
@@ -212,9 +212,16 @@ struct OverseerdCommand: ParsableCommand {
         configuration.stopTimeout = try Duration(parsing: stopTimeout)
         configuration.parentDeathSignal = parentDeathSignal.lowercased() == "none" ? nil : try SignalNumber.parse(parentDeathSignal)
         configuration.upgrade = try makeUpgradeSettings()
-        if configuration.upgrade != nil, configuration.upgrade?.stateDirectory == nil,
-           let systemd = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !systemd.isEmpty {
-            configuration.upgrade?.stateDirectory = String(systemd)
+        if let stateDirectory {
+            guard stateDirectory.hasPrefix("/") else {
+                throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")
+            }
+            configuration.stateDirectory = stateDirectory
+        } else if let systemd = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !systemd.isEmpty {
+            configuration.stateDirectory = String(systemd)
+        }
+        if configuration.upgrade != nil, configuration.upgrade?.stateDirectory == nil {
+            configuration.upgrade?.stateDirectory = configuration.stateDirectory
         }
         switch watchdog {
         case "auto": configuration.watchdogRelay = false
@@ -272,12 +279,6 @@ struct OverseerdCommand: ParsableCommand {
                 throw ConfigurationError("--probation-watchdog must be longer than 0 (leave it out to not watch)")
             }
             settings.probationWatchdog = limit
-        }
-        if let stateDirectory {
-            guard stateDirectory.hasPrefix("/") else {
-                throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")
-            }
-            settings.stateDirectory = stateDirectory
         }
         settings.maxBinarySize = try ByteSize.parse(maxBinarySize)
         settings.fetchUser = fetchUser

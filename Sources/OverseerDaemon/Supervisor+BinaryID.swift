@@ -1,0 +1,73 @@
+import OverseerCore
+import OverseerSystem
+
+extension Supervisor {
+    // MARK: - The program's SHA-256 (OVERSEER_BINARY_ID)
+
+    /// The program's SHA-256: from the cache while the file's stamp is the
+    /// one it was hashed with (read once from the cache file, at the first
+    /// start of that program), else hashed now. See `BinaryHashCache`.
+    func identify(_ path: String) -> String {
+        if let stamp = BinaryIdentity.stamp(ofFileAt: path) {
+            if let id = binaryHashes.sha256(for: stamp) { return id }
+            if let id = cachedBinaryHash(of: path, stamp: stamp) { return id }
+        }
+        do {
+            let hashed = try BinaryIdentity.stampedSHA256(ofFileAt: path)
+            if binaryHashes.record(path: path, sha256: hashed.sha256, stampBefore: hashed.stampBefore,
+                                   stampAfter: hashed.stampAfter, hashingBegan: hashed.began) {
+                binaryHashUnsaved = true
+            }
+            logger.log(.debug, .binaryHashed, "hashed \(path) for OVERSEER_BINARY_ID")
+            return hashed.sha256
+        } catch {
+            logger.log(.warning, .binaryHashFailed, "cannot hash \(path) for OVERSEER_BINARY_ID: \(error)")
+            return ""
+        }
+    }
+
+    /// The hash in the cache file, read the first time `path` is started.
+    private func cachedBinaryHash(of path: String, stamp: BinaryHashCache.FileStamp) -> String? {
+        guard let file = binaryHashFile(for: path), binaryHashFilesRead.insert(path).inserted else { return nil }
+        switch file.load() {
+        case .missing:
+            return nil
+        case let .ignored(reason):
+            warnAboutBinaryHashFile("not using the kept hash: \(reason); the program is hashed instead")
+            return nil
+        case let .loaded(cache):
+            guard let id = cache.sha256(for: stamp) else { return nil }
+            binaryHashes = cache
+            logger.log(.debug, .binaryHashReused, "OVERSEER_BINARY_ID of \(path) taken from \(file.path): the file is unchanged since it was hashed")
+            return id
+        }
+    }
+
+    /// Writes a new settled hash to the cache file (after the spawn: the child does not wait for it).
+    func saveBinaryHash() {
+        guard binaryHashUnsaved, let path = binaryHashes.entry?.path, let file = binaryHashFile(for: path) else { return }
+        binaryHashUnsaved = false
+        do {
+            try file.save(binaryHashes)
+        } catch {
+            warnAboutBinaryHashFile("cannot keep the program's hash in \(file.path): \(error); it is hashed again at the next start (give --state-directory DIR, a directory only this user can write)")
+        }
+    }
+
+    /// The upgrade hashed what it installed: the next spawn need not (in memory only: see `BinaryHashCache.vouch`).
+    func remember(binaryID: String, of path: String) {
+        guard let stamp = BinaryIdentity.stamp(ofFileAt: path) else { return }
+        binaryHashes.vouch(path: path, sha256: binaryID, stamp: stamp)
+    }
+
+    private func binaryHashFile(for program: String) -> BinaryHashCacheFile? {
+        configuration.binaryHashCacheDirectory.map { BinaryHashCacheFile(directory: $0, program: program) }
+    }
+
+    /// One warning per overseerd process about the cache file: it only saves time.
+    private func warnAboutBinaryHashFile(_ message: String) {
+        guard !binaryHashWarned else { return }
+        binaryHashWarned = true
+        logger.log(.warning, .stateWarning, message)
+    }
+}
