@@ -34,6 +34,8 @@ public struct Configuration: Equatable, Sendable {
     public var controlSocket: String?
     /// Where new binaries come from, if anywhere.
     public var upgrade: UpgradeSettings?
+    /// Where to serve `GET /metrics` (`--metrics-listen`); nil for nowhere.
+    public var metricsListen: ListenAddress?
 
     public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
         self.program = program
@@ -91,6 +93,12 @@ public struct Configuration: Equatable, Sendable {
             if controlSocket.utf8.contains(0) {
                 throw ConfigurationError("control socket path \"\(controlSocket)\" contains a NUL byte")
             }
+        }
+        if case let .inet(_, _, transport)? = metricsListen, transport == .datagram {
+            throw ConfigurationError("bad --metrics-listen \"\(metricsListen!)\": HTTP needs a stream socket: give HOST:PORT or unix:/path")
+        }
+        if let metricsListen, listeners.contains(where: { $0.address == metricsListen }), !metricsListen.hasEphemeralPort {
+            throw ConfigurationError("--metrics-listen \(metricsListen) is also a --listen address: give the metrics endpoint its own")
         }
         try upgrade?.validate()
         if case let .delay(delay) = readiness, delay >= readyTimeout {

@@ -27,6 +27,14 @@ final class Reactor: EventScheduling {
         return WatchToken(fd: fd, id: id)
     }
 
+    func watchWritable(_ fd: FileDescriptor, _ handler: @escaping () -> Void) throws(SystemError) -> WatchToken {
+        let id = nextID
+        nextID += 1
+        try loop.watchWritable(fd, token: id)
+        watchers[id] = handler
+        return WatchToken(fd: fd, id: id)
+    }
+
     func unwatch(_ token: WatchToken) {
         guard watchers.removeValue(forKey: token.id) != nil else { return }
         loop.unwatch(token.fd)

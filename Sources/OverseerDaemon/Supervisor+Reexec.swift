@@ -78,7 +78,8 @@ extension Supervisor {
                          notifyFD: child.notify?.fd.rawValue, notifyAddress: child.notify?.address, binaryID: child.binaryID,
                          startedAt: child.startedAt, lastStatus: child.lastStatus, lastWatchdog: child.lastWatchdog),
             controlFD: control?.fd.rawValue, controlPath: control?.path,
-            rejected: upgrade?.rejected ?? [])
+            rejected: upgrade?.rejected ?? [],
+            metricsListener: metricsServer.map { Handover.record(of: $0.listener) })
         let memfd: FileDescriptor
         do {
             memfd = try Handover.write(state)

@@ -1,0 +1,79 @@
+import Logging
+import OverseerCore
+import OverseerSystem
+import SystemPackage
+
+/// Accepts connections on a listening socket for the loop, up to a cap. At the
+/// cap, or when accept fails (EMFILE and ENFILE leave the connection queued,
+/// so epoll would wake the loop again at once), it stops watching the listener
+/// for `backoff` instead of spinning, with one warning a second at most.
+final class ConnectionAcceptor {
+    private let loop: EventScheduling
+    private let listener: FileDescriptor
+    /// `control socket`, `metrics endpoint`: how warnings name it.
+    private let label: String
+    private let logger: Logger
+    private let backoff: Duration
+    private var watch: WatchToken?
+    private var backoffDeadline: DeadlineToken?
+    private var pauseLogged = WarningThrottle()
+    /// Why no more connections are taken now (the cap is reached), or nil.
+    private let refusal: () -> String?
+    /// Takes over an accepted connection (non-blocking, close-on-exec).
+    private let accepted: (FileDescriptor) -> Void
+
+    init(listener: FileDescriptor, label: String, backoff: Duration, loop: EventScheduling, logger: Logger,
+         refusal: @escaping () -> String?, accepted: @escaping (FileDescriptor) -> Void) throws(SystemError) {
+        self.listener = listener
+        self.label = label
+        self.backoff = backoff
+        self.loop = loop
+        self.logger = logger
+        self.refusal = refusal
+        self.accepted = accepted
+        try start()
+    }
+
+    private func start() throws(SystemError) {
+        watch = try loop.watch(listener) { [unowned self] in acceptAll() }
+    }
+
+    /// Stops watching the listener (before it is closed).
+    func stop() {
+        if let watch { loop.unwatch(watch) }
+        watch = nil
+        loop.cancel(backoffDeadline)
+        backoffDeadline = nil
+    }
+
+    /// Stops taking connections for a moment (fd table full, or too many open).
+    private func pause(_ why: String) {
+        guard let watch else { return }
+        loop.unwatch(watch)
+        self.watch = nil
+        if pauseLogged.admit("pause", now: MonotonicTimer.now).show {
+            logger.warning("\(label): \(why); not accepting for \(backoff.shortDescription)")
+        }
+        backoffDeadline = loop.schedule(after: backoff) { [unowned self] in
+            backoffDeadline = nil
+            do { try start() } catch { logger.error("\(label): \(error)") }
+            acceptAll()
+        }
+    }
+
+    private func acceptAll() {
+        while watch != nil {
+            if let why = refusal() {
+                pause(why)
+                return
+            }
+            do {
+                guard let fd = try StreamSocket.accept(listener) else { return }
+                accepted(fd)
+            } catch {
+                pause("accept failed: \(error.reason)")
+                return
+            }
+        }
+    }
+}
