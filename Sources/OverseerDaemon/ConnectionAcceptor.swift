@@ -3,33 +3,36 @@ import OverseerCore
 import OverseerSystem
 import SystemPackage
 
-/// Accepts connections on a listening socket for the loop, up to a cap. At the
-/// cap, or when accept fails (EMFILE and ENFILE leave the connection queued,
+/// Accepts connections on a listening socket for the loop, up to `limit` open
+/// at once. At the cap, or when accept fails (EMFILE and ENFILE leave the connection queued,
 /// so epoll would wake the loop again at once), it stops watching the listener
 /// for `backoff` instead of spinning, with one warning a second at most.
 final class ConnectionAcceptor {
+    /// How long the listener rests.
+    static let backoff = Duration.milliseconds(250)
+
     private let loop: EventScheduling
     private let listener: FileDescriptor
     /// `control socket`, `metrics endpoint`: how warnings name it.
     private let label: String
     private let logger: Logger
-    private let backoff: Duration
+    private let limit: Int
     private var watch: WatchToken?
     private var backoffDeadline: DeadlineToken?
     private var pauseLogged = WarningThrottle()
-    /// Why no more connections are taken now (the cap is reached), or nil.
-    private let refusal: () -> String?
+    /// How many of its connections are open now.
+    private let open: () -> Int
     /// Takes over an accepted connection (non-blocking, close-on-exec).
     private let accepted: (FileDescriptor) -> Void
 
-    init(listener: FileDescriptor, label: String, backoff: Duration, loop: EventScheduling, logger: Logger,
-         refusal: @escaping () -> String?, accepted: @escaping (FileDescriptor) -> Void) throws(SystemError) {
+    init(listener: FileDescriptor, label: String, limit: Int, loop: EventScheduling, logger: Logger,
+         open: @escaping () -> Int, accepted: @escaping (FileDescriptor) -> Void) throws(SystemError) {
         self.listener = listener
         self.label = label
-        self.backoff = backoff
+        self.limit = limit
         self.loop = loop
         self.logger = logger
-        self.refusal = refusal
+        self.open = open
         self.accepted = accepted
         try start()
     }
@@ -52,9 +55,9 @@ final class ConnectionAcceptor {
         loop.unwatch(watch)
         self.watch = nil
         if pauseLogged.admit("pause", now: MonotonicTimer.now).show {
-            logger.warning("\(label): \(why); not accepting for \(backoff.shortDescription)")
+            logger.warning("\(label): \(why); not accepting for \(Self.backoff.shortDescription)")
         }
-        backoffDeadline = loop.schedule(after: backoff) { [unowned self] in
+        backoffDeadline = loop.schedule(after: Self.backoff) { [unowned self] in
             backoffDeadline = nil
             do { try start() } catch { logger.error("\(label): \(error)") }
             acceptAll()
@@ -63,8 +66,9 @@ final class ConnectionAcceptor {
 
     private func acceptAll() {
         while watch != nil {
-            if let why = refusal() {
-                pause(why)
+            let count = open()
+            if count >= limit {
+                pause("\(count) connections are open already")
                 return
             }
             do {

@@ -27,7 +27,6 @@ protocol ControlTarget: AnyObject {
 final class ControlServer {
     static let maximumConnections = 32
     static let requestTimeout = Duration.seconds(5)
-    static let acceptBackoff = Duration.milliseconds(250)
 
     private final class Connection {
         let fd: FileDescriptor
@@ -92,11 +91,8 @@ final class ControlServer {
 
     private func watchListener() throws(SystemError) {
         acceptor = try ConnectionAcceptor(
-            listener: listener.fd, label: "control socket", backoff: Self.acceptBackoff, loop: loop, logger: logger,
-            refusal: { [unowned self] in
-                connections.count < Self.maximumConnections ? nil : "\(connections.count) connections are open already"
-            },
-            accepted: { [unowned self] fd in accepted(fd) })
+            listener: listener.fd, label: "control socket", limit: Self.maximumConnections, loop: loop, logger: logger,
+            open: { [unowned self] in connections.count }, accepted: { [unowned self] fd in accepted(fd) })
     }
 
     func close() {

@@ -14,7 +14,6 @@ import SystemPackage
 final class MetricsServer {
     static let maximumConnections = 16
     static let connectionTimeout = Duration.seconds(5)
-    static let acceptBackoff = Duration.milliseconds(250)
 
     private final class Connection {
         let fd: FileDescriptor
@@ -44,11 +43,8 @@ final class MetricsServer {
         try Posix.setCloseOnExec(listener.fd.rawValue)
         try Posix.setNonBlocking(listener.fd.rawValue)
         acceptor = try ConnectionAcceptor(
-            listener: listener.fd, label: "metrics endpoint", backoff: Self.acceptBackoff, loop: loop, logger: logger,
-            refusal: { [unowned self] in
-                connections.count < Self.maximumConnections ? nil : "\(connections.count) connections are open already"
-            },
-            accepted: { [unowned self] fd in accepted(fd) })
+            listener: listener.fd, label: "metrics endpoint", limit: Self.maximumConnections, loop: loop, logger: logger,
+            open: { [unowned self] in connections.count }, accepted: { [unowned self] fd in accepted(fd) })
     }
 
     /// Closes every connection and the listener (removing a socket file overseerd made).

@@ -8,6 +8,15 @@ private struct Observed {
                                               stopTimeout: .seconds(30)))
     var metrics = RestartMetrics()
 
+    /// Generation 1 spawned at 0 and ready at `readyAt` ms.
+    static func serving(readyAt: Int64 = 0) -> Observed {
+        var run = Observed()
+        run.at(0, .started)
+        run.at(0, .childSpawned(generation: 1))
+        run.at(readyAt, .childReady(generation: 1))
+        return run
+    }
+
     mutating func at(_ milliseconds: Int64, _ event: Supervision.Event) {
         let actions = machine.handle(event)
         metrics.observe(event, actions: actions, now: milliseconds * 1_000_000)
@@ -40,10 +49,7 @@ private struct Observed {
     }
 
     @Test func aCandidateThatExitsMakesAFailedRestartEndingThen() {
-        var run = Observed()
-        run.at(0, .started)
-        run.at(0, .childSpawned(generation: 1))
-        run.at(10, .childReady(generation: 1))
+        var run = Observed.serving(readyAt: 10)
         run.at(100, .restartRequested(reason: "test"))
         run.at(100, .childSpawned(generation: 2))
         run.at(400, .childExited(generation: 2, .exited(3)))
@@ -55,10 +61,7 @@ private struct Observed {
     }
 
     @Test func aSpawnFailureAndAReadyTimeoutAreFailedRestartsToo() {
-        var run = Observed()
-        run.at(0, .started)
-        run.at(0, .childSpawned(generation: 1))
-        run.at(0, .childReady(generation: 1))
+        var run = Observed.serving(readyAt: 0)
         run.at(10, .restartRequested(reason: "test"))
         run.at(10, .childSpawnFailed(generation: 2, exitCode: 127, reason: "gone"))
         #expect(run.metrics.failed == 1)

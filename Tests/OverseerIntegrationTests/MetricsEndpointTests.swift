@@ -225,13 +225,19 @@ import Testing
         }
     }
 
-    @Test func hostileClientsAreDroppedAndARestartGoesOn() throws {
+    /// overseerd with a serving test child and `--metrics-listen 127.0.0.1:0`; the endpoint's port.
+    static func serving() throws -> (RunningProcess, UInt16) {
         let run = try RunningProcess.overseerd(["--ready", "notify", "--metrics-listen", "127.0.0.1:0", "-l", "127.0.0.1:0",
                                                 "--", Binaries.testChild],
                                                environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
-        defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
-        let port = try Self.metricsPort(run)
+        let port = try metricsPort(run)
         try run.waitForLine(containing: "generation 1 is ready")
+        return (run, port)
+    }
+
+    @Test func hostileClientsAreDroppedAndARestartGoesOn() throws {
+        let (run, port) = try Self.serving()
+        defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
         // A slowloris client (one byte at a time), a 1 MB request head, and clients that connect and say nothing.
         let slow = try TCPConnection(port: port)
         let opened = Date()
@@ -267,12 +273,8 @@ import Testing
     }
 
     @Test func aFloodOfConnectionsPausesTheListenerAndItRecovers() throws {
-        let run = try RunningProcess.overseerd(["--ready", "notify", "--metrics-listen", "127.0.0.1:0", "-l", "127.0.0.1:0",
-                                                "--", Binaries.testChild],
-                                               environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
+        let (run, port) = try Self.serving()
         defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
-        let port = try Self.metricsPort(run)
-        try run.waitForLine(containing: "generation 1 is ready")
         var flood = try (0 ..< 40).map { _ in try TCPConnection(port: port) }
         try run.waitForLine(containing: "metrics endpoint: 16 connections are open already; not accepting for 250ms")
         // overseerd itself still answers meanwhile.
