@@ -59,4 +59,24 @@ import Testing
         #expect(try HandoverState(parsing: without).child.lastWatchdog == nil)
         #expect(without.split(separator: "\n").first { $0.hasPrefix("child") }?.split(separator: "\t", omittingEmptySubsequences: false).count == 9)
     }
+
+    /// The --metrics-listen socket goes to the next image as its own record (not among the
+    /// child's listeners), with the socket file to remove; a state without it has none.
+    @Test func theMetricsListenerIsHandedOverApart() throws {
+        let metrics = HandoverState.ListenerRecord(fd: 9, name: "metrics", kind: "unix", localAddress: "unix:/run/app/m.sock",
+                                                   createdPath: "/run/app/m.sock", inherited: false,
+                                                   boundAddress: "unix:/run/app/m.sock")
+        let state = HandoverState(startedAt: 1, listeners: [],
+                                  child: .init(generation: 1, pid: 2, pidfd: 5, notifyFD: nil, notifyAddress: nil, binaryID: "b",
+                                               startedAt: 1, lastStatus: nil),
+                                  controlFD: 7, controlPath: "/run/app/c.sock", rejected: [], metricsListener: metrics)
+        let parsed = try HandoverState(parsing: state.encoded)
+        #expect(parsed == state)
+        #expect(parsed.listeners.isEmpty)
+        #expect(parsed.fds.contains(9))
+        #expect(Handover.listener(from: try #require(parsed.metricsListener)).createdPath == "/run/app/m.sock")
+        var without = state
+        without.metricsListener = nil
+        #expect(try HandoverState(parsing: without.encoded).metricsListener == nil)
+    }
 }
