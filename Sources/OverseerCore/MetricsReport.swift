@@ -45,7 +45,7 @@ public struct MetricsReport: Sendable {
         out.sample("overseerd_restarts_total", [("result", "succeeded")], restarts.succeeded)
         out.sample("overseerd_restarts_total", [("result", "failed")], restarts.failed)
         out.histogram("overseerd_restart_duration_seconds",
-                      help: "From a restart's spawn of its new generation to the old generation's exit (or to the failure).",
+                      help: "From a restart's request to the old generation's exit (or to the failure).",
                       restarts.restartDurations)
         out.histogram("overseerd_ready_duration_seconds", help: "From a generation's spawn to its readiness.", restarts.readyDurations)
         out.family("overseerd_child_exits_total", .counter, help: "Child exits: status (it exited) or signal (it was killed).")

@@ -2,9 +2,9 @@
 /// `Supervision`'s events and the actions it returned for them: no syscall,
 /// the caller passes the monotonic time (ns) at which the event was handled.
 ///
-/// - A restart's duration runs from the spawn of its new generation to the
-///   exit of the generation it replaced (for a failed one: to the failure).
-///   A restart asked for while another runs waits first; that wait is not counted.
+/// - A restart's duration runs from the request to the exit of the generation
+///   it replaced (for a failed one: to the failure). A restart asked for while
+///   another runs is queued; it is timed from the first request queued.
 /// - A generation's readiness time runs from its spawn to its `READY=1` (or
 ///   to the end of `--ready delay:`).
 public struct RestartMetrics: Equatable, Sendable {
@@ -27,16 +27,21 @@ public struct RestartMetrics: Equatable, Sendable {
     private var restartStartedAt: [Int: Int64] = [:]
     /// Generations being stopped by a restart that succeeded, with that restart's start.
     private var replacedAt: [Int: Int64] = [:]
+    /// When the restart now queued was first asked for.
+    private var queuedSince: Int64?
 
     public init() {}
 
-    /// Reads what `event` and the `actions` it produced say.
-    public mutating func observe(_ event: Supervision.Event, actions: [Supervision.Action], now: Int64) {
+    /// Reads what `event` and the `actions` it produced say; `restartQueued` is
+    /// the machine's `restartQueued` after the event.
+    public mutating func observe(_ event: Supervision.Event, actions: [Supervision.Action], restartQueued: Bool, now: Int64) {
+        let requestedAt = queuedSince ?? now
+        queuedSince = restartQueued ? requestedAt : nil
         for action in actions {
             switch action {
             case let .spawnChild(generation):
                 spawnedAt[generation] = now
-                if generation > 1 { restartStartedAt[generation] = now }
+                if generation > 1 { restartStartedAt[generation] = requestedAt }
             case let .report(.ready(generation, restartSucceeded)):
                 if restartSucceeded != false, let spawned = spawnedAt[generation], readiness[generation] == nil {
                     let seconds = Self.seconds(now - spawned)

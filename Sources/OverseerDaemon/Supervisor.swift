@@ -169,7 +169,7 @@ public final class Supervisor {
         guard pending.count == 1 else { return }
         while let next = pending.first {
             let actions = supervision.handle(next)
-            restartMetrics.observe(next, actions: actions, now: MonotonicTimer.now)
+            restartMetrics.observe(next, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
             for action in actions { perform(action) }
             pending.removeFirst()
         }

@@ -19,7 +19,7 @@ private struct Observed {
 
     mutating func at(_ milliseconds: Int64, _ event: Supervision.Event) {
         let actions = machine.handle(event)
-        metrics.observe(event, actions: actions, now: milliseconds * 1_000_000)
+        metrics.observe(event, actions: actions, restartQueued: machine.restartQueued, now: milliseconds * 1_000_000)
     }
 }
 
@@ -71,6 +71,28 @@ private struct Observed {
         #expect(run.metrics.failed == 2)
         #expect(run.metrics.lastRestartDuration == 60)
         #expect(run.metrics.restartDurations.count == 2)
+    }
+
+    @Test func aQueuedRestartIsTimedFromItsFirstRequest() {
+        var run = Observed.serving()
+        run.at(100, .restartRequested(reason: "first"))
+        run.at(100, .childSpawned(generation: 2))
+        run.at(150, .restartRequested(reason: "queued"))
+        run.at(170, .restartRequested(reason: "merged into it"))
+        run.at(200, .childReady(generation: 2))  // runs the queued one: generation 3
+        run.at(200, .childSpawned(generation: 3))
+        run.at(210, .childExited(generation: 1, .exited(0)))
+        #expect(run.metrics.lastRestartDuration == 0.11)  // 100 → 210
+        run.at(300, .childReady(generation: 3))
+        run.at(400, .childExited(generation: 2, .exited(0)))
+        #expect(run.metrics.lastRestartDuration == 0.25)  // 150 → 400
+        #expect(run.metrics.succeeded == 2)
+        // A restart asked for later, with nothing queued, is timed from its own request.
+        run.at(1000, .restartRequested(reason: "later"))
+        run.at(1000, .childSpawned(generation: 4))
+        run.at(1010, .childReady(generation: 4))
+        run.at(1020, .childExited(generation: 3, .exited(0)))
+        #expect(run.metrics.lastRestartDuration == 0.02)
     }
 
     @Test func theFirstGenerationIsNoRestart() {

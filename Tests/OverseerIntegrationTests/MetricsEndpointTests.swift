@@ -127,7 +127,8 @@ import Testing
 
     @Test func countersAfterFiveRestartsAndTwoUpgrades() throws {
         let deployment = try UpgradeTests.Deployment()
-        let (run, _, _) = try deployment.start(["--probation", "0", "--metrics-listen", "127.0.0.1:0"])
+        let control = deployment.scratch.file("control.sock")
+        let (run, _, _) = try deployment.start(["--probation", "0", "--metrics-listen", "127.0.0.1:0", "--control-socket", control])
         defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
         let port = try Self.metricsPort(run)
         // Four restarts that succeed, one that fails (generation 6 exits with 3 before it is ready).
@@ -177,8 +178,23 @@ import Testing
         #expect(samples["process_cpu_seconds_total"] != nil)
         #expect(samples["overseerd_upgrade_polls_total{result=unchanged}"] != nil)
 
-        // The control socket gives the same families.
-        deployment.configureNextGeneration("")
+        // Status tells the same story: readiness, the last restart's duration, the last poll, overseerd's own use.
+        let (_, statusText, _) = try RunningProcess([Binaries.overseerd, "status", "--control-socket", control]).waitForExitWithOutput()
+        #expect(statusText.contains("generation 7 serving: pid "))
+        #expect(statusText.contains(", ready after "))
+        #expect(statusText.contains("last restart: succeeded "))
+        #expect(statusText.contains(" ago in "))
+        #expect(statusText.contains("upgrade state: last poll "))
+        #expect(statusText.contains("resources: rss "))
+        let (_, json, _) = try RunningProcess([Binaries.overseerd, "status", "--json", "--control-socket", control]).waitForExitWithOutput()
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let generation = try #require((object["generations"] as? [[String: Any]])?.first)
+        #expect((generation["ready_ms"] as? Int).map { $0 >= 0 && $0 < 60_000 } == true)
+        #expect(((object["last_restart"] as? [String: Any])?["duration_ms"] as? Int).map { $0 >= 0 && $0 < 60_000 } == true)
+        #expect((object["last_poll"] as? [String: Any])?["result"] as? String == "new")  // the rejected binary
+        #expect((object["rss_bytes"] as? Int).map { $0 > 1_000_000 } == true)
+        #expect((object["open_fds"] as? Int).map { $0 >= 8 && $0 <= 32 } == true)
+        #expect(object["pending_install"] == nil)
     }
 
     @Test func metricsOverTheControlSocket() throws {
