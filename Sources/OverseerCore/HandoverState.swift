@@ -12,6 +12,18 @@ public struct HandoverState: Equatable, Sendable {
     public static let checkConfigurationFlag = "--check-configuration"
     static let version = "1"
 
+    /// What `--check-configuration` prints on success. Its `(takes over: metrics)` tells
+    /// the running image that the new one reads the `metrics` record: an image from
+    /// before it would refuse the whole state, and the child would go with it.
+    public static func checkConfigurationAnswer(version: String) -> String {
+        "overseerd \(version): the command line is valid (takes over: metrics)"
+    }
+
+    /// Whether the image that gave `answer` to `--check-configuration` takes over the metrics listener.
+    public static func takesOverMetrics(checkAnswer answer: String) -> Bool {
+        answer.split(separator: "\n").first?.hasSuffix("(takes over: metrics)") == true
+    }
+
     public struct ListenerRecord: Equatable, Sendable {
         public var fd: Int32
         public var name: String

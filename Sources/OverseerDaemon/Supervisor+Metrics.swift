@@ -8,7 +8,8 @@ extension Supervisor {
         guard let listener = metricsListener else { return }
         do {
             metricsServer = try MetricsServer(listener: listener, loop: reactor, logger: logger) { [unowned self] in metricsText() }
-            if handover == nil {
+            // A listener taken over was announced by the image that bound it.
+            if handover?.metricsListener == nil {
                 let url = listener.kind == "unix" ? listener.localAddress : "http://\(listener.localAddress)/metrics"
                 logger.info("metrics at \(url)")
             }

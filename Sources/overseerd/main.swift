@@ -31,7 +31,7 @@ do {
     let configuration = try command.makeConfiguration(command: program, environment: environment)
     let logLevel = try command.makeLogLevel()
     if checkOnly {
-        print("overseerd \(OverseerdCommand.version): the command line is valid")
+        print(HandoverState.checkConfigurationAnswer(version: OverseerdCommand.version))
         exit(0)
     }
     // Once per start, as systemd does for an unknown setting; a re-executed image

@@ -308,16 +308,20 @@ import Testing
         try run.waitForLine(containing: "metrics at unix:\(socket)")
         let child = try #require(GracefulRestartTests.pid(in: try run.waitForLine(containing: "generation 1 started"), after: "pid"))
         try run.waitForLine(containing: "generation 1 is ready")
-        #expect(try Self.scrape(unixPath: socket).0 == "HTTP/1.1 200 OK")
         let before = Self.fds(of: run.pid)
+        #expect(try Self.scrape(unixPath: socket).0 == "HTTP/1.1 200 OK")
         #expect(!Self.holders(of: socket).contains(child), "the child does not have the metrics socket")
 
         try installed.upgrade()
         #expect(try installed.control(["reexec"]).0 == .exited(0))
         try run.waitForLine(containing: "took over from the previous overseerd image")
+        #expect(run.lines(containing: "metrics at unix:").count == 1, "kept, not bound again")
         let (status, body) = try Self.scrape(unixPath: socket)
         #expect(status == "HTTP/1.1 200 OK")
         #expect(body.contains("overseerd_generation 1\n"))
+        // The scrape's connection may still be closing when curl is done: wait for it, with a deadline.
+        let deadline = Date().addingTimeInterval(5)
+        while Self.fds(of: run.pid).count != before.count, Date() < deadline { usleep(10_000) }
         #expect(Self.fds(of: run.pid).count == before.count, "no fd gained or lost: \(before) → \(Self.fds(of: run.pid))")
         #expect(Self.holders(of: socket) == [run.pid])
         // And a restart's child does not get it either.
@@ -327,6 +331,43 @@ import Testing
         run.signal(SIGTERM)
         _ = try run.waitForExit()
         #expect(!FileManager.default.fileExists(atPath: socket), "the socket file is removed at exit")
+    }
+
+    /// A re-exec into an image that does not say it takes over the metrics listener (an older
+    /// overseerd, here a wrapper that answers --check-configuration as one did): the listener
+    /// closes with the exec, the new image binds it again, and the child serves on throughout.
+    @Test func reexecIntoAnImageThatCannotTakeItOverBindsItAgain() throws {
+        let installed = try SelfUpgradeTests.Installed()
+        let socket = installed.scratch.file("metrics.sock")
+        let run = try installed.start(["--metrics-listen", "unix:" + socket])
+        defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
+        let child = try #require(GracefulRestartTests.pid(in: try run.waitForLine(containing: "generation 1 started"), after: "pid"))
+        try run.waitForLine(containing: "generation 1 is ready")
+        let real = installed.scratch.file("overseerd.real")
+        try FileManager.default.copyItem(atPath: Binaries.overseerd, toPath: real)
+        let wrapper = installed.scratch.file(".wrapper")
+        try Data("""
+            #!/bin/sh
+            if [ "$1" = --check-configuration ]; then
+                "\(real)" "$@" >/dev/null || exit $?
+                echo "overseerd 0.1.0: the command line is valid"
+                exit 0
+            fi
+            exec "\(real)" "$@"
+
+            """.utf8).write(to: URL(fileURLWithPath: wrapper))
+        chmod(wrapper, 0o755)
+        guard rename(wrapper, installed.binary) == 0 else { throw HarnessError("rename: errno \(errno)") }
+
+        #expect(try installed.control(["reexec"]).0 == .exited(0))
+        try run.waitForLine(containing: "cannot take over the metrics endpoint (an older overseerd); it closes with the exec")
+        try run.waitForLine(containing: "took over from the previous overseerd image: generation 1 (pid \(child)) keeps serving")
+        #expect(run.lines(containing: "metrics at unix:\(socket)").count == 2, "bound again by the new image, before it took over")
+        let (status, body) = try Self.scrape(unixPath: socket)
+        #expect(status == "HTTP/1.1 200 OK")
+        #expect(body.contains("overseerd_generation 1\n"))
+        #expect(Self.holders(of: socket) == [run.pid])
+        #expect(run.lines(containing: "no metrics endpoint").isEmpty)
     }
 
     /// What the fds of `pid` point to, in fd order.

@@ -79,4 +79,14 @@ import Testing
         without.metricsListener = nil
         #expect(try HandoverState(parsing: without.encoded).metricsListener == nil)
     }
+
+    /// Only an image that says it reads the metrics record is handed one: an older image
+    /// would refuse the whole state ("unknown record") and exit, taking the child with it.
+    @Test func theMetricsListenerGoesOnlyToAnImageThatTakesItOver() {
+        #expect(HandoverState.takesOverMetrics(checkAnswer: HandoverState.checkConfigurationAnswer(version: "0.2.0") + "\n"))
+        #expect(!HandoverState.takesOverMetrics(checkAnswer: "overseerd 0.1.0: the command line is valid\n"))
+        #expect(!HandoverState.takesOverMetrics(checkAnswer: ""))
+        let old = "overseerd-handover\t1\nstarted\t1\nchild\t1\t2\t\t\t\tb\t1\t\nmetrics\t9\tmetrics\ttcp\t127.0.0.1:1\t\tbound\n"
+        #expect((try? HandoverState(parsing: old))?.metricsListener?.fd == 9)
+    }
 }
