@@ -80,11 +80,20 @@ public struct RestartMetrics: Equatable, Sendable {
         if case let .childExited(generation, exit) = event {
             if case .exited = exit { exitedWithStatus += 1 } else { killedBySignal += 1 }
             if let start = replacedAt.removeValue(forKey: generation) { finishRestart(since: start, now: now) }
-            spawnedAt[generation] = nil
-            readiness[generation] = nil
-            restartStartedAt[generation] = nil
+            forget(generation)
         }
+        if case let .childSpawnFailed(generation, _, _) = event { forget(generation) }
     }
+
+    /// Nothing is kept for a generation that is gone: a daemon that runs for years stays small.
+    private mutating func forget(_ generation: Int) {
+        spawnedAt[generation] = nil
+        readiness[generation] = nil
+        restartStartedAt[generation] = nil
+    }
+
+    /// How many generations something is kept for (for tests: those alive, at most).
+    var generationsKept: Int { Set(spawnedAt.keys).union(readiness.keys).union(restartStartedAt.keys).union(replacedAt.keys).count }
 
     private mutating func finishRestart(since start: Int64, now: Int64) {
         let seconds = Self.seconds(now - start)

@@ -1,5 +1,5 @@
 import Glibc
-import OverseerCore
+@testable import OverseerCore
 import Testing
 
 /// A `Supervision` whose events also go to `RestartMetrics`, at times the test chooses (ms).
@@ -71,6 +71,8 @@ private struct Observed {
         #expect(run.metrics.failed == 2)
         #expect(run.metrics.lastRestartDuration == 60)
         #expect(run.metrics.restartDurations.count == 2)
+        run.at(60_100, .childExited(generation: 3, .killed(signal: SIGTERM)))
+        #expect(run.metrics.generationsKept == 1, "only the serving generation 1 is remembered")
     }
 
     @Test func aQueuedRestartIsTimedFromItsFirstRequest() {
