@@ -116,12 +116,20 @@ int overseer_epoll_create(void) {
     return epoll_create1(EPOLL_CLOEXEC);
 }
 
-int overseer_epoll_add(int epfd, int fd, uint64_t token) {
+static int epoll_add_events(int epfd, int fd, uint64_t token, uint32_t events) {
     struct epoll_event event;
     memset(&event, 0, sizeof event);
-    event.events = EPOLLIN;
+    event.events = events;
     event.data.u64 = token;
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+}
+
+int overseer_epoll_add(int epfd, int fd, uint64_t token) {
+    return epoll_add_events(epfd, fd, token, EPOLLIN);
+}
+
+int overseer_epoll_add_writable(int epfd, int fd, uint64_t token) {
+    return epoll_add_events(epfd, fd, token, EPOLLOUT);
 }
 
 int overseer_epoll_remove(int epfd, int fd) {

@@ -48,6 +48,9 @@ public struct Configuration: Equatable, Sendable {
         return directory.isEmpty ? "/" : directory
     }
 
+    /// Where to serve `GET /metrics` (`--metrics-listen`); nil for nowhere.
+    public var metricsListen: ListenAddress?
+
     public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
         self.program = program
         self.arguments = arguments
@@ -104,6 +107,12 @@ public struct Configuration: Equatable, Sendable {
             if controlSocket.utf8.contains(0) {
                 throw ConfigurationError("control socket path \"\(controlSocket)\" contains a NUL byte")
             }
+        }
+        if case let .inet(_, _, transport)? = metricsListen, transport == .datagram {
+            throw ConfigurationError("bad --metrics-listen \"\(metricsListen!)\": HTTP needs a stream socket: give HOST:PORT or unix:/path")
+        }
+        if let metricsListen, listeners.contains(where: { $0.address == metricsListen }), !metricsListen.hasEphemeralPort {
+            throw ConfigurationError("--metrics-listen \(metricsListen) is also a --listen address: give the metrics endpoint its own")
         }
         try upgrade?.validate()
         if case let .delay(delay) = readiness, delay >= readyTimeout {

@@ -15,6 +15,10 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case configurationWarning = "configuration_warning"
     /// A setting cannot be honoured (e.g. the upgrade settings after a re-exec); that feature is off.
     case configurationError = "configuration_error"
+    /// The metrics endpoint (--metrics-listen) is up, could not be made, or is not handed over.
+    case metricsEndpoint = "metrics_endpoint"
+    /// The metrics endpoint stopped accepting for a moment (connection cap or fd table full).
+    case metricsRefused = "metrics_refused"
     /// The systemd watchdog is on (interval, relayed or not).
     case watchdogConfigured = "watchdog_configured"
     /// Something overseerd needs from the system failed (pidfd, epoll, signalfd); the line says what.

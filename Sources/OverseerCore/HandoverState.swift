@@ -12,6 +12,18 @@ public struct HandoverState: Equatable, Sendable {
     public static let checkConfigurationFlag = "--check-configuration"
     static let version = "1"
 
+    /// What `--check-configuration` prints on success. Its `(takes over: metrics)` tells
+    /// the running image that the new one reads the `metrics` record: an image from
+    /// before it would refuse the whole state, and the child would go with it.
+    public static func checkConfigurationAnswer(version: String) -> String {
+        "overseerd \(version): the command line is valid (takes over: metrics)"
+    }
+
+    /// Whether the image that gave `answer` to `--check-configuration` takes over the metrics listener.
+    public static func takesOverMetrics(checkAnswer answer: String) -> Bool {
+        answer.split(separator: "\n").first?.hasSuffix("(takes over: metrics)") == true
+    }
+
     public struct ListenerRecord: Equatable, Sendable {
         public var fd: Int32
         public var name: String
@@ -67,9 +79,12 @@ public struct HandoverState: Equatable, Sendable {
     public var controlPath: String?
     /// Binaries the upgrade pipeline rejected, so that the new image does not fetch them again.
     public var rejected: [String]
+    /// The `--metrics-listen` socket, kept open across the exec (scrapes are never refused).
+    public var metricsListener: ListenerRecord?
 
     public init(startedAt: Int64, listeners: [ListenerRecord], child: ChildRecord, controlFD: Int32?, controlPath: String?,
-                rejected: [String]) {
+                rejected: [String], metricsListener: ListenerRecord? = nil) {
+        self.metricsListener = metricsListener
         self.startedAt = startedAt
         self.listeners = listeners
         self.child = child
@@ -80,17 +95,19 @@ public struct HandoverState: Equatable, Sendable {
 
     /// Every fd the new image must inherit.
     public var fds: [Int32] {
-        listeners.map(\.fd) + [child.pidfd, child.notifyFD, controlFD].compactMap { $0 }
+        listeners.map(\.fd) + [child.pidfd, child.notifyFD, controlFD, metricsListener?.fd].compactMap { $0 }
     }
 
     public var encoded: String {
         var lines = [["overseerd-handover", Self.version]]
         lines.append(["started", String(startedAt)])
-        for listener in listeners {
-            lines.append(["listener", String(listener.fd), listener.name, listener.kind, listener.localAddress,
-                          listener.createdPath ?? "",
-                          listener.inherited ? "inherited" : listener.boundAddress.map { "bound:" + $0 } ?? "bound"])
+        func fields(_ listener: ListenerRecord) -> [String] {
+            [String(listener.fd), listener.name, listener.kind, listener.localAddress, listener.createdPath ?? "",
+             listener.inherited ? "inherited" : listener.boundAddress.map { "bound:" + $0 } ?? "bound"]
         }
+        for listener in listeners { lines.append(["listener"] + fields(listener)) }
+        // Only with --metrics-listen, which an image without this record rejects in its --check-configuration.
+        if let metricsListener { lines.append(["metrics"] + fields(metricsListener)) }
         var childFields = ["child", String(child.generation), String(child.pid), child.pidfd.map(String.init) ?? "",
                            child.notifyFD.map(String.init) ?? "", child.notifyAddress ?? "", child.binaryID,
                            String(child.startedAt), child.lastStatus ?? ""]
@@ -110,6 +127,7 @@ public struct HandoverState: Equatable, Sendable {
         var controlFD: Int32?
         var controlPath: String?
         var rejected: [String] = []
+        var metricsListener: ListenerRecord?
         // Split by Unicode scalar, not by Character: a field ending in "\r" would make one
         // "\r\n" Character of it and the newline after it, and the lines would not split.
         for (index, scalars) in text.unicodeScalars.split(separator: "\n").enumerated() {
@@ -127,11 +145,12 @@ public struct HandoverState: Equatable, Sendable {
             switch (fields.first, fields.count) {
             case ("started", 2):
                 startedAt = Int64(fields[1])
-            case ("listener", 7):
+            case ("listener", 7), ("metrics", 7):
                 guard let fd = try int32(fields[1]) else { throw bad("listener without fd") }
-                listeners.append(ListenerRecord(fd: fd, name: fields[2], kind: fields[3], localAddress: fields[4],
-                                                createdPath: fields[5].isEmpty ? nil : fields[5], inherited: fields[6] == "inherited",
-                                                boundAddress: fields[6].hasPrefix("bound:") ? String(fields[6].dropFirst(6)) : nil))
+                let record = ListenerRecord(fd: fd, name: fields[2], kind: fields[3], localAddress: fields[4],
+                                            createdPath: fields[5].isEmpty ? nil : fields[5], inherited: fields[6] == "inherited",
+                                            boundAddress: fields[6].hasPrefix("bound:") ? String(fields[6].dropFirst(6)) : nil)
+                if fields[0] == "metrics" { metricsListener = record } else { listeners.append(record) }
             case ("child", 9), ("child", 10):
                 guard let generation = Int(fields[1]), let pid = try int32(fields[2]), let started = Int64(fields[7]) else {
                     throw bad("child record \(line.prefix(60))")
@@ -153,7 +172,7 @@ public struct HandoverState: Equatable, Sendable {
         }
         guard let startedAt, let child else { throw bad("no child or start time") }
         self.init(startedAt: startedAt, listeners: listeners, child: child, controlFD: controlFD, controlPath: controlPath,
-                  rejected: rejected)
+                  rejected: rejected, metricsListener: metricsListener)
     }
 
     static func escape(_ field: String) -> String {

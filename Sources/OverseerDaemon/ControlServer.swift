@@ -9,6 +9,8 @@ import SystemPackage
 protocol ControlTarget: AnyObject {
     func statusText() -> String
     func statusJSON() -> JSONText
+    /// The metrics in the Prometheus text format.
+    func metricsText() -> String
     /// The generation started last: a `restart --wait` waits for a newer one.
     var newestGeneration: Int { get }
     func requestRestart(reason: String)
@@ -25,7 +27,6 @@ protocol ControlTarget: AnyObject {
 final class ControlServer {
     static let maximumConnections = 32
     static let requestTimeout = Duration.seconds(5)
-    static let acceptBackoff = Duration.milliseconds(250)
 
     private final class Connection {
         let fd: FileDescriptor
@@ -45,8 +46,7 @@ final class ControlServer {
     private weak var target: ControlTarget?
     private let logger: Logger
     private let listener: Listener
-    private var listenerWatch: WatchToken?
-    private var backoff: DeadlineToken?
+    private var acceptor: ConnectionAcceptor?
     private var connections: [Int32: Connection] = [:]
     private var refusedLogged = WarningThrottle()
     let path: String
@@ -90,7 +90,9 @@ final class ControlServer {
     }
 
     private func watchListener() throws(SystemError) {
-        listenerWatch = try loop.watch(listener.fd) { [unowned self] in acceptAll() }
+        acceptor = try ConnectionAcceptor(
+            listener: listener.fd, label: "control socket", events: (.controlRefused, .controlSocket), limit: Self.maximumConnections, loop: loop, logger: logger,
+            open: { [unowned self] in connections.count }, accepted: { [unowned self] fd in accepted(fd) })
     }
 
     func close() {
@@ -98,57 +100,27 @@ final class ControlServer {
         ListenerBinder.close([listener])
     }
 
-    /// Stops taking connections for a moment (fd table full, or too many open).
-    private func pauseAccepting(_ why: String) {
-        guard let watch = listenerWatch else { return }
-        loop.unwatch(watch)
-        listenerWatch = nil
-        if refusedLogged.admit("pause", now: MonotonicTimer.now).show {
-            logger.log(.warning, .controlRefused, "control socket: \(why); not accepting for \(Self.acceptBackoff.shortDescription)")
+    private func accepted(_ fd: FileDescriptor) {
+        let credentials = try? StreamSocket.peerCredentials(fd)
+        guard let credentials, credentials.uid == 0 || credentials.uid == Posix.effectiveUserID else {
+            if refusedLogged.admit("refused", now: MonotonicTimer.now).show {
+                logger.log(.warning, .controlRefused, "control socket: refused a connection from uid \(credentials.map { String($0.uid) } ?? "?") (pid \(credentials.map { String($0.pid) } ?? "?")): only root and uid \(Posix.effectiveUserID) may control overseerd")
+            }
+            StreamSocket.send(Array("\(ControlAnswer.error) permission denied: only root and the daemon's own user may control overseerd\n".utf8), to: fd)
+            Posix.close(fd)
+            return
         }
-        backoff = loop.schedule(after: Self.acceptBackoff) { [unowned self] in
-            backoff = nil
-            do { try watchListener() } catch { logger.log(.error, .controlSocket, "control socket: \(error)") }
-            acceptAll()
+        let connection = Connection(fd: fd, peerPID: credentials.pid)
+        connections[fd.rawValue] = connection
+        do {
+            connection.watch = try loop.watch(fd) { [unowned self, unowned connection] in read(connection) }
+        } catch {
+            finish(connection, "\(ControlAnswer.error) \(error)\n")
+            return
         }
-    }
-
-    private func acceptAll() {
-        while listenerWatch != nil {
-            guard connections.count < Self.maximumConnections else {
-                pauseAccepting("\(connections.count) connections are open already")
-                return
-            }
-            let fd: FileDescriptor
-            do {
-                guard let accepted = try StreamSocket.accept(listener.fd) else { return }
-                fd = accepted
-            } catch {
-                // EMFILE/ENFILE leave the connection queued: epoll would wake us again at once.
-                pauseAccepting("accept failed: \(error.reason)")
-                return
-            }
-            let credentials = try? StreamSocket.peerCredentials(fd)
-            guard let credentials, credentials.uid == 0 || credentials.uid == Posix.effectiveUserID else {
-                if refusedLogged.admit("refused", now: MonotonicTimer.now).show {
-                    logger.log(.warning, .controlRefused, "control socket: refused a connection from uid \(credentials.map { String($0.uid) } ?? "?") (pid \(credentials.map { String($0.pid) } ?? "?")): only root and uid \(Posix.effectiveUserID) may control overseerd")
-                }
-                StreamSocket.send(Array("\(ControlAnswer.error) permission denied: only root and the daemon's own user may control overseerd\n".utf8), to: fd)
-                Posix.close(fd)
-                continue
-            }
-            let connection = Connection(fd: fd, peerPID: credentials.pid)
-            connections[fd.rawValue] = connection
-            do {
-                connection.watch = try loop.watch(fd) { [unowned self, unowned connection] in read(connection) }
-            } catch {
-                finish(connection, "\(ControlAnswer.error) \(error)\n")
-                continue
-            }
-            connection.deadline = loop.schedule(after: Self.requestTimeout) { [unowned self, weak connection] in
-                guard let connection, connections[connection.fd.rawValue] === connection, connection.waitingAfter == nil else { return }
-                finish(connection, "\(ControlAnswer.error) no request within \(Self.requestTimeout.shortDescription)\n")
-            }
+        connection.deadline = loop.schedule(after: Self.requestTimeout) { [unowned self, weak connection] in
+            guard let connection, connections[connection.fd.rawValue] === connection, connection.waitingAfter == nil else { return }
+            finish(connection, "\(ControlAnswer.error) no request within \(Self.requestTimeout.shortDescription)\n")
         }
     }
 
@@ -184,6 +156,8 @@ final class ControlServer {
         switch request {
         case let .status(json):
             finish(connection, "\(ControlAnswer.ok)\n" + (json ? target.statusJSON().encoded + "\n" : target.statusText()))
+        case .metrics:
+            finish(connection, "\(ControlAnswer.ok)\n" + target.metricsText())
         case let .restart(wait):
             // Registered before asking: a restart that cannot even start ends within requestRestart.
             if wait { connection.waitingAfter = target.newestGeneration }

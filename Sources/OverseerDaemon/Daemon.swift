@@ -77,12 +77,22 @@ public enum Daemon {
             logger.log(.info, .listening, "listening on \(listener.localAddress) as \(listener.name) (\(listener.kind), fd \(Int(ListenFDs.firstFD) + index)\(origin))")
         }
 
+        var metricsListener: Listener?
+        if let address = configuration.metricsListen {
+            do {
+                metricsListener = try bindMetrics(address, unixMode: configuration.unixMode)
+            } catch {
+                ListenerBinder.close(listeners.filter { $0.origin != .inherited })
+                fail(error.description, code: OverseerExitCode.systemFailure)
+            }
+        }
+
         let supervisor: Supervisor
         do {
-            supervisor = try Supervisor(configuration: configuration, environment: environment,
-                                        listeners: listeners, upgradePlan: upgradePlan, logger: logger)
+            supervisor = try Supervisor(configuration: configuration, environment: environment, listeners: listeners,
+                                        metricsListener: metricsListener, upgradePlan: upgradePlan, logger: logger)
         } catch {
-            ListenerBinder.close(listeners)
+            ListenerBinder.close(listeners + [metricsListener].compactMap { $0 })
             fail("cannot start: \(error)", code: OverseerExitCode.systemFailure)
         }
         supervisor.run()
@@ -106,9 +116,19 @@ public enum Daemon {
         for (index, listener) in listeners.enumerated() {
             logger.log(.info, .listening, "listening on \(listener.localAddress) as \(listener.name) (\(listener.kind), fd \(Int(ListenFDs.firstFD) + index), kept)")
         }
+        // Kept across the exec; bound now only when the earlier image had none (it ran without --metrics-listen).
+        var metricsListener = state.metricsListener.map(Handover.listener(from:))
+        if metricsListener == nil, let address = configuration.metricsListen {
+            do {
+                metricsListener = try bindMetrics(address, unixMode: configuration.unixMode)
+            } catch {
+                logger.log(.error, .metricsEndpoint, "no metrics endpoint: \(error)")
+            }
+        }
         do {
             let supervisor = try Supervisor(configuration: configuration, environment: environment, listeners: listeners,
-                                            upgradePlan: upgradePlan, handover: state, logger: logger)
+                                            metricsListener: metricsListener, upgradePlan: upgradePlan, handover: state,
+                                            logger: logger)
             supervisor.run()
         } catch {
             fail("cannot take over from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)
@@ -130,6 +150,12 @@ public enum Daemon {
             logger.log(.warning, .configurationWarning, "no journald at \(JournalSocket.path): logging to stderr as text instead")
         }
         return logger
+    }
+
+    /// The `--metrics-listen` socket: a stream listener named `metrics`, never passed to the child.
+    private static func bindMetrics(_ address: ListenAddress, unixMode: UInt32?) throws(ListenError) -> Listener {
+        let name = (try? SocketName("metrics")) ?? .unnamed
+        return try ListenerBinder.bind(ListenerSpec(name: name, address: address), backlog: 64, unixMode: unixMode)
     }
 
     /// Prints `overseerd: MESSAGE` and exits with `code`.

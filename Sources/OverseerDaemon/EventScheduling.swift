@@ -17,6 +17,8 @@ struct DeadlineToken: Hashable {
 /// the loop's thread, one at a time.
 protocol EventScheduling: AnyObject {
     func watch(_ fd: FileDescriptor, _ handler: @escaping () -> Void) throws(SystemError) -> WatchToken
+    /// Calls `handler` whenever `fd` has room to write; an fd is watched one way at a time.
+    func watchWritable(_ fd: FileDescriptor, _ handler: @escaping () -> Void) throws(SystemError) -> WatchToken
     /// Stops watching (before the fd is closed).
     func unwatch(_ token: WatchToken)
     func schedule(after delay: Duration, _ handler: @escaping () -> Void) -> DeadlineToken

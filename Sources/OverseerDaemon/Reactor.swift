@@ -20,9 +20,17 @@ final class Reactor: EventScheduling {
     }
 
     func watch(_ fd: FileDescriptor, _ handler: @escaping () -> Void) throws(SystemError) -> WatchToken {
+        try register(fd, writable: false, handler)
+    }
+
+    func watchWritable(_ fd: FileDescriptor, _ handler: @escaping () -> Void) throws(SystemError) -> WatchToken {
+        try register(fd, writable: true, handler)
+    }
+
+    private func register(_ fd: FileDescriptor, writable: Bool, _ handler: @escaping () -> Void) throws(SystemError) -> WatchToken {
         let id = nextID
         nextID += 1
-        try loop.watch(fd, token: id)
+        if writable { try loop.watchWritable(fd, token: id) } else { try loop.watch(fd, token: id) }
         watchers[id] = handler
         return WatchToken(fd: fd, id: id)
     }

@@ -59,7 +59,9 @@ extension Supervisor {
                 let version = result.output.split(separator: "\n").first?.split(separator: " ").dropFirst().first
                     .map { String($0.dropLast($0.hasSuffix(":") ? 1 : 0)) } ?? "?"
                 completion(true, "re-executing \(path) (version \(version)); generation \(serving) (pid \(child.process.pid)) keeps serving")
-                let failure = reexec(path: path, serving: child)
+                // An image that cannot read the metrics record does not get it: the listener closes with the exec.
+                let failure = reexec(path: path, serving: child,
+                                     handingOverMetrics: HandoverState.takesOverMetrics(checkAnswer: result.output))
                 logger.log(.error, .reexecFailed, "re-exec failed: \(failure); this overseerd goes on")
             }
         } catch {
@@ -70,7 +72,7 @@ extension Supervisor {
     }
 
     /// Writes the state into a memfd and execs; returns only on failure.
-    private func reexec(path: String, serving child: Child) -> String {
+    private func reexec(path: String, serving child: Child, handingOverMetrics: Bool) -> String {
         let state = HandoverState(
             startedAt: startedAt,
             listeners: listeners.map(Handover.record(of:)),
@@ -78,7 +80,11 @@ extension Supervisor {
                          notifyFD: child.notify?.fd.rawValue, notifyAddress: child.notify?.address, binaryID: child.binaryID,
                          startedAt: child.startedAt, lastStatus: child.lastStatus, lastWatchdog: child.lastWatchdog),
             controlFD: control?.fd.rawValue, controlPath: control?.path,
-            rejected: upgrade?.rejected ?? [])
+            rejected: upgrade?.rejected ?? [],
+            metricsListener: handingOverMetrics ? metricsServer.map { Handover.record(of: $0.listener) } : nil)
+        if metricsServer != nil, !handingOverMetrics {
+            logger.log(.warning, .metricsEndpoint, "re-exec: \(path) cannot take over the metrics endpoint (an older overseerd); it closes with the exec")
+        }
         let memfd: FileDescriptor
         do {
             memfd = try Handover.write(state)

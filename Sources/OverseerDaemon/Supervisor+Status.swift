@@ -4,6 +4,8 @@ import OverseerSystem
 
 extension Supervisor: ControlTarget {
     private func seconds(since time: Int64) -> Int64 { (MonotonicTimer.now - time) / 1_000_000_000 }
+    private static func wholeMilliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
+    private static func milliseconds(_ seconds: Double) -> Duration { .milliseconds(wholeMilliseconds(seconds)) }
 
     private func state(of generation: Int) -> String {
         if supervision.serving == generation { return "serving" }
@@ -32,15 +34,30 @@ extension Supervisor: ControlTarget {
         for generation in children.keys.sorted() {
             let child = children[generation]!
             var line = "generation \(generation) \(state(of: generation)): pid \(child.process.pid), binary \(child.binaryID.prefix(12)), up \(Duration.seconds(seconds(since: child.startedAt)).shortDescription)"
+            if let ready = restartMetrics.readiness[generation] { line += ", ready after \(Self.milliseconds(ready).shortDescription)" }
             if let status = child.lastStatus { line += ", status \"\(status)\"" }
             lines.append(line)
         }
         if let lastRestart {
-            lines.append("last restart: \(lastRestart.outcome.succeeded ? "succeeded" : "failed") \(Duration.seconds(seconds(since: lastRestart.at)).shortDescription) ago: \(lastRestart.message)")
+            let took = restartMetrics.lastRestartDuration.map { " in \(Self.milliseconds($0).shortDescription)" } ?? ""
+            lines.append("last restart: \(lastRestart.outcome.succeeded ? "succeeded" : "failed") \(Duration.seconds(seconds(since: lastRestart.at)).shortDescription) ago\(took): \(lastRestart.message)")
         } else {
             lines.append("last restart: none")
         }
-        if let upgrade { lines.append("upgrades: \(upgrade.summary)\(rollbacks > 0 ? ", \(rollbacks) rolled back after failing probation" : "")") }
+        if let upgrade {
+            lines.append("upgrades: \(upgrade.summary)\(rollbacks > 0 ? ", \(rollbacks) rolled back after failing probation" : "")")
+            var state: [String] = []
+            if let poll = upgrade.metrics.lastPoll {
+                state.append("last poll \(Duration.seconds(seconds(since: poll.at)).shortDescription) ago: \(poll.result.rawValue)")
+            } else {
+                state.append("no poll yet")
+            }
+            if let pending = upgrade.pendingInstall { state.append("install pending: \(pending)") }
+            if let probation = supervision.probation { state.append("generation \(probation) on probation") }
+            lines.append("upgrade state: \(state.joined(separator: ", "))")
+        }
+        let usage = ProcFS.ownUsage()
+        lines.append("resources: rss \(usage.residentBytes.map { "\($0 / 1024) kB" } ?? "unknown"), \(usage.openFDs.map(String.init) ?? "unknown") fds")
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -61,6 +78,7 @@ extension Supervisor: ControlTarget {
                     ("state", .string(state(of: generation))), ("binary_id", .string(child.binaryID)),
                     ("uptime_seconds", .integer(seconds(since: child.startedAt))),
                     ("status", child.lastStatus.map { .string($0) } ?? .null),
+                    ("ready_ms", restartMetrics.readiness[generation].map { .integer(Self.wholeMilliseconds($0)) } ?? .null),
                 ])
             })),
         ]
@@ -70,6 +88,7 @@ extension Supervisor: ControlTarget {
                 ("generation", .integer(Int64(lastRestart.outcome.candidate))),
                 ("seconds_ago", .integer(seconds(since: lastRestart.at))),
                 ("message", .string(lastRestart.message)),
+                ("duration_ms", restartMetrics.lastRestartDuration.map { .integer(Self.wholeMilliseconds($0)) } ?? .null),
             ])))
         } else {
             members.append(("last_restart", .null))
@@ -80,7 +99,13 @@ extension Supervisor: ControlTarget {
             members.append(("rollbacks", .integer(Int64(rollbacks))))
             members += upgrade.releaseFields
             members.append(("on_probation", supervision.probation.map { .integer(Int64($0)) } ?? .null))
+            members.append(("last_poll", upgrade.metrics.lastPoll.map { poll in
+                .object([("seconds_ago", .integer(seconds(since: poll.at))), ("result", .string(poll.result.rawValue))])
+            } ?? .null))
         }
+        let usage = ProcFS.ownUsage()
+        members.append(("rss_bytes", usage.residentBytes.map { .integer(Int64($0)) } ?? .null))
+        members.append(("open_fds", usage.openFDs.map { .integer(Int64($0)) } ?? .null))
         return .object(members)
     }
 }

@@ -57,6 +57,11 @@ public final class Supervisor {
     let handover: HandoverState?
     var lastRestart: RestartRecord?
     var control: ControlServer?
+    /// The `--metrics-listen` socket, until `MetricsServer` serves on it.
+    let metricsListener: Listener?
+    var metricsServer: MetricsServer?
+    /// Restart, readiness and exit figures, read off the machine's events and actions.
+    var restartMetrics = RestartMetrics()
     /// The binary each recent generation was started from.
     var spawnedBinaries: [Int: String] = [:]
     /// The generation being reaped, while the machine's lines about its exit are logged.
@@ -81,9 +86,10 @@ public final class Supervisor {
     private var pending: [Supervision.Event] = []
 
     /// Sets up the loop around listeners that are already bound.
-    init(configuration: Configuration, environment: ProcessEnvironment, listeners: [Listener],
+    init(configuration: Configuration, environment: ProcessEnvironment, listeners: [Listener], metricsListener: Listener? = nil,
          upgradePlan: UpgradeDriver.Plan?, handover: HandoverState? = nil, logger: Logger) throws(SystemError) {
         self.handover = handover
+        self.metricsListener = metricsListener
         self.configuration = configuration
         self.upgradePlan = upgradePlan
         self.environment = environment
@@ -118,6 +124,7 @@ public final class Supervisor {
     /// Starts the first child and serves until overseerd is to exit; never returns.
     public func run() -> Never {
         openControlSocket()
+        serveMetrics()
         startWatchdog()
         storeListenersWithSystemd()
         startUpgrades()
@@ -173,7 +180,9 @@ public final class Supervisor {
         // Events raised while acting (a spawn's result) are handled in order, after the current ones.
         guard pending.count == 1 else { return }
         while let next = pending.first {
-            for action in supervision.handle(next) { perform(action) }
+            let actions = supervision.handle(next)
+            restartMetrics.observe(next, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
+            for action in actions { perform(action) }
             pending.removeFirst()
         }
     }
@@ -256,6 +265,7 @@ public final class Supervisor {
         // Nobody would stop them after this.
         perform(leftoverCleanup.handle(.exiting))
         control?.close()
+        metricsServer?.close()
         for child in children.values { child.notify?.close() }
         helpers.killAll()
         upgrade?.shutdown()

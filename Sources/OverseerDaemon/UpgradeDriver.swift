@@ -58,6 +58,10 @@ final class UpgradeDriver {
     private var onProbation: (sha256: String, previous: String, since: Int64)?
     /// The release version (from a manifest) installed, and the one before it.
     private var installedVersion: String?
+    /// Counts of upgrades and polls, for the metrics.
+    private(set) var metrics = UpgradeMetrics()
+    /// The installed binary's release version (from a manifest), if known.
+    var releaseVersion: String? { installedVersion }
     private var previousVersion: String?
     /// The manifest's release being fetched and checked.
     private var pendingRelease: (version: String, sha256: String)?
@@ -171,7 +175,10 @@ final class UpgradeDriver {
     // MARK: - Events
 
     private func feed(_ event: UpgradeCycle.Event) {
-        for action in cycle.handle(event, jitter: Double.random(in: 0 ..< 1)) { perform(action) }
+        let before = cycle.state
+        let actions = cycle.handle(event, jitter: Double.random(in: 0 ..< 1))
+        metrics.observe(event, before: before, actions: actions, now: MonotonicTimer.now)
+        for action in actions { perform(action) }
         saveState()
     }
 
@@ -283,6 +290,7 @@ final class UpgradeDriver {
         }
         let restored = host.identify(target)
         cycle.failedProbation(bad, restored: restored)
+        metrics.rolledBackOutsideCycle()
         previousBinary = nil
         if previousVersion != nil {
             installedVersion = previousVersion
@@ -780,6 +788,7 @@ final class UpgradeDriver {
         }
         let restored = host.identify(target)
         cycle.failedProbation(yanked, restored: restored)
+        metrics.rolledBackOutsideCycle()
         installedVersion = previousVersion
         previousVersion = nil
         previousBinary = nil

@@ -2,6 +2,8 @@
 /// text (or one line of JSON) and the connection closed.
 public enum ControlRequest: Equatable, Sendable {
     case status(json: Bool)
+    /// overseerd's metrics in the Prometheus text format.
+    case metrics
     /// Start a graceful restart; with `wait`, answer only once it has ended.
     case restart(wait: Bool)
     /// Re-execute overseerd's own (upgraded) binary, keeping sockets and child.
@@ -20,6 +22,7 @@ public enum ControlRequest: Equatable, Sendable {
         case ["restart"]: self = .restart(wait: false)
         case ["restart", "--wait"]: self = .restart(wait: true)
         case ["reexec"]: self = .reexec
+        case ["metrics"]: self = .metrics
         case let words where words.count == 2 && words[0] == "forget":
             let hash = words[1].lowercased()
             guard SHA256Hex.isValid(hash) else {
@@ -27,7 +30,7 @@ public enum ControlRequest: Equatable, Sendable {
             }
             self = .forget(sha256: hash)
         default:
-            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], restart [--wait], reexec or forget SHA256")
+            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], metrics, restart [--wait], reexec or forget SHA256")
         }
     }
 
@@ -36,6 +39,7 @@ public enum ControlRequest: Equatable, Sendable {
         case let .status(json): json ? "status --json" : "status"
         case let .restart(wait): wait ? "restart --wait" : "restart"
         case .reexec: "reexec"
+        case .metrics: "metrics"
         case let .forget(sha256): "forget \(sha256)"
         }
     }

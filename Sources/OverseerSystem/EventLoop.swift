@@ -19,12 +19,18 @@ public struct EventLoop: ~Copyable {
         try Posix.retrying("epoll_ctl(ADD)") { overseer_epoll_add(epoll, fd.rawValue, token) }
     }
 
+    /// Watches `fd` for room to write (a socket's send buffer), reporting `token`.
+    /// An fd is watched one way at a time: unwatch it before watching it the other way.
+    public func watchWritable(_ fd: FileDescriptor, token: UInt64) throws(SystemError) {
+        try Posix.retrying("epoll_ctl(ADD)") { overseer_epoll_add_writable(epoll, fd.rawValue, token) }
+    }
+
     /// Stops watching `fd` (before it is closed).
     public func unwatch(_ fd: FileDescriptor) {
         _ = overseer_epoll_remove(epoll, fd.rawValue)
     }
 
-    /// Blocks until at least one watched fd is readable; returns their tokens.
+    /// Blocks until at least one watched fd is ready; returns their tokens.
     public func wait() throws(SystemError) -> [UInt64] {
         var tokens = [UInt64](repeating: 0, count: 32)
         let count = try Posix.retrying("epoll_wait") {

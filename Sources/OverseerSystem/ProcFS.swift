@@ -23,14 +23,21 @@ public enum ProcFS {
     }
 
     /// The fields of /proc/PID/stat after the parenthesised name: state, ppid, pgrp, …
-    private static func statFields(of pid: Int32) -> [ArraySlice<UInt8>]? {
-        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+    static func statFields(of pid: Int32) -> [ArraySlice<UInt8>]? {
+        statFields(path: "/proc/\(pid)/stat")
+    }
+
+    /// The space-separated fields of a small /proc file; with `afterName`, those
+    /// after the parenthesised command name (which may hold spaces) of a stat file.
+    static func statFields(path: String, afterName: Bool = true) -> [ArraySlice<UInt8>]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 1024)
         let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard count > 0 else { return nil }
         let text = buffer.prefix(count)
+        guard afterName else { return text.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }) }
         guard let close = text.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         return text[(close + 1)...].split(separator: UInt8(ascii: " "))
     }

@@ -26,6 +26,26 @@ public enum StreamSocket {
         return (pid, uid)
     }
 
+    /// Sends as much of `bytes` as the socket takes now: the count sent (0 when
+    /// its buffer is full), or nil when the peer is gone. Never raises SIGPIPE.
+    public static func sendSome(_ bytes: ArraySlice<UInt8>, to fd: FileDescriptor) -> Int? {
+        while true {
+            let count = bytes.withUnsafeBytes { Glibc.send(fd.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if count >= 0 { return count }
+            switch Posix.errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return 0
+            default: return nil
+            }
+        }
+    }
+
+    /// Ends the sending side (FIN), so the peer reads the end of the answer.
+    public static func shutdownWrite(_ fd: FileDescriptor) {
+        // ENOTCONN (the peer reset it) leaves nothing to do.
+        _ = Glibc.shutdown(fd.rawValue, Int32(SHUT_WR))
+    }
+
     /// Sends what fits without blocking; returns false when the peer cannot take it all
     /// (gone, or not reading). Never raises SIGPIPE.
     @discardableResult

@@ -23,7 +23,7 @@ struct OverseerdCommand: ParsableCommand {
             Every option can also be set as OVERSEERD_<OPTION> (e.g. OVERSEERD_STOP_TIMEOUT=10s; \
             repeated --listen values separated by spaces). Durations are written 500ms, 10s, 5m.
 
-            Control a running overseerd with `overseerd status [--json]` and \
+            Control a running overseerd with `overseerd status [--json]`, `overseerd metrics` and \
             `overseerd restart [--wait]` (see `overseerd status --help`).
 
             Exit codes: the child's own, or 64 usage error, 69 first child never ready, \
@@ -68,6 +68,9 @@ struct OverseerdCommand: ParsableCommand {
 
     @Option(name: .customLong("control-socket"), help: ArgumentHelp("The control socket for `overseerd status` and `overseerd restart [--wait]`, or none (default: $RUNTIME_DIRECTORY/overseerd.sock, /run/overseerd/overseerd.sock for root).", valueName: "path"))
     var controlSocket: String?
+
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics over HTTP at GET /metrics on HOST:PORT, [IPV6]:PORT or unix:/path (not passed to the child).", valueName: "address"))
+    var metricsListen: String?
 
     @Option(name: .customLong("fetch"), help: ArgumentHelp("Where new binaries come from: a path or file:///path (watched with inotify), http(s)://URL, s3://BUCKET/KEY or github:OWNER/REPO.", valueName: "url"))
     var fetch: String?
@@ -181,7 +184,7 @@ struct OverseerdCommand: ParsableCommand {
         ("listen", .repeated), ("backlog", .single), ("unix-mode", .single), ("ready", .single),
         ("ready-timeout", .single), ("restart-signal", .single), ("reexec-signal", .single), ("stop-signal", .single),
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single), ("log-format", .single),
-        ("watchdog", .single), ("control-socket", .single), ("fetch", .single), ("manifest", .single), ("host-id", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
+        ("watchdog", .single), ("control-socket", .single), ("metrics-listen", .single), ("fetch", .single), ("manifest", .single), ("host-id", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
         ("no-restart", .flag), ("probation", .single), ("probation-watchdog", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
@@ -227,6 +230,13 @@ struct OverseerdCommand: ParsableCommand {
         case "auto": configuration.watchdogRelay = false
         case "relay": configuration.watchdogRelay = true
         default: throw ConfigurationError("bad --watchdog \"\(watchdog)\": write auto or relay")
+        }
+        if let metricsListen {
+            do {
+                configuration.metricsListen = try ListenAddress(parsing: metricsListen)
+            } catch {
+                throw ConfigurationError("bad --metrics-listen: \(error)")
+            }
         }
         configuration.controlSocket = controlSocket == "none" ? nil : controlSocket ?? ControlSocketPath.defaultPath(environment: environment, uid: ProcessCredentials.realUID)
         try configuration.validate()

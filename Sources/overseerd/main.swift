@@ -10,7 +10,7 @@ let environment = ProcessEnvironment.current().dictionary
 var commandLine = Array(CommandLine.arguments.dropFirst())
 // The control commands are short-lived clients: signals keep their usual effect
 // (Ctrl-C ends them), so they run before the daemon's signal set-up.
-if let first = commandLine.first, ["status", "restart", "reexec", "forget"].contains(first) {
+if let first = commandLine.first, ["status", "metrics", "restart", "reexec", "forget"].contains(first) {
     ControlClient.run(commandLine, environment: environment)
 }
 
@@ -32,7 +32,7 @@ do {
     let logLevel = try command.makeLogLevel()
     let logFormat = try command.logFormat.map { text throws(ConfigurationError) in try LogFormat(parsing: text) }
     if checkOnly {
-        print("overseerd \(OverseerdCommand.version): the command line is valid")
+        print(HandoverState.checkConfigurationAnswer(version: OverseerdCommand.version))
         exit(0)
     }
     let logger = Daemon.makeLogger(level: logLevel, format: logFormat, environment: environment)

@@ -1,5 +1,5 @@
 import Glibc
-import OverseerCore
+@testable import OverseerCore
 import Testing
 
 /// SplitMix64: small, fast, and the same sequence for the same seed everywhere.
@@ -37,6 +37,11 @@ struct SplitMix64: RandomNumberGenerator {
         /// Every status overseerd may leave with: a child's, 69, a spawn failure's code.
         var possibleStatuses: [ProcessExit] = [.exited(OverseerExitCode.notReady)]
         var trace: [String] = []
+        /// The metrics the daemon reads off the same events, one millisecond apart.
+        var metrics = RestartMetrics()
+        var clock: Int64 = 0
+        var exitsFed: UInt64 = 0
+        var restartsEnded: UInt64 = 0
         /// A box, so that `check` does not need exclusive access to the world it looks at.
         final class Failures { var list: [String] = [] }
         let failures = Failures()
@@ -114,6 +119,10 @@ struct SplitMix64: RandomNumberGenerator {
             let servingBefore = machine.serving
             let actions = machine.handle(event)
             trace.append("\(event) -> \(actions)")
+            clock += 1_000_000
+            metrics.observe(event, actions: actions, restartQueued: machine.restartQueued, now: clock)
+            if case .childExited = event { exitsFed += 1 }
+            restartsEnded += UInt64(actions.filter { if case .report(.ready(_, _?)) = $0 { true } else { false } }.count)
             for (index, action) in actions.enumerated() {
                 switch action {
                 case let .spawnChild(generation):
@@ -184,6 +193,13 @@ struct SplitMix64: RandomNumberGenerator {
             check(timers.allSatisfy { alive.contains($0.generation) }, "timers left for gone generations: \(timers)")
             // Never more generations than the first plus one per restart request.
             check(lastGeneration <= 1 + restartRequests, "\(lastGeneration) generations for \(restartRequests) restart requests")
+            // The metrics count every exit and every restart's end, time no more restarts than ended,
+            // and keep nothing for generations that are gone.
+            check(metrics.exitedWithStatus + metrics.killedBySignal == exitsFed, "exits counted \(metrics.exitedWithStatus)+\(metrics.killedBySignal), fed \(exitsFed)")
+            check(metrics.succeeded + metrics.failed == restartsEnded, "restarts counted \(metrics.succeeded)+\(metrics.failed), ended \(restartsEnded)")
+            check(metrics.restartDurations.count <= restartsEnded, "\(metrics.restartDurations.count) restart durations for \(restartsEnded) restarts")
+            check(metrics.readyDurations.count <= UInt64(lastGeneration), "\(metrics.readyDurations.count) ready durations for \(lastGeneration) generations")
+            check(metrics.generationsKept <= live.count, "metrics keep \(metrics.generationsKept) generations, \(live.count) live")
             // The serving generation is stopped only when another took over or overseerd is stopping.
             if let old = servingBefore, machine.isStopping(old), !stopRequested, !stoppingReported {
                 check(machine.serving != nil && machine.serving != old, "generation \(old) stopped with no successor")

@@ -59,4 +59,34 @@ import Testing
         #expect(try HandoverState(parsing: without).child.lastWatchdog == nil)
         #expect(without.split(separator: "\n").first { $0.hasPrefix("child") }?.split(separator: "\t", omittingEmptySubsequences: false).count == 9)
     }
+
+    /// The --metrics-listen socket goes to the next image as its own record (not among the
+    /// child's listeners), with the socket file to remove; a state without it has none.
+    @Test func theMetricsListenerIsHandedOverApart() throws {
+        let metrics = HandoverState.ListenerRecord(fd: 9, name: "metrics", kind: "unix", localAddress: "unix:/run/app/m.sock",
+                                                   createdPath: "/run/app/m.sock", inherited: false,
+                                                   boundAddress: "unix:/run/app/m.sock")
+        let state = HandoverState(startedAt: 1, listeners: [],
+                                  child: .init(generation: 1, pid: 2, pidfd: 5, notifyFD: nil, notifyAddress: nil, binaryID: "b",
+                                               startedAt: 1, lastStatus: nil),
+                                  controlFD: 7, controlPath: "/run/app/c.sock", rejected: [], metricsListener: metrics)
+        let parsed = try HandoverState(parsing: state.encoded)
+        #expect(parsed == state)
+        #expect(parsed.listeners.isEmpty)
+        #expect(parsed.fds.contains(9))
+        #expect(Handover.listener(from: try #require(parsed.metricsListener)).createdPath == "/run/app/m.sock")
+        var without = state
+        without.metricsListener = nil
+        #expect(try HandoverState(parsing: without.encoded).metricsListener == nil)
+    }
+
+    /// Only an image that says it reads the metrics record is handed one: an older image
+    /// would refuse the whole state ("unknown record") and exit, taking the child with it.
+    @Test func theMetricsListenerGoesOnlyToAnImageThatTakesItOver() {
+        #expect(HandoverState.takesOverMetrics(checkAnswer: HandoverState.checkConfigurationAnswer(version: "0.2.0") + "\n"))
+        #expect(!HandoverState.takesOverMetrics(checkAnswer: "overseerd 0.1.0: the command line is valid\n"))
+        #expect(!HandoverState.takesOverMetrics(checkAnswer: ""))
+        let old = "overseerd-handover\t1\nstarted\t1\nchild\t1\t2\t\t\t\tb\t1\t\nmetrics\t9\tmetrics\ttcp\t127.0.0.1:1\t\tbound\n"
+        #expect((try? HandoverState(parsing: old))?.metricsListener?.fd == 9)
+    }
 }

@@ -74,6 +74,8 @@ void overseer_die_by_signal(int signo) __attribute__((noreturn));
 
 int overseer_epoll_create(void);
 int overseer_epoll_add(int epfd, int fd, uint64_t token);
+/// Watches `fd` for writability (EPOLLOUT) instead of readability.
+int overseer_epoll_add_writable(int epfd, int fd, uint64_t token);
 int overseer_epoll_remove(int epfd, int fd);
 /// Waits for events; timeout_ms -1 waits forever. Fills tokens; returns the count or -1.
 int overseer_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);

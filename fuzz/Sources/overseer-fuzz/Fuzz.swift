@@ -15,6 +15,7 @@ let targets: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
     "fetch-report": fuzzFetchReport,
     "control": fuzzControl,
     "minisign": fuzzMinisign,
+    "metrics": fuzzMetrics,
 ]
 
 nonisolated(unsafe) var selected: ((UnsafeRawBufferPointer) -> Void)?

@@ -26,8 +26,11 @@ func fuzzHandover(_ bytes: UnsafeRawBufferPointer) {
     let controlPath = controlFD == nil ? nil : reader.optionalString()
     var rejected: [String] = []
     for _ in 0 ..< reader.byte() % 3 { rejected.append(reader.string()) }
+    let metrics = reader.bool() ? HandoverState.ListenerRecord(
+        fd: reader.integer(), name: reader.string(), kind: reader.string(), localAddress: reader.string(),
+        createdPath: reader.optionalString(), inherited: reader.bool()) : nil
     let state = HandoverState(startedAt: reader.integer(), listeners: listeners, child: child,
-                              controlFD: controlFD, controlPath: controlPath, rejected: rejected)
+                              controlFD: controlFD, controlPath: controlPath, rejected: rejected, metricsListener: metrics)
     let encoded = state.encoded
     let again = Result { () throws(ConfigurationError) in try HandoverState(parsing: encoded) }
     require((try? again.get()) == state, "handover \(state) -> \(encoded.debugDescription) -> \(again)")

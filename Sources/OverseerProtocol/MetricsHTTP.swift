@@ -1,0 +1,62 @@
+/// The little HTTP/1.1 that `--metrics-listen` speaks: one request head read,
+/// one answer, the connection closed (RFC 9112). Pure: the bytes come from
+/// the caller.
+public enum MetricsHTTP {
+    /// The longest request head taken (request line and headers).
+    public static let maximumHeadLength = 8192
+    /// The path served.
+    public static let metricsPath = "/metrics"
+
+    /// What a request head read so far amounts to.
+    public enum Verdict: Equatable, Sendable {
+        /// No blank line yet, and still within `maximumHeadLength`.
+        case incomplete
+        /// A complete head asking for the metrics.
+        case metrics(headOnly: Bool)
+        /// A complete head, or one too long or malformed: answer with this status and close.
+        case refuse(status: Int, reason: String)
+    }
+
+    /// Judges the bytes received so far on a connection.
+    public static func judge(_ bytes: [UInt8]) -> Verdict {
+        guard let end = headEnd(bytes) else {
+            return bytes.count >= maximumHeadLength ? .refuse(status: 431, reason: "Request Header Fields Too Large") : .incomplete
+        }
+        guard end <= maximumHeadLength else { return .refuse(status: 431, reason: "Request Header Fields Too Large") }
+        let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? end
+        let line = bytes[..<lineEnd].last == UInt8(ascii: "\r") ? bytes[..<(lineEnd - 1)] : bytes[..<lineEnd]
+        let words = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard words.count == 3, words.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0 > 0x20 && $0 < 0x7F } }),
+              words[2].elementsEqual("HTTP/1.1".utf8) || words[2].elementsEqual("HTTP/1.0".utf8) else {
+            return .refuse(status: 400, reason: "Bad Request")
+        }
+        var target = words[1]
+        if let query = target.firstIndex(of: UInt8(ascii: "?")) { target = target[..<query] }
+        guard target.elementsEqual(metricsPath.utf8) else { return .refuse(status: 404, reason: "Not Found") }
+        if words[0].elementsEqual("GET".utf8) { return .metrics(headOnly: false) }
+        if words[0].elementsEqual("HEAD".utf8) { return .metrics(headOnly: true) }
+        return .refuse(status: 405, reason: "Method Not Allowed")
+    }
+
+    /// The whole answer: status line, headers, body.
+    public static func response(status: Int, reason: String, contentType: String, body: String, headOnly: Bool = false) -> [UInt8] {
+        let bodyBytes = Array(body.utf8)
+        var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(bodyBytes.count)\r\nConnection: close\r\n"
+        if status == 405 { head += "Allow: GET, HEAD\r\n" }
+        head += "\r\n"
+        return Array(head.utf8) + (headOnly ? [] : bodyBytes)
+    }
+
+    /// The index just past the blank line ending the head (`\r\n\r\n`, or a bare `\n\n`).
+    static func headEnd(_ bytes: [UInt8]) -> Int? {
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "\n") {
+                if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") { return index + 2 }
+                if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "\r"), bytes[index + 2] == UInt8(ascii: "\n") { return index + 3 }
+            }
+            index += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,37 @@
+import OverseerProtocol
+import Testing
+
+@Suite struct MetricsHTTPTests {
+    private func judge(_ text: String) -> MetricsHTTP.Verdict { MetricsHTTP.judge(Array(text.utf8)) }
+
+    @Test func aGetOfMetricsIsServed() {
+        #expect(judge("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") == .metrics(headOnly: false))
+        #expect(judge("GET /metrics?x=1 HTTP/1.0\r\n\r\n") == .metrics(headOnly: false))
+        #expect(judge("HEAD /metrics HTTP/1.1\n\n") == .metrics(headOnly: true))
+    }
+
+    @Test func aHeadNotYetEndedWaitsUntilItIsTooLong() {
+        #expect(judge("GET /metrics HTTP/1.1\r\nHost: x\r\n") == .incomplete)
+        #expect(judge("G") == .incomplete)
+        let long = "GET /metrics HTTP/1.1\r\nX: " + String(repeating: "a", count: MetricsHTTP.maximumHeadLength)
+        #expect(judge(long) == .refuse(status: 431, reason: "Request Header Fields Too Large"))
+        #expect(judge(long + "\r\n\r\n") == .refuse(status: 431, reason: "Request Header Fields Too Large"))
+    }
+
+    @Test func otherPathsMethodsAndGarbageAreRefused() {
+        #expect(judge("GET / HTTP/1.1\r\n\r\n") == .refuse(status: 404, reason: "Not Found"))
+        #expect(judge("GET /metricsx HTTP/1.1\r\n\r\n") == .refuse(status: 404, reason: "Not Found"))
+        #expect(judge("POST /metrics HTTP/1.1\r\n\r\n") == .refuse(status: 405, reason: "Method Not Allowed"))
+        #expect(judge("\u{16}\u{3}\u{1}garbage\r\n\r\n") == .refuse(status: 400, reason: "Bad Request"))
+        #expect(judge("GET /metrics\r\n\r\n") == .refuse(status: 400, reason: "Bad Request"))
+        #expect(judge("GET  /metrics HTTP/1.1\r\n\r\n") == .refuse(status: 400, reason: "Bad Request"))
+        #expect(judge("GET /metrics SPDY/3\r\n\r\n") == .refuse(status: 400, reason: "Bad Request"))
+    }
+
+    @Test func theAnswerCarriesItsLengthAndClosesTheConnection() {
+        let answer = String(decoding: MetricsHTTP.response(status: 200, reason: "OK", contentType: "text/plain", body: "é\n"), as: UTF8.self)
+        #expect(answer == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\né\n")
+        let head = MetricsHTTP.response(status: 200, reason: "OK", contentType: "text/plain", body: "abc", headOnly: true)
+        #expect(String(decoding: head, as: UTF8.self).hasSuffix("Content-Length: 3\r\nConnection: close\r\n\r\n"))
+    }
+}
