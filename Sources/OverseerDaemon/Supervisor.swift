@@ -74,6 +74,10 @@ public final class Supervisor {
     var binaryHashWarned = false
     var notifyWarnings = WarningThrottle()
     var statusRelay = StatusRelay()
+    /// When the code pages that only some work needed leave the resident set.
+    var codePageRelease = CodePageRelease()
+    /// The quiet timer was this round's work (it does not arm itself again).
+    var codePageTimerFired = false
     var statusFlushes: [Int: DeadlineToken] = [:]
     /// Set while the new image's --check-configuration runs.
     var reexecPending = false
@@ -142,6 +146,7 @@ public final class Supervisor {
         while true {
             do {
                 try reactor.runOnce()
+                releaseCodePagesWhenQuiet()
             } catch {
                 logger.log(.critical, .internalError, "\(error) — overseerd cannot go on watching its child")
                 exitNow(.exited(OverseerExitCode.systemFailure))
@@ -239,6 +244,23 @@ public final class Supervisor {
                 killLeftovers(of: generation)
             case let .log(line):
                 log(line)
+            }
+        }
+    }
+
+    /// After each round of work, once things are quiet again, the code that ran
+    /// only for that work leaves overseerd's resident set (`CodePageRelease`).
+    private func releaseCodePagesWhenQuiet() {
+        if codePageTimerFired {
+            codePageTimerFired = false
+            return
+        }
+        guard codePageRelease.worked() else { return }
+        _ = reactor.schedule(after: codePageRelease.quiet) { [unowned self] in
+            codePageTimerFired = true
+            if codePageRelease.quietEnded(faults: CodePages.minorFaults) {
+                CodePages.release()
+                codePageRelease.released(faults: CodePages.minorFaults)
             }
         }
     }

@@ -235,4 +235,43 @@ import Testing
         run.signal(SIGTERM)
         _ = try run.waitForExit(timeout: 30)
     }
+
+    /// After 5 s of quiet overseerd drops its code pages from its resident set
+    /// (`CodePages`); the next restart faults back what it needs and works as before.
+    @Test func restartAfterTheCodePagesWereReleased() throws {
+        let setup = Setup()
+        setup.configure(["OTC_READY_AFTER_MS": "0"])
+        let run = try setup.start(["--ready", "notify"])
+        let port = try run.listenerPort()
+        try run.waitForLine(containing: "generation 1 is ready")
+        let resident = try #require(Self.residentCode(of: run.pid))
+        var released = resident
+        let deadline = Date().addingTimeInterval(20)
+        while released * 2 > resident, Date() < deadline {
+            usleep(100_000)
+            released = try #require(Self.residentCode(of: run.pid))
+        }
+        #expect(released * 2 <= resident, "overseerd's code: \(resident) kB resident when ready, \(released) kB after the quiet")
+        run.signal(SIGUSR2)
+        try run.waitForLine(containing: "generation 2 is ready; stopping generation 1")
+        #expect(try HTTPClient.get(port: port).status == 200)
+        run.signal(SIGTERM)
+        #expect(try run.waitForExit() == .killed(signal: SIGTERM))
+    }
+
+    /// kB of overseerd's own executable code resident in `pid` (/proc/PID/smaps).
+    static func residentCode(of pid: Int32) -> Int? {
+        guard let smaps = try? String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8) else { return nil }
+        var total = 0
+        var inCode = false
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), fields.count >= 5 {
+                inCode = fields.count >= 6 && fields[1] == "r-xp" && fields[5].hasSuffix("/overseerd")
+            } else if inCode, fields.first == "Rss:", fields.count >= 2, let value = Int(fields[1]) {
+                total += value
+            }
+        }
+        return total
+    }
 }
