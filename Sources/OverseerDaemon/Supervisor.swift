@@ -74,11 +74,12 @@ public final class Supervisor {
     var binaryHashWarned = false
     var notifyWarnings = WarningThrottle()
     var statusRelay = StatusRelay()
+    /// A held STATUS= change waits for these, per generation.
+    var statusFlushes: [Int: DeadlineToken] = [:]
     /// When the code pages that only some work needed leave the resident set.
     var codePageRelease = CodePageRelease()
     /// The quiet timer was this round's work (it does not arm itself again).
     var codePageTimerFired = false
-    var statusFlushes: [Int: DeadlineToken] = [:]
     /// Set while the new image's --check-configuration runs.
     var reexecPending = false
     /// Upgrades rolled back after failing their probation.
