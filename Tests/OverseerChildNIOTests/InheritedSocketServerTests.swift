@@ -30,7 +30,7 @@ import Testing
         // On a thread of its own: the blocking waits below, and other tests, hold pool threads.
         let running = Task(executorPreference: DedicatedThreadExecutor.shared) { try await group.run() }
 
-        #expect(receiver.receive() == "READY=1")
+        #expect(await receiver.receive() == "READY=1")
         #expect(try roundTrip(to: address, "hello") == "hello")
         // An idle connection, open across the shutdown: the echo handler ignores the
         // quiesce event, so the drain timeout closes it.
@@ -39,7 +39,7 @@ import Testing
         #expect(try exchange(idle, "still here") == "still here")
 
         await group.triggerGracefulShutdown()
-        #expect(receiver.receive() == "STOPPING=1")
+        #expect(await receiver.receive() == "STOPPING=1")
         try await running.value
         #expect(readsEndOfStream(idle), "the idle connection was closed at the drain timeout")
 
@@ -178,18 +178,25 @@ final class NotifyReceiver {
             $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
         guard status == 0 else { throw TestFailure("bind \(address): errno \(errno)") }
-        // Generous: in a full parallel run the machine's two cores are busy with real processes.
-        var timeout = timeval(tv_sec: 60, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
     deinit { close(fd) }
 
-    func receive() -> String? {
+    /// The next datagram, waiting up to 60 s (generous: in a full parallel run the machine's two
+    /// cores are busy with real processes). It waits by sleeping between non-blocking reads, never
+    /// in a blocking recv: that would hold one of the few threads of Swift's cooperative pool,
+    /// which the service group's shutdown needs to send the very datagram waited for (under CI's
+    /// load both were held and STOPPING=1 never came).
+    func receive() async -> String? {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        var count = recv(fd, &buffer, buffer.count, 0)
-        while count < 0, errno == EINTR { count = recv(fd, &buffer, buffer.count, 0) }
-        return count >= 0 ? String(decoding: buffer.prefix(count), as: UTF8.self) : nil
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count >= 0 { return String(decoding: buffer.prefix(count), as: UTF8.self) }
+            guard errno == EAGAIN || errno == EINTR else { return nil }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return nil
     }
 }
 
