@@ -37,15 +37,17 @@ public struct DaemonLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let fields = LogFields(event.metadata, handler: metadata)
         let message = event.message.description
         switch format {
         case .text:
+            // The text format carries no fields: they are not even read.
             Posix.writeStandardError(textLine(event.level, message))
         case .json:
+            let fields = LogFields(event.metadata, handler: metadata)
             Posix.writeStandardError(Self.jsonLine(time: Posix.utcTimestamp(), level: event.level, label: label,
                                                    message: message, fields: fields))
         case .journal:
+            let fields = LogFields(event.metadata, handler: metadata)
             if let error = JournalSocket.send(Self.journalFields(level: event.level, label: label, message: message, fields: fields)) {
                 JournalFallback.report(error, label: label, stderrIsJournal: stderrIsJournal)
                 Posix.writeStandardError(textLine(event.level, message))
