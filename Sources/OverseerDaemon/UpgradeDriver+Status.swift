@@ -1,0 +1,53 @@
+import OverseerCore
+import OverseerProtocol
+
+/// What upgrades say in `overseerd status` and STATUS=.
+extension UpgradeDriver {
+    /// One line for `overseerd status`.
+    var summary: String {
+        let state: String = switch cycle.state {
+        case .idle: "idle"
+        case .fetching: "fetching"
+        case let .verifying(step, sha256): "verifying \(sha256.prefix(12)) (\(step))"
+        case let .installing(sha256): "installing \(sha256.prefix(12))"
+        case let .installPending(sha256, attempts, reason):
+            "install of \(sha256.prefix(12)) pending after \(attempts) failed attempt(s): \(reason)"
+        case let .restarting(sha256): "restarting into \(sha256.prefix(12))"
+        }
+        var release = ""
+        if settings.manifest {
+            release = ", release \(installedVersion ?? "unknown")"
+            if let seen = manifestTracking.seen {
+                release += "; manifest \(seen.version), bucket \(seen.bucket) of \(seen.percent) %: \(seen.decision)"
+            }
+        }
+        return "from \(settings.manifest ? "manifest " : "")\(settings.source), installed \(cycle.installed.prefix(12))\(release), \(state), \(cycle.rejected.count) rejected"
+    }
+
+    /// The release fields of `overseerd status --json`, with `--manifest`.
+    var releaseFields: [(String, JSONText)] {
+        guard settings.manifest else { return [] }
+        var fields: [(String, JSONText)] = [("release_version", installedVersion.map { .string($0) } ?? .null)]
+        if let seen = manifestTracking.seen {
+            fields += [("manifest_version", .string(seen.version)), ("bucket", .integer(Int64(seen.bucket))),
+                       ("staging_percent", .integer(Int64(seen.percent))), ("rollout", .string(seen.decision))]
+        }
+        return fields
+    }
+
+    /// Why a verified binary waits to be installed, if one does.
+    var pendingInstall: String? {
+        guard case let .installPending(sha256, attempts, reason) = cycle.state else { return nil }
+        return "\(sha256): \(attempts) failed attempt(s), last: \(reason)"
+    }
+
+    /// For STATUS=: the release installed and what the manifest's rollout means here.
+    var rolloutStatus: String? {
+        guard settings.manifest else { return nil }
+        var text = "release \(installedVersion ?? "unknown")"
+        if let seen = manifestTracking.seen, seen.decision != "up to date" {
+            text += ", manifest \(seen.version) \(seen.decision) (bucket \(seen.bucket) of \(seen.percent) %)"
+        }
+        return text
+    }
+}
