@@ -16,7 +16,13 @@ public struct HandoverState: Equatable, Sendable {
     /// the running image that the new one reads the `metrics` record: an image from
     /// before it would refuse the whole state, and the child would go with it.
     public static func checkConfigurationAnswer(version: String) -> String {
-        "overseerd \(version): the command line is valid (takes over: metrics)"
+        "overseerd \(version): the command line is valid (takes over: metrics)\ntakes over: binary-life"
+    }
+
+    /// Whether the image that gave `answer` reads the `binary-life` record (the
+    /// trial, the last good binary); an older one gets only the rejected hashes.
+    public static func takesOverBinaryLife(checkAnswer answer: String) -> Bool {
+        answer.split(separator: "\n").contains("takes over: binary-life")
     }
 
     /// Whether the image that gave `answer` to `--check-configuration` takes over the metrics listener.
@@ -81,10 +87,13 @@ public struct HandoverState: Equatable, Sendable {
     public var rejected: [String]
     /// The `--metrics-listen` socket, kept open across the exec (scrapes are never refused).
     public var metricsListener: ListenerRecord?
+    /// `BinaryLife.Record`'s text: the trial goes on in the new image.
+    public var binaryLife: String?
 
     public init(startedAt: Int64, listeners: [ListenerRecord], child: ChildRecord, controlFD: Int32?, controlPath: String?,
-                rejected: [String], metricsListener: ListenerRecord? = nil) {
+                rejected: [String], metricsListener: ListenerRecord? = nil, binaryLife: String? = nil) {
         self.metricsListener = metricsListener
+        self.binaryLife = binaryLife
         self.startedAt = startedAt
         self.listeners = listeners
         self.child = child
@@ -116,6 +125,8 @@ public struct HandoverState: Equatable, Sendable {
         lines.append(childFields)
         if let controlFD { lines.append(["control", String(controlFD), controlPath ?? ""]) }
         for sha256 in rejected { lines.append(["rejected", sha256]) }
+        // Only to an image whose --check-configuration says it reads it.
+        if let binaryLife { lines.append(["binary-life", binaryLife]) }
         return lines.map { $0.map(Self.escape).joined(separator: "\t") }.joined(separator: "\n") + "\n"
     }
 
@@ -128,6 +139,7 @@ public struct HandoverState: Equatable, Sendable {
         var controlPath: String?
         var rejected: [String] = []
         var metricsListener: ListenerRecord?
+        var binaryLife: String?
         // Split by Unicode scalar, not by Character: a field ending in "\r" would make one
         // "\r\n" Character of it and the newline after it, and the lines would not split.
         for (index, scalars) in text.unicodeScalars.split(separator: "\n").enumerated() {
@@ -166,13 +178,15 @@ public struct HandoverState: Equatable, Sendable {
                 controlPath = fields[2].isEmpty ? nil : fields[2]
             case ("rejected", 2):
                 rejected.append(fields[1])
+            case ("binary-life", 2):
+                binaryLife = fields[1]
             default:
                 throw bad("unknown record \(line.prefix(40))")
             }
         }
         guard let startedAt, let child else { throw bad("no child or start time") }
         self.init(startedAt: startedAt, listeners: listeners, child: child, controlFD: controlFD, controlPath: controlPath,
-                  rejected: rejected, metricsListener: metricsListener)
+                  rejected: rejected, metricsListener: metricsListener, binaryLife: binaryLife)
     }
 
     static func escape(_ field: String) -> String {

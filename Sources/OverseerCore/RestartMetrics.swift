@@ -82,7 +82,7 @@ public struct RestartMetrics: Equatable, Sendable {
             if let start = replacedAt.removeValue(forKey: generation) { finishRestart(since: start, now: now) }
             forget(generation)
         }
-        if case let .childSpawnFailed(generation, _, _) = event { forget(generation) }
+        if case let .childSpawnFailed(generation, _, _, _) = event { forget(generation) }
     }
 
     /// Nothing is kept for a generation that is gone: a daemon that runs for years stays small.

@@ -16,23 +16,28 @@ public struct Supervision: Sendable {
         public var readyTimeout: Duration
         public var stopSignal: Int32
         public var stopTimeout: Duration
-        /// How long a generation started on a newly installed binary must serve
-        /// before that binary is trusted (`--probation`); zero turns it off.
+        /// How long a newly installed binary must serve before it is trusted
+        /// (`--probation`); zero: trusted once a generation on it is ready.
         public var probation: Duration
+        /// `--probation-watchdog`: a generation on trial that pinged and then stopped for this long has failed.
+        public var probationWatchdog: Duration?
 
         public init(readiness: ReadinessMode = .default, readyTimeout: Duration = .seconds(60),
-                    stopSignal: Int32 = SIGTERM, stopTimeout: Duration = .seconds(30), probation: Duration = .zero) {
+                    stopSignal: Int32 = SIGTERM, stopTimeout: Duration = .seconds(30), probation: Duration = .zero,
+                    probationWatchdog: Duration? = nil) {
             self.readiness = readiness
             self.readyTimeout = readyTimeout
             self.stopSignal = stopSignal
             self.stopTimeout = stopTimeout
             self.probation = probation
+            self.probationWatchdog = probationWatchdog
         }
 
         public init(_ configuration: Configuration) {
             self.init(readiness: configuration.readiness, readyTimeout: configuration.readyTimeout,
                       stopSignal: configuration.stopSignal, stopTimeout: configuration.stopTimeout,
-                      probation: configuration.upgrade?.probation ?? .zero)
+                      probation: configuration.upgrade?.probation ?? .zero,
+                      probationWatchdog: configuration.upgrade?.probationWatchdog)
         }
     }
 
@@ -40,11 +45,13 @@ public struct Supervision: Sendable {
     public enum Event: Equatable, Sendable {
         /// overseerd has its sockets and is to start the first child.
         case started
-        /// The child of `generation` exists (its pid is known to the caller).
-        case childSpawned(generation: Int)
+        /// The child of `generation` exists (its pid is known to the caller),
+        /// started from the program file whose SHA-256 is `binary`.
+        case childSpawned(generation: Int, binary: String = "")
         /// The child of `generation` could not be started; `exitCode` is what
-        /// overseerd exits with when this was the first one.
-        case childSpawnFailed(generation: Int, exitCode: Int32, reason: String)
+        /// overseerd exits with when this was the first one. `binary`: the
+        /// program file's SHA-256, when it was read before the start failed.
+        case childSpawnFailed(generation: Int, exitCode: Int32, reason: String, binary: String? = nil)
         /// The child said `READY=1`.
         case childReady(generation: Int)
         case childExited(generation: Int, ProcessExit)
@@ -55,17 +62,10 @@ public struct Supervision: Sendable {
         case stopRequested(signal: Int32)
         /// Any other signal to pass on.
         case signalReceived(Int32)
-        /// The serving `generation` runs a binary just installed by an upgrade:
-        /// it is on probation for `Settings.probation`.
-        case upgradeServing(generation: Int)
-        /// Before `started`: the installed binary is still on probation from an
-        /// earlier overseerd (one that was restarted meanwhile), so the first
-        /// generation is on probation too, from its start: an exit before it is
-        /// ready, or within the probation, rolls back instead of ending overseerd.
-        case firstGenerationOnProbation
-        /// The generation on probation pinged (WATCHDOG=1) and then stopped pinging
-        /// for `--probation-watchdog`: it hangs, which fails its probation as an exit would.
-        case probationWatchdogMissed(generation: Int)
+        /// An event of the binaries' life (`BinaryLife`): an install, a check
+        /// that failed, a rollback's end, a yank, the trial watchdog's check.
+        /// `.binaryLife(.started(identified:))` comes before `started`.
+        case binaryLife(BinaryLife.Event)
     }
 
     /// The deadlines the machine asks for.
@@ -76,13 +76,17 @@ public struct Supervision: Sendable {
         case readyDelay(generation: Int)
         /// A stopping child still alive then gets SIGKILL.
         case stopTimeout(generation: Int)
-        /// The generation on probation has served long enough.
-        case probation(generation: Int)
+        /// The binary on trial has served `--probation` since it first served.
+        case trialWindow
+        /// Time to check the WATCHDOG=1 pings of the generations on trial: the
+        /// caller answers with `.binaryLife(.trialWatchdogChecked(stale:))`.
+        case trialWatchdog
 
-        public var generation: Int {
+        /// The generation the timer is about; nil for the binary's timers.
+        public var generation: Int? {
             switch self {
-            case let .readyTimeout(generation), let .readyDelay(generation), let .stopTimeout(generation),
-                 let .probation(generation): generation
+            case let .readyTimeout(generation), let .readyDelay(generation), let .stopTimeout(generation): generation
+            case .trialWindow, .trialWatchdog: nil
             }
         }
     }
@@ -127,12 +131,12 @@ public struct Supervision: Sendable {
         case log(LogLine)
         /// Exit the way this process ended (code, or death by the same signal).
         case exit(ProcessExit)
-        /// `generation`, on probation, failed (`reason`: how): put the previous
-        /// binary back before the next `spawnChild`, and reject the one that
-        /// failed. `exit` is what overseerd leaves with if the rollback fails too.
-        case rollBack(generation: Int, exit: ProcessExit, reason: String)
-        /// The binary `generation` runs has served its probation.
-        case probationPassed(generation: Int)
+        /// Write `binaryLife.record` to the state directory, before what follows.
+        case persistState
+        /// Put the last good binary `to` back in place of `replacing`, then
+        /// report `.binaryLife(.rollbackFinished(…))`. No generation is started
+        /// until then.
+        case rollBack(to: BinaryLife.Release, replacing: BinaryLife.Release)
 
         public static func log(_ level: LogLevel, _ event: DaemonEvent, _ message: String, generation: Int? = nil) -> Action {
             .log(LogLine(level, event, message, generation: generation))
@@ -163,32 +167,39 @@ public struct Supervision: Sendable {
     private var statusSource: Int?
     /// The serving child's exit while a candidate was still starting.
     private var orphanedExit: ProcessExit?
-    /// The serving generation whose newly installed binary is on probation.
-    public private(set) var probation: Int?
-    /// The first generation runs a binary still on probation (see `firstGenerationOnProbation`).
-    private var probationAtStart = false
+    /// The binaries' life: the trial, the last good binary, the rejected ones.
+    public private(set) var binaryLife: BinaryLife
     /// How the last restart ended; set before its `.report(.ready(…))`.
     public private(set) var lastRestart: RestartOutcome?
     /// The generation started last (0 before the first).
     public var newestGeneration: Int { nextGeneration - 1 }
 
-    public init(settings: Settings) {
+    /// - Parameter record: what the state directory (or the previous image) kept about the binaries.
+    public init(settings: Settings, record: BinaryLife.Record = .init()) {
         self.settings = settings
+        binaryLife = BinaryLife(probation: settings.probation, probationWatchdog: settings.probationWatchdog, record: record)
     }
 
     /// Takes over from an earlier overseerd (a re-exec): `generation` serves,
-    /// nothing else runs, and the next restart starts `generation + 1`.
-    public init(settings: Settings, adoptingServing generation: Int) {
-        self.settings = settings
+    /// started from `binary`, nothing else runs, and the next restart starts
+    /// `generation + 1`. Feed `.binaryLife(.started(identified:))` next, then
+    /// `.binaryLife(.generationReady(generation))`: a trial's window runs from then.
+    public init(settings: Settings, adoptingServing generation: Int, binary: String = "",
+                record: BinaryLife.Record = .init()) {
+        self.init(settings: settings, record: record)
         phases[generation] = .serving
         serving = generation
         nextGeneration = generation + 1
+        _ = binaryLife.handle(.generationStarted(generation, binary: binary))
     }
+
+
 
     /// Whether overseerd could hand over to a new image of itself now: one
     /// generation serving and nothing starting, stopping or queued.
     public var isSettled: Bool {
         !shuttingDown && candidate == nil && !restartQueued && serving != nil && phases.count == 1
+            && binaryLife.rollback == nil
     }
 
     /// Generations alive, oldest first.
@@ -205,15 +216,17 @@ public struct Supervision: Sendable {
         var actions: [Action] = []
         switch event {
         case .started:
-            startGeneration(into: &actions)
-        case let .childSpawned(generation):
+            // A rejected binary found in place is rolled back first; the start waits for it.
+            if binaryLife.rollback == nil { startGeneration(into: &actions) }
+        case let .childSpawned(generation, binary):
             guard phases[generation] == .starting else { break }
+            feedLife(.generationStarted(generation, binary: binary), into: &actions)
             actions.append(.startTimer(.readyTimeout(generation: generation), after: settings.readyTimeout))
             if case let .delay(delay) = settings.readiness {
                 actions.append(.startTimer(.readyDelay(generation: generation), after: delay))
             }
-        case let .childSpawnFailed(generation, exitCode, reason):
-            spawnFailed(generation, exitCode: exitCode, reason: reason, into: &actions)
+        case let .childSpawnFailed(generation, exitCode, reason, binary):
+            spawnFailed(generation, exitCode: exitCode, reason: reason, binary: binary, into: &actions)
         case let .childReady(generation):
             becameReady(generation, into: &actions)
         case let .childExited(generation, exit):
@@ -224,24 +237,20 @@ public struct Supervision: Sendable {
             restartRequested(reason: reason, into: &actions)
         case let .stopRequested(signal):
             stopRequested(signal, into: &actions)
-        case let .probationWatchdogMissed(generation):
-            guard probation == generation, serving == generation, candidate == nil, !shuttingDown else { break }
-            probation = nil
-            serving = nil
-            orphanedExit = .exited(OverseerExitCode.notReady)
-            actions.append(.cancelTimer(.probation(generation: generation)))
-            actions.append(.log(.error, .probationFailed, "generation \(generation) stopped sending WATCHDOG=1 during its probation; putting the previous binary back", generation: generation))
-            stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
-            actions.append(.rollBack(generation: generation, exit: .exited(OverseerExitCode.notReady),
-                                     reason: "stopped sending WATCHDOG=1"))
-            startGeneration(into: &actions)
-        case .firstGenerationOnProbation:
-            if settings.probation > .zero, nextGeneration == 1 { probationAtStart = true }
-        case let .upgradeServing(generation):
-            guard settings.probation > .zero, generation == serving, !shuttingDown else { break }
-            probation = generation
-            actions.append(.log(.info, .probationStarted, "generation \(generation) runs a new binary: on probation for \(settings.probation.shortDescription)", generation: generation))
-            actions.append(.startTimer(.probation(generation: generation), after: settings.probation))
+        case let .binaryLife(event):
+            let wasRollingBack = binaryLife.rollback != nil
+            feedLife(event, into: &actions)
+            if wasRollingBack, binaryLife.rollback == nil { rollbackEnded(into: &actions) }
+            if !wasRollingBack, let rollback = binaryLife.rollback, case let .trialWatchdogChecked(stale) = event {
+                // The hung generations go (the one serving too: it no longer answers).
+                for generation in stale where binaryLife.generations[generation] == rollback.bad.sha256 && !isStopping(generation) {
+                    if generation == serving {
+                        serving = nil
+                        orphanedExit = orphanedExit ?? .exited(OverseerExitCode.notReady)
+                    }
+                    if !shuttingDown { stop(generation, signal: settings.stopSignal, failed: true, into: &actions) }
+                }
+            }
         case let .signalReceived(signal):
             if let target = serving ?? candidate {
                 actions.append(.signalChild(generation: target, signal: signal))
@@ -263,16 +272,24 @@ public struct Supervision: Sendable {
         actions.append(.spawnChild(generation: generation))
     }
 
-    private mutating func spawnFailed(_ generation: Int, exitCode: Int32, reason: String, into actions: inout [Action]) {
+    private mutating func spawnFailed(_ generation: Int, exitCode: Int32, reason: String, binary: String?,
+                                      into actions: inout [Action]) {
         guard phases[generation] == .starting else { return }
         phases[generation] = nil
         candidate = nil
+        let covered = binary.map { isCoveredByTrial($0) } ?? false
+        if let binary {
+            feedLife(.generationStarted(generation, binary: binary), into: &actions)
+            feedLife(.generationFailed(generation, reason: "could not start: \(reason)"), into: &actions)
+            feedLife(.generationExited(generation), into: &actions)
+        }
         if let serving {
             restartFailed(generation, "generation \(generation) could not start: \(reason); generation \(serving) keeps serving", into: &actions)
             actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
             runQueuedRestart(into: &actions)
-        } else if probationAtStart {
-            rollBackAtStart(generation, .exited(exitCode), "could not start: \(reason)", into: &actions)
+        } else if covered, binaryLife.rollback != nil {
+            orphanedExit = orphanedExit ?? .exited(exitCode)
+            actions.append(.log(.info, .stopping, "waiting for the rollback before starting generation \(nextGeneration)"))
         } else if orphanedExit == nil {
             actions.append(.log(.error, .spawnFailed, reason, generation: generation))
             finish(with: .exited(exitCode), into: &actions)
@@ -292,12 +309,6 @@ public struct Supervision: Sendable {
         }
         if let old = serving {
             actions.append(.log(.notice, .restartSucceeded, "generation \(generation) is ready; stopping generation \(old)", generation: generation))
-            if probation == old {
-                // The binary on probation serves on in the new generation, which serves its own full term.
-                actions.append(.cancelTimer(.probation(generation: old)))
-                probation = generation
-                actions.append(.startTimer(.probation(generation: generation), after: settings.probation))
-            }
             stop(old, signal: settings.stopSignal, failed: false, into: &actions)
             lastRestart = RestartOutcome(candidate: generation, succeeded: true)
             actions.append(.report(.ready(generation: generation, restartSucceeded: true)))
@@ -309,23 +320,15 @@ public struct Supervision: Sendable {
         } else {
             actions.append(.log(.info, .generationReady, "generation \(generation) is ready", generation: generation))
             actions.append(.report(.ready(generation: generation, restartSucceeded: nil)))
-            if probationAtStart {
-                probationAtStart = false
-                probation = generation
-                actions.append(.log(.info, .probationStarted, "generation \(generation) runs a binary still on probation: \(settings.probation.shortDescription) more", generation: generation))
-                actions.append(.startTimer(.probation(generation: generation), after: settings.probation))
-            }
         }
         serving = generation
+        feedLife(.generationReady(generation), into: &actions)
         runQueuedRestart(into: &actions)
     }
 
     private mutating func exited(_ generation: Int, _ exit: ProcessExit, into actions: inout [Action]) {
         guard let phase = phases.removeValue(forKey: generation) else { return }
         actions.append(.cancelTimer(.readyTimeout(generation: generation)))
-        // Whatever the machine thinks of its probation, no timer outlives the generation.
-        if settings.probation > .zero { actions.append(.cancelTimer(.probation(generation: generation))) }
-        if probation == generation, shuttingDown { probation = nil }
         if case .delay = settings.readiness {
             actions.append(.cancelTimer(.readyDelay(generation: generation)))
         }
@@ -333,6 +336,7 @@ public struct Supervision: Sendable {
             actions.append(.cancelTimer(.stopTimeout(generation: generation)))
         }
         if shuttingDown {
+            feedLife(.generationExited(generation), into: &actions)
             actions.append(.log(.info, .generationStopped, "generation \(generation) exited with \(exit)", generation: generation))
             if generation == statusSource, exitStatus == nil { exitStatus = exit }
             if generation == candidate { candidate = nil }
@@ -340,36 +344,35 @@ public struct Supervision: Sendable {
             exitIfDone(into: &actions)
             return
         }
+        let covered = binaryLife.generations[generation].map { isCoveredByTrial($0) } ?? false
         switch phase {
         case .starting:
             candidate = nil
+            feedLife(.generationFailed(generation, reason: "exited with \(exit) before it was ready"), into: &actions)
+            feedLife(.generationExited(generation), into: &actions)
             if let serving {
                 restartFailed(generation, "generation \(generation) exited with \(exit) before ready; generation \(serving) keeps serving", into: &actions)
                 actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
                 runQueuedRestart(into: &actions)
+            } else if covered, binaryLife.rollback != nil {
+                orphanedExit = orphanedExit ?? exit
+                actions.append(.log(.warning, .generationExited, "generation \(generation) exited with \(exit) before it was ready; starting another on the last good binary once it is back", generation: generation))
             } else if let earlier = orphanedExit {
                 actions.append(.log(.error, .generationExited, "generation \(generation) exited with \(exit) before ready; nothing is serving", generation: generation))
                 finish(with: earlier, into: &actions)
-            } else if probationAtStart {
-                rollBackAtStart(generation, exit, "exited with \(exit) before it was ready", into: &actions)
             } else {
                 actions.append(.log(.notice, .generationExited, "generation \(generation) exited with \(exit) before it was ready", generation: generation))
                 finish(with: exit, into: &actions)
             }
         case .serving:
             serving = nil
-            if probation == generation {
-                probation = nil
-                if candidate == nil {
-                    // A release that crashes after cutover must not take the service down.
-                    orphanedExit = exit
-                    actions.append(.log(.error, .probationFailed, "generation \(generation) exited with \(exit) during its probation; putting the previous binary back", generation: generation))
-                    actions.append(.rollBack(generation: generation, exit: exit, reason: "exited with \(exit)"))
-                    startGeneration(into: &actions)
-                    return
-                }
-            }
-            if let candidate {
+            feedLife(.generationFailed(generation, reason: "exited with \(exit)"), into: &actions)
+            feedLife(.generationExited(generation), into: &actions)
+            if covered, binaryLife.rollback != nil {
+                // A release that crashes after cutover must not take the service down.
+                orphanedExit = exit
+                actions.append(.log(.warning, .generationExited, "generation \(generation) exited with \(exit); starting another on the last good binary once it is back", generation: generation))
+            } else if let candidate {
                 orphanedExit = exit
                 actions.append(.log(.warning, .generationExited, "generation \(generation) exited with \(exit) while generation \(candidate) is starting; waiting for \(candidate)", generation: generation))
             } else {
@@ -377,6 +380,7 @@ public struct Supervision: Sendable {
                 finish(with: exit, into: &actions)
             }
         case let .stopping(failed):
+            feedLife(.generationExited(generation), into: &actions)
             if !failed {
                 actions.append(.log(.info, .generationStopped, "generation \(generation) stopped (\(exit))", generation: generation))
             } else {
@@ -386,7 +390,10 @@ public struct Supervision: Sendable {
     }
 
     private mutating func timerFired(_ timer: Timer, into actions: inout [Action]) {
-        let generation = timer.generation
+        guard let generation = timer.generation else {
+            if case .trialWindow = timer { feedLife(.trialWindowEnded, into: &actions) }
+            return
+        }
         guard let phase = phases[generation] else { return }
         switch timer {
         case .readyDelay:
@@ -398,14 +405,18 @@ public struct Supervision: Sendable {
             if case .delay = settings.readiness {
                 actions.append(.cancelTimer(.readyDelay(generation: generation)))
             }
+            let covered = binaryLife.generations[generation].map { isCoveredByTrial($0) } ?? false
+            // Marked first, so that a rollback its failure starts does not stop it a second time.
+            phases[generation] = .stopping(failed: true)
+            feedLife(.generationFailed(generation, reason: "was not ready after \(timeout)"), into: &actions)
             if let serving {
                 restartFailed(generation, "generation \(generation) was not ready after \(timeout); generation \(serving) keeps serving", into: &actions)
                 stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
                 actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
                 runQueuedRestart(into: &actions)
-            } else if probationAtStart {
+            } else if covered, binaryLife.rollback != nil {
+                orphanedExit = orphanedExit ?? .exited(OverseerExitCode.notReady)
                 stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
-                rollBackAtStart(generation, .exited(OverseerExitCode.notReady), "was not ready after \(timeout)", into: &actions)
             } else {
                 let detail = orphanedExit == nil ? "" : "; nothing is serving"
                 actions.append(.log(.error, .readyTimeout, "generation \(generation) was not ready after \(timeout) (--ready-timeout)\(detail); stopping it", generation: generation))
@@ -415,14 +426,12 @@ public struct Supervision: Sendable {
                 restartQueued = false
                 actions.append(.report(.stopping))
             }
-        case .probation:
-            guard probation == generation, phase == .serving else { return }
-            probation = nil
-            actions.append(.probationPassed(generation: generation))
         case .stopTimeout:
             guard case .stopping = phase else { return }
             actions.append(.log(.warning, .stopTimeout, "generation \(generation) did not stop within \(settings.stopTimeout.shortDescription); sending SIGKILL", generation: generation))
             actions.append(.killGeneration(generation: generation))
+        case .trialWindow, .trialWatchdog:
+            break
         }
     }
 
@@ -431,10 +440,11 @@ public struct Supervision: Sendable {
             actions.append(.log(.info, .restartIgnored, "restart (\(reason)) ignored: overseerd is stopping"))
             return
         }
-        if candidate != nil || serving == nil {
+        if candidate != nil || serving == nil || binaryLife.rollback != nil {
             if !restartQueued {
                 restartQueued = true
-                actions.append(.log(.info, .restartQueued, "restart (\(reason)) queued: generation \(candidate ?? 0) is still starting"))
+                let why = binaryLife.rollback != nil ? "a rollback is under way" : "generation \(candidate ?? 0) is still starting"
+                actions.append(.log(.info, .restartQueued, "restart (\(reason)) queued: \(why)"))
             } else {
                 actions.append(.log(.debug, .restartQueued, "restart (\(reason)) coalesced with the queued one"))
             }
@@ -461,16 +471,62 @@ public struct Supervision: Sendable {
         exitIfDone(into: &actions)
     }
 
-    // MARK: - Helpers
+    // MARK: - The binaries' life
 
-    /// The first generation, on a binary still on probation, failed before it served: roll back once.
-    private mutating func rollBackAtStart(_ generation: Int, _ exit: ProcessExit, _ what: String, into actions: inout [Action]) {
-        probationAtStart = false
-        orphanedExit = exit
-        actions.append(.log(.error, .probationFailed, "generation \(generation) \(what), and its binary is on probation; putting the previous binary back", generation: generation))
-        actions.append(.rollBack(generation: generation, exit: exit, reason: what))
-        startGeneration(into: &actions)
+    /// Feeds the binaries' machine and carries its actions over; a rollback it
+    /// starts stops the candidate on the rejected binary.
+    private mutating func feedLife(_ event: BinaryLife.Event, into actions: inout [Action]) {
+        let wasRollingBack = binaryLife.rollback != nil
+        for action in binaryLife.handle(event) {
+            switch action {
+            case .persist: actions.append(.persistState)
+            case let .startTrialWindow(after): actions.append(.startTimer(.trialWindow, after: after))
+            case .cancelTrialWindow: actions.append(.cancelTimer(.trialWindow))
+            case let .startTrialWatchdog(after): actions.append(.startTimer(.trialWatchdog, after: after))
+            case let .rollBack(target, bad): actions.append(.rollBack(to: target, replacing: bad))
+            case let .log(line): actions.append(.log(line))
+            }
+        }
+        // A candidate on the rejected binary must not take over; one serving it serves on
+        // until the last good binary is back, and is then replaced by a restart.
+        guard !wasRollingBack, let rollback = binaryLife.rollback, let candidate,
+              binaryLife.generations[candidate] == rollback.bad.sha256, phases[candidate] == .starting else { return }
+        self.candidate = nil
+        restartFailed(candidate, "generation \(candidate) runs \(rollback.bad.sha256.prefix(12)), which is being rolled back", into: &actions)
+        if let serving { actions.append(.report(.ready(generation: serving, restartSucceeded: false))) }
+        if !shuttingDown { stop(candidate, signal: settings.stopSignal, failed: true, into: &actions) }
     }
+
+    /// The rollback ended (`binaryLife` says how): something must serve the last good binary.
+    private mutating func rollbackEnded(into actions: inout [Action]) {
+        guard !shuttingDown else { return }
+        let restored = binaryLife.installed.map { !binaryLife.rejected.contains($0.sha256) } ?? false
+        if serving == nil, candidate == nil {
+            if restored || nextGeneration == 1 {
+                // At start with no way back, the installed binary runs rather than nothing.
+                restartQueued = false
+                if nextGeneration > 1 {
+                    actions.append(.log(.notice, .restartStarted, "starting generation \(nextGeneration) on \(binaryLife.installed.map { String($0.sha256.prefix(12)) } ?? "the program")", generation: nextGeneration))
+                }
+                startGeneration(into: &actions)
+            } else {
+                finish(with: orphanedExit ?? .exited(OverseerExitCode.notReady), into: &actions)
+            }
+        } else if restored, let serving, candidate == nil, binaryLife.runsRejected(serving) {
+            restartQueued = false
+            actions.append(.log(.notice, .restartStarted, "restart (rolled back): starting generation \(nextGeneration)", generation: nextGeneration))
+            startGeneration(into: &actions)
+        } else {
+            runQueuedRestart(into: &actions)
+        }
+    }
+
+    /// Whether a failure of a generation on `binary` is the trial's (and rolls back).
+    private func isCoveredByTrial(_ binary: String) -> Bool {
+        binaryLife.trialBinary == binary || binaryLife.rollback?.bad.sha256 == binary
+    }
+
+    // MARK: - Helpers
 
     private mutating func restartFailed(_ generation: Int, _ reason: String, into actions: inout [Action]) {
         lastRestart = RestartOutcome(candidate: generation, succeeded: false, failure: reason)
@@ -484,7 +540,7 @@ public struct Supervision: Sendable {
     }
 
     private mutating func runQueuedRestart(into actions: inout [Action]) {
-        guard restartQueued, !shuttingDown, serving != nil, candidate == nil else { return }
+        guard restartQueued, !shuttingDown, serving != nil, candidate == nil, binaryLife.rollback == nil else { return }
         restartQueued = false
         actions.append(.log(.notice, .restartStarted, "queued restart: starting generation \(nextGeneration)", generation: nextGeneration))
         startGeneration(into: &actions)
@@ -508,6 +564,7 @@ public struct Supervision: Sendable {
 
     private mutating func exitIfDone(into actions: inout [Action]) {
         guard phases.isEmpty else { return }
-        actions.append(.exit(exitStatus ?? .exited(0)))
+        // Nothing ran when the stop came (a rollback was under way): the last child's end stands.
+        actions.append(.exit(exitStatus ?? orphanedExit ?? .exited(0)))
     }
 }

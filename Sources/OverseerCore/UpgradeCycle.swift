@@ -1,7 +1,9 @@
 /// One upgrade at a time, as a pure state machine: poll → fetch → verify (each
 /// configured step) → install → restart, and what to do when a step fails.
-/// The installed binary is replaced only after every check has passed, and put
-/// back when the new generation does not become ready.
+/// The installed binary is replaced only after every check has passed. What
+/// becomes of a binary once it is installed (its trial, a rollback, which
+/// binaries are rejected or installed) is `BinaryLife`'s alone: the cycle is
+/// told what a fetched hash is to that machine, and asks it to reject one.
 public struct UpgradeCycle: Sendable {
     /// A check the staged binary must pass, in this order.
     public enum Step: Equatable, Sendable, CustomStringConvertible {
@@ -20,8 +22,9 @@ public struct UpgradeCycle: Sendable {
     public enum Event: Equatable, Sendable {
         /// Time to poll (the timer fired, or the watched file changed and settled).
         case pollDue
-        /// The fetch ended with new bytes staged; `sha256` is the daemon's own hash of them.
-        case fetched(sha256: String)
+        /// The fetch ended with new bytes staged; `sha256` is the daemon's own
+        /// hash of them; `known`: what `BinaryLife` already knows of that hash.
+        case fetched(sha256: String, known: Known? = nil)
         /// The source has nothing new.
         case unchanged
         case fetchFailed(reason: String)
@@ -42,15 +45,23 @@ public struct UpgradeCycle: Sendable {
         case restartFinished(succeeded: Bool, reason: String?)
     }
 
+    /// A fetched hash that needs no checks.
+    public enum Known: Equatable, Sendable {
+        /// It is the binary in place.
+        case installed
+        /// It was rejected before.
+        case rejected
+    }
+
     public enum Action: Equatable, Sendable {
         case startFetch
+        /// The candidate failed a check: `BinaryLife` remembers it as rejected.
+        case reject(sha256: String)
         case verify(Step)
         /// Remove the staged file.
         case discardStaged
         case install(sha256: String)
         case requestRestart(sha256: String)
-        /// Put the previous binary back.
-        case rollback
         case schedulePoll(after: Duration)
         case scheduleInstallRetry(after: Duration)
         case log(LogLine)
@@ -74,10 +85,6 @@ public struct UpgradeCycle: Sendable {
     public let interval: Duration
     public let restartAfterInstall: Bool
     public private(set) var state: State = .idle
-    /// Hashes that failed a step, or whose generation failed: never tried again.
-    public private(set) var rejected: Set<String> = []
-    /// The binary in place now.
-    public private(set) var installed: String
     /// Failed polls in a row, for the backoff.
     public private(set) var failures = 0
     /// A poll asked for while a cycle runs: done when it ends.
@@ -85,11 +92,8 @@ public struct UpgradeCycle: Sendable {
     /// The last failed install, while it is being retried.
     private var pendingInstall: State?
 
-    /// - Parameters:
-    ///   - installed: SHA-256 of the program in place.
-    ///   - steps: the configured checks, in order (see `UpgradeCycle.steps(for:)`).
-    public init(installed: String, steps: [Step], interval: Duration, restartAfterInstall: Bool) {
-        self.installed = installed
+    /// - Parameter steps: the configured checks, in order (see `UpgradeCycle.steps(for:)`).
+    public init(steps: [Step], interval: Duration, restartAfterInstall: Bool) {
         self.steps = steps
         self.interval = interval
         self.restartAfterInstall = restartAfterInstall
@@ -138,13 +142,13 @@ public struct UpgradeCycle: Sendable {
             state = .idle
             actions.append(.schedulePoll(after: next))
             pollQueued = false
-        case let (.fetching, .fetched(sha256)):
+        case let (.fetching, .fetched(sha256, known)):
             failures = 0
-            if sha256 == installed {
+            if known == .installed {
                 actions.append(.log(.debug, .upgradeUnchanged, "fetched binary \(sha256.prefix(12)) is the one installed", binary: sha256))
                 actions.append(.discardStaged)
                 finish(into: &actions, jitter: jitter)
-            } else if rejected.contains(sha256) {
+            } else if known == .rejected {
                 actions.append(.log(.debug, .upgradeUnchanged, "fetched binary \(sha256.prefix(12)) was rejected before; skipped", binary: sha256))
                 actions.append(.discardStaged)
                 finish(into: &actions, jitter: jitter)
@@ -155,12 +159,11 @@ public struct UpgradeCycle: Sendable {
         case let (.verifying(step, sha256), .stepPassed(passed)) where passed == step:
             next(after: step, sha256: sha256, into: &actions)
         case let (.verifying(step, sha256), .stepFailed(failed, reason)) where failed == step:
-            rejected.insert(sha256)
+            actions.append(.reject(sha256: sha256))
             actions.append(.discardStaged)
             actions.append(.log(.error, .upgradeRejected, "upgrade rejected: \(step) failed for \(sha256.prefix(12)): \(reason); the installed binary stays", binary: sha256))
             finish(into: &actions, jitter: jitter)
         case let (.installing(sha256), .installed):
-            installed = sha256
             pendingInstall = nil
             if restartAfterInstall {
                 state = .restarting(sha256: sha256)
@@ -185,9 +188,8 @@ public struct UpgradeCycle: Sendable {
             if succeeded {
                 actions.append(.log(.notice, .upgradeSucceeded, "upgrade to \(sha256.prefix(12)) done", binary: sha256))
             } else {
-                rejected.insert(sha256)
-                actions.append(.log(.error, .upgradeFailed, "upgrade to \(sha256.prefix(12)) failed: \(reason ?? "the new generation did not become ready"); previous binary put back", binary: sha256))
-                actions.append(.rollback)
+                // Its trial failed: `BinaryLife` has rejected it and puts the last good binary back.
+                actions.append(.log(.error, .upgradeFailed, "upgrade to \(sha256.prefix(12)) failed: \(reason ?? "the new generation did not become ready"); the last good binary goes back", binary: sha256))
             }
             finish(into: &actions, jitter: jitter)
         case let (.fetching, .abandoned(reason)), let (.verifying, .abandoned(reason)),
@@ -203,28 +205,6 @@ public struct UpgradeCycle: Sendable {
             actions.append(.log(.debug, .upgradeIgnored, "upgrade cycle: \(event) ignored in \(state)"))
         }
         return actions
-    }
-
-    /// Takes `sha256` off the rejected list (an operator's `overseerd forget`); false if it was not on it.
-    public mutating func forget(_ sha256: String) -> Bool {
-        rejected.remove(sha256) != nil
-    }
-
-    /// Carries over what an earlier overseerd rejected (after a re-exec).
-    public mutating func remember(rejected hashes: [String]) {
-        rejected.formUnion(hashes)
-    }
-
-    /// Records that a rollback put `sha256` back in place.
-    public mutating func rolledBack(to sha256: String) {
-        installed = sha256
-    }
-
-    /// Records that `bad`, which had passed every check and served, failed its
-    /// probation: it is rejected, and `restored` is in place again.
-    public mutating func failedProbation(_ bad: String, restored: String) {
-        rejected.insert(bad)
-        installed = restored
     }
 
     private mutating func next(after step: Step?, sha256: String, into actions: inout [Action]) {

@@ -43,15 +43,13 @@ public struct UpgradeMetrics: Equatable, Sendable {
             rejected += 1
         case (.installing, .installed):
             installed += 1
-        case (.restarting, .restartFinished(succeeded: false, _)):
-            rolledBack += 1
         default:
             break
         }
     }
 
-    /// A binary was put back outside the cycle's own events (a failed probation, a yanked release).
-    public mutating func rolledBackOutsideCycle() {
+    /// `BinaryLife` put the last good binary back (a failed trial, a yanked release).
+    public mutating func countRollback() {
         rolledBack += 1
     }
 

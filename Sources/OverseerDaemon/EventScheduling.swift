@@ -25,3 +25,19 @@ protocol EventScheduling: AnyObject {
     /// Cancels a deadline that has not fired; nil and fired ones are ignored.
     func cancel(_ token: DeadlineToken?)
 }
+
+extension EventScheduling {
+    /// Runs `work` on a thread of its own (`BackgroundJob`); `then` gets its
+    /// result on the loop. Throws when the thread or its watch cannot be had;
+    /// a thread that started anyway finishes on its own and its result is dropped.
+    func inBackground<Output: Sendable>(_ work: @escaping @Sendable () -> Output,
+                                        then: @escaping (Output) -> Void) throws(SystemError) {
+        let job = try BackgroundJob.start(work)
+        var token: WatchToken?
+        token = try watch(job.fd) { [unowned self] in
+            guard let output = job.finish() else { return }
+            if let token { unwatch(token) }
+            then(output)
+        }
+    }
+}

@@ -7,7 +7,7 @@ extension Supervisor {
     /// What is under way, for the re-exec gate.
     var activity: DaemonActivity {
         DaemonActivity(supervisionSettled: supervision.isSettled, helpersRunning: helpers.running,
-                       backgroundJobs: upgrade?.backgroundJobs ?? 0, leftoversWaiting: !leftoverCleanup.isEmpty,
+                       backgroundJobs: (upgrade?.backgroundJobs ?? 0) + (binaryLifeStore?.isBusy == true ? 1 : 0), leftoversWaiting: !leftoverCleanup.isEmpty,
                        upgradeIdle: upgrade?.isIdle ?? true)
     }
 
@@ -60,8 +60,10 @@ extension Supervisor {
                     .map { String($0.dropLast($0.hasSuffix(":") ? 1 : 0)) } ?? "?"
                 completion(true, "re-executing \(path) (version \(version)); generation \(serving) (pid \(child.process.pid)) keeps serving")
                 // An image that cannot read the metrics record does not get it: the listener closes with the exec.
+                // Nor the binaries' record: it gets the rejected hashes only, as before.
                 let failure = reexec(path: path, serving: child,
-                                     handingOverMetrics: HandoverState.takesOverMetrics(checkAnswer: result.output))
+                                     handingOverMetrics: HandoverState.takesOverMetrics(checkAnswer: result.output),
+                                     handingOverBinaryLife: HandoverState.takesOverBinaryLife(checkAnswer: result.output))
                 logger.log(.error, .reexecFailed, "re-exec failed: \(failure); this overseerd goes on")
             }
         } catch {
@@ -72,7 +74,7 @@ extension Supervisor {
     }
 
     /// Writes the state into a memfd and execs; returns only on failure.
-    private func reexec(path: String, serving child: Child, handingOverMetrics: Bool) -> String {
+    private func reexec(path: String, serving child: Child, handingOverMetrics: Bool, handingOverBinaryLife: Bool) -> String {
         let state = HandoverState(
             startedAt: startedAt,
             listeners: listeners.map(Handover.record(of:)),
@@ -81,7 +83,8 @@ extension Supervisor {
                          startedAt: child.startedAt, lastStatus: child.lastStatus, lastWatchdog: child.lastWatchdog),
             controlFD: control?.fd.rawValue, controlPath: control?.path,
             rejected: upgrade?.rejected ?? [],
-            metricsListener: handingOverMetrics ? metricsServer.map { Handover.record(of: $0.listener) } : nil)
+            metricsListener: handingOverMetrics ? metricsServer.map { Handover.record(of: $0.listener) } : nil,
+            binaryLife: handingOverBinaryLife && upgrade != nil ? supervision.binaryLife.record.encoded : nil)
         if metricsServer != nil, !handingOverMetrics {
             logger.log(.warning, .metricsEndpoint, "re-exec: \(path) cannot take over the metrics endpoint (an older overseerd); it closes with the exec")
         }

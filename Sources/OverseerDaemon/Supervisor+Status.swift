@@ -45,7 +45,7 @@ extension Supervisor: ControlTarget {
             lines.append("last restart: none")
         }
         if let upgrade {
-            lines.append("upgrades: \(upgrade.summary)\(rollbacks > 0 ? ", \(rollbacks) rolled back after failing probation" : "")")
+            lines.append("upgrades: \(upgrade.summary)\(rollbacks > 0 ? ", \(rollbacks) rolled back" : "")")
             var state: [String] = []
             if let poll = upgrade.metrics.lastPoll {
                 state.append("last poll \(Duration.seconds(seconds(since: poll.at)).shortDescription) ago: \(poll.result.rawValue)")
@@ -53,7 +53,12 @@ extension Supervisor: ControlTarget {
                 state.append("no poll yet")
             }
             if let pending = upgrade.pendingInstall { state.append("install pending: \(pending)") }
-            if let probation = supervision.probation { state.append("generation \(probation) on probation") }
+            let life = supervision.binaryLife
+            if let trial = life.trialBinary {
+                let serving = life.trialServing ? "on probation in generation(s) \(life.trialGenerations.map(String.init).joined(separator: ", "))" : "installed, not yet serving"
+                state.append("\(trial.prefix(12)) on trial (\(serving)); last good \(life.lastGood.map { String($0.sha256.prefix(12)) } ?? "none")")
+            }
+            if life.rollback != nil { state.append("rolling back") }
             lines.append("upgrade state: \(state.joined(separator: ", "))")
         }
         let usage = ProcFS.ownUsage()
@@ -98,7 +103,12 @@ extension Supervisor: ControlTarget {
             if let pending = upgrade.pendingInstall { members.append(("pending_install", .string(pending))) }
             members.append(("rollbacks", .integer(Int64(rollbacks))))
             members += upgrade.releaseFields
-            members.append(("on_probation", supervision.probation.map { .integer(Int64($0)) } ?? .null))
+            let life = supervision.binaryLife
+            let onProbation = life.trialServing ? supervision.serving.flatMap { life.trialGenerations.contains($0) ? $0 : nil } : nil
+            members.append(("on_probation", onProbation.map { .integer(Int64($0)) } ?? .null))
+            members.append(("trial_binary", life.trialBinary.map { .string($0) } ?? .null))
+            members.append(("last_good_binary", life.lastGood.map { .string($0.sha256) } ?? .null))
+            members.append(("rolling_back", .bool(life.rollback != nil)))
             members.append(("last_poll", upgrade.metrics.lastPoll.map { poll in
                 .object([("seconds_ago", .integer(seconds(since: poll.at))), ("result", .string(poll.result.rawValue))])
             } ?? .null))

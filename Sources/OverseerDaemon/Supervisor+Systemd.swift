@@ -6,13 +6,8 @@ extension Supervisor {
     /// Tells systemd, the control socket and the upgrade driver how overseerd stands.
     func report(_ state: Supervision.ServiceState) {
         if case let .ready(generation, restartSucceeded?) = state, let outcome = supervision.lastRestart {
-            if let binary = spawnedBinaries[outcome.candidate],
-               upgrade?.restartFinished(binary: binary, succeeded: restartSucceeded, reason: outcome.failure) == true {
-                raise(.upgradeServing(generation: generation))
-            }
-            if restartSucceeded, let line = pendingRollback {
-                pendingRollback = nil
-                log(LogLine(.error, .upgradeRolledBack, line, generation: generation))
+            if let binary = spawnedBinaries[outcome.candidate] {
+                upgrade?.restartFinished(binary: binary, succeeded: restartSucceeded, reason: outcome.failure)
             }
             let newest = supervision.newestGeneration
             spawnedBinaries = spawnedBinaries.filter { children[$0.key] != nil || $0.key == newest }
@@ -79,7 +74,7 @@ extension Supervisor {
         guard let child = children[generation] else { return "generation \(generation) gone" }
         var status = "serving generation \(generation) (pid \(child.process.pid), binary \(child.binaryID.prefix(12)))"
         if let lastRestart { status += lastRestart.outcome.succeeded ? "; last restart succeeded" : "; last restart failed" }
-        if supervision.probation == generation { status += "; new binary on probation" }
+        if supervision.binaryLife.trialServing, supervision.binaryLife.trialGenerations.contains(generation) { status += "; new binary on probation" }
         if rollbacks > 0 { status += "; \(rollbacks) upgrade(s) rolled back" }
         if let rollout = upgrade?.rolloutStatus { status += "; \(rollout)" }
         if let childStatus = child.lastStatus { status += ": \(childStatus)" }

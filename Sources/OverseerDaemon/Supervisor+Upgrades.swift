@@ -20,17 +20,49 @@ extension Supervisor: UpgradeHost {
         }
     }
 
-    /// While a generation is on probation, checks its WATCHDOG=1 pings (`--probation-watchdog`).
-    func watchProbation(every period: Duration, limit: Duration) {
-        reactor.cancel(probationWatch)
-        probationWatch = reactor.schedule(after: period) { [unowned self] in
-            probationWatch = nil
-            guard let generation = supervision.probation else { return }
-            if WatchdogHealth.stoppedPinging(lastPing: children[generation]?.lastWatchdog, now: MonotonicTimer.now, limit: limit) {
-                feed(.probationWatchdogMissed(generation: generation))
-            } else {
-                watchProbation(every: period, limit: limit)
-            }
+    /// The binaries' life, for the driver to read.
+    var binaryLife: BinaryLife { supervision.binaryLife }
+
+    /// Through the one queue: handled after the event being handled now, if any.
+    func binaryLifeEvent(_ event: BinaryLife.Event) { feed(.binaryLife(event)) }
+
+    func whenStateWritten(_ work: @escaping () -> Void) {
+        if let binaryLifeStore { binaryLifeStore.whenWritten(work) } else { work() }
+    }
+
+    /// The generations on trial that pinged and then stopped for `--probation-watchdog`.
+    func generationsThatStoppedPinging() -> [Int] {
+        guard let limit = configuration.upgrade?.probationWatchdog else { return [] }
+        return supervision.binaryLife.trialGenerations.filter {
+            WatchdogHealth.stoppedPinging(lastPing: children[$0]?.lastWatchdog, now: MonotonicTimer.now, limit: limit)
+        }
+    }
+
+    /// Puts the last good binary back on a thread of its own (link, hash through
+    /// the link, rename, fsync: seconds for a large program on a slow disk), and
+    /// reports how it went to `BinaryLife`. Nothing starts until then.
+    func rollBack(to target: BinaryLife.Release, replacing bad: BinaryLife.Release) {
+        guard let program = upgradeTarget else {
+            feed(.binaryLife(.rollbackFinished(restored: nil, failure: "upgrades are off")))
+            return
+        }
+        let expected = target.sha256
+        do {
+            try reactor.inBackground({ () -> Result<String, Installer.Failure> in
+                Result { () throws(Installer.Failure) in try Installer.rollback(program, expectedSHA256: expected) ?? expected }
+            }, then: { [unowned self] result in
+                switch result {
+                case let .success(restored):
+                    remember(binaryID: restored, of: program)
+                    rollbacks += 1
+                    upgrade?.metrics.countRollback()
+                    feed(.binaryLife(.rollbackFinished(restored: restored, failure: nil)))
+                case let .failure(failure):
+                    feed(.binaryLife(.rollbackFinished(restored: nil, failure: failure.description)))
+                }
+            })
+        } catch {
+            feed(.binaryLife(.rollbackFinished(restored: nil, failure: "cannot start the rollback: \(error)")))
         }
     }
 }

@@ -82,12 +82,12 @@ public final class Supervisor {
     var codePageTimerFired = false
     /// Set while the new image's --check-configuration runs.
     var reexecPending = false
-    /// Upgrades rolled back after failing their probation.
+    /// Rollbacks to the last good binary that completed.
     var rollbacks = 0
-    /// Logged once the previous binary serves again after a rollback.
-    var pendingRollback: String?
-    /// The next check of the probation watchdog.
-    var probationWatch: DeadlineToken?
+    /// Where `BinaryLife.Record` is kept (`--state-directory` with upgrades).
+    var binaryLifeStore: BinaryLifeStore?
+    /// The program file upgrades replace and rollbacks put back (`Installer.target`).
+    var upgradeTarget: String?
     private var pending: [Supervision.Event] = []
 
     /// Sets up the loop around listeners that are already bound.
@@ -115,7 +115,7 @@ public final class Supervisor {
     private func adopt(_ state: HandoverState) throws(SystemError) {
         let record = state.child
         startedAt = state.startedAt
-        supervision = Supervision(settings: .init(configuration), adoptingServing: record.generation)
+        supervision = Supervision(settings: .init(configuration), adoptingServing: record.generation, binary: record.binaryID)
         let process = ChildProcess(adopting: record.pid, pidfd: record.pidfd)
         var notify: NotifyReceiver?
         if let fd = record.notifyFD, let address = record.notifyAddress { notify = NotifyReceiver(adopting: fd, address: address) }
@@ -137,11 +137,11 @@ public final class Supervisor {
             let child = handover.child
             logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving", generation: child.generation, pid: child.pid)
             systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: child.generation))]))
-            if upgrade?.startsOnProbation == true { feed(.upgradeServing(generation: child.generation)) }
+            // A trial goes on: its window runs from now, in this image.
+            if upgrade != nil { feed(.binaryLife(.generationReady(child.generation))) }
             // It may have exited while the images changed.
             reap(child.generation)
         } else {
-            if upgrade?.startsOnProbation == true { feed(.firstGenerationOnProbation) }
             feed(.started)
         }
         while true {
@@ -169,11 +169,40 @@ public final class Supervisor {
         }
     }
 
+    /// Reads what is known of the binaries (the previous image's record, else the
+    /// state directory's), reconciles it with the program file, then starts the driver.
     private func startUpgrades() {
         guard let upgradePlan else { return }
+        let target: String
         do {
-            upgrade = try UpgradeDriver(plan: upgradePlan, loop: reactor, helpers: helpers, host: self, logger: logger,
-                                        rejected: handover?.rejected ?? [])
+            target = Installer.target(of: try resolvedProgram())
+        } catch {
+            logger.log(.error, .configurationError, "upgrades are off: \(error)")
+            return
+        }
+        upgradeTarget = target
+        if let directory = upgradePlan.settings.stateDirectory {
+            binaryLifeStore = BinaryLifeStore(directory: directory, program: target, loop: reactor, logger: logger)
+        } else {
+            logger.log(.notice, .stateWarning, "no --state-directory (nor $STATE_DIRECTORY): rejected binaries and a binary on trial are forgotten when overseerd restarts (a re-exec keeps them)")
+        }
+        var record = binaryLifeStore?.load() ?? BinaryLife.Record(program: target)
+        if let text = handover?.binaryLife {
+            do {
+                record = try BinaryLife.Record(parsing: text)
+            } catch {
+                logger.log(.warning, .stateWarning, "the previous image's upgrade state ignored: \(error)")
+            }
+        }
+        record.rejected.formUnion(handover?.rejected ?? [])
+        if let child = handover?.child {
+            supervision = Supervision(settings: .init(configuration), adoptingServing: child.generation, binary: child.binaryID, record: record)
+        } else {
+            supervision = Supervision(settings: .init(configuration), record: record)
+        }
+        feed(.binaryLife(.started(identified: identify(target))))
+        do {
+            upgrade = try UpgradeDriver(plan: upgradePlan, loop: reactor, helpers: helpers, host: self, logger: logger)
         } catch {
             logger.log(.error, .configurationError, "upgrades are off: \(error)")
         }
@@ -186,10 +215,12 @@ public final class Supervisor {
         // Events raised while acting (a spawn's result) are handled in order, after the current ones.
         guard pending.count == 1 else { return }
         while let next = pending.first {
+            let busyBefore = supervision.binaryLife.isOnTrial || supervision.binaryLife.rollback != nil
             let actions = supervision.handle(next)
             restartMetrics.observe(next, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
             for action in actions { perform(action) }
             pending.removeFirst()
+            if busyBefore, !supervision.binaryLife.isOnTrial, supervision.binaryLife.rollback == nil { upgrade?.trialEnded() }
         }
     }
 
@@ -211,11 +242,14 @@ public final class Supervisor {
             child.process.signal(SIGKILL)
             child.process.signalProcessGroup(SIGKILL)
         case let .startTimer(timer, after):
-            if case .probation = timer, let limit = configuration.upgrade?.probationWatchdog { watchProbation(every: limit / 4, limit: limit) }
             reactor.cancel(supervisionDeadlines[timer])
             supervisionDeadlines[timer] = reactor.schedule(after: after) { [unowned self] in
                 supervisionDeadlines[timer] = nil
-                feed(.timerFired(timer))
+                if case .trialWatchdog = timer {
+                    feed(.binaryLife(.trialWatchdogChecked(stale: generationsThatStoppedPinging())))
+                } else {
+                    feed(.timerFired(timer))
+                }
             }
         case let .cancelTimer(timer):
             reactor.cancel(supervisionDeadlines.removeValue(forKey: timer))
@@ -225,11 +259,10 @@ public final class Supervisor {
             log(line)
         case let .exit(status):
             exitNow(status)
-        case let .rollBack(generation, _, reason):
-            rollbacks += 1
-            pendingRollback = upgrade?.failedProbation(generation: generation, reason: reason)
-        case .probationPassed:
-            upgrade?.probationPassed()
+        case .persistState:
+            binaryLifeStore?.save(supervision.binaryLife.record)
+        case let .rollBack(target, bad):
+            rollBack(to: target, replacing: bad)
         }
     }
 
@@ -292,6 +325,7 @@ public final class Supervisor {
         for child in children.values { child.notify?.close() }
         helpers.killAll()
         upgrade?.shutdown()
+        binaryLifeStore?.flush()
         // What systemd has not been told yet (STOPPING=1, a last STATUS=), before the listeners go (FDSTORE=1 passes them).
         systemd.drain(timeout: .seconds(1))
         ListenerBinder.close(listeners)

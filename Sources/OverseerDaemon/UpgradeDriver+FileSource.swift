@@ -68,7 +68,7 @@ extension UpgradeDriver {
                 case let .success((_, sha256)):
                     if let identity { lastTakenIdentity = identity }
                     sidecars = intake.sidecars
-                    feed(.fetched(sha256: sha256))
+                    fetched(sha256)
                 case let .failure(error) where error.isStillWritten:
                     logger.log(.info, .upgradeUnchanged, "\(error)")
                     discardStaged()

@@ -80,8 +80,8 @@ extension UpgradeDriver {
         }
         let bucket = RolloutBucket.bucket(hostID: plan.hostID ?? "", version: manifest.version)
         let facts = RolloutDecision.Facts(manifestVersion: manifest.version, stagingPercent: manifest.stagingPercent,
-                                          yanked: manifest.yanked, installedVersion: installedVersion,
-                                          previousVersion: previousVersion, bucket: bucket)
+                                          yanked: manifest.yanked, installedVersion: host.binaryLife.installed?.version,
+                                          previousVersion: host.binaryLife.previousVersion, bucket: bucket)
         let version = EscapedText.escape(manifest.version, limit: 128)
         switch RolloutDecision.decide(facts) {
         case .upToDate:
@@ -101,14 +101,13 @@ extension UpgradeDriver {
             seen(manifest, bucket, "yanked, rolled back")
             validators.keepManifest()
             manifestNote(.notice, .rolloutDecision, "release \(EscapedText.escape(why))")
-            rollBackYanked(reason: "release \(version) yanked")
+            host.binaryLifeEvent(.yanked(reason: "\(version) yanked"))
             feed(.unchanged)
         case let .take(why):
             seen(manifest, bucket, "taken")
-            if manifest.sha256 == cycle.installed {
+            if manifest.sha256 == host.binaryLife.installed?.sha256 {
                 // Installed already (by hand, or the state was lost): only the version was unknown.
-                installedVersion = manifest.version
-                saveState()
+                host.binaryLifeEvent(.versionLearned(.init(sha256: manifest.sha256, version: manifest.version)))
                 validators.keepManifest()
                 feed(.unchanged)
                 return

@@ -119,7 +119,7 @@ extension UpgradeDriver {
                         for suffix in [".sha256", ".minisig"] {
                             if let text = report.sidecar(suffix) { sidecars[suffix] = text }
                         }
-                        feed(.fetched(sha256: sha256))
+                        fetched(sha256)
                     case let .success(sha256):
                         feed(.fetchFailed(reason: "overseerd-fetch reported sha256 \(reported.prefix(16))… but the staged bytes hash to \(sha256.prefix(16))…"))
                     case let .failure(error):

@@ -16,24 +16,27 @@ extension UpgradeDriver {
         }
         var release = ""
         if settings.manifest {
-            release = ", release \(installedVersion ?? "unknown")"
+            release = ", release \(shownVersion)"
             if let seen = manifestTracking.seen {
                 release += "; manifest \(seen.version), bucket \(seen.bucket) of \(seen.percent) %: \(seen.decision)"
             }
         }
-        return "from \(settings.manifest ? "manifest " : "")\(settings.source), installed \(cycle.installed.prefix(12))\(release), \(state), \(cycle.rejected.count) rejected"
+        return "from \(settings.manifest ? "manifest " : "")\(settings.source), installed \(host.binaryLife.installed.map { String($0.sha256.prefix(12)) } ?? "unknown")\(release), \(state), \(host.binaryLife.rejected.count) rejected"
     }
 
     /// The release fields of `overseerd status --json`, with `--manifest`.
     var releaseFields: [(String, JSONText)] {
         guard settings.manifest else { return [] }
-        var fields: [(String, JSONText)] = [("release_version", installedVersion.map { .string($0) } ?? .null)]
+        var fields: [(String, JSONText)] = [("release_version", releaseVersion.map { .string($0) } ?? .null)]
         if let seen = manifestTracking.seen {
             fields += [("manifest_version", .string(seen.version)), ("bucket", .integer(Int64(seen.bucket))),
                        ("staging_percent", .integer(Int64(seen.percent))), ("rollout", .string(seen.decision))]
         }
         return fields
     }
+
+    /// The installed release's version as a person reads it.
+    private var shownVersion: String { releaseVersion.map { EscapedText.escape($0, limit: 128) } ?? "unknown" }
 
     /// Why a verified binary waits to be installed, if one does.
     var pendingInstall: String? {
@@ -44,7 +47,7 @@ extension UpgradeDriver {
     /// For STATUS=: the release installed and what the manifest's rollout means here.
     var rolloutStatus: String? {
         guard settings.manifest else { return nil }
-        var text = "release \(installedVersion ?? "unknown")"
+        var text = "release \(shownVersion)"
         if let seen = manifestTracking.seen, seen.decision != "up to date" {
             text += ", manifest \(seen.version) \(seen.decision) (bucket \(seen.bucket) of \(seen.percent) %)"
         }

@@ -15,6 +15,12 @@ protocol UpgradeHost: AnyObject {
     func remember(binaryID: String, of path: String)
     /// What upgrades say in STATUS= changed (a rollout decision).
     func upgradeStatusChanged()
+    /// The binaries' life (installed, last good, rejected, the trial): read only.
+    var binaryLife: BinaryLife { get }
+    /// Hands an event to `BinaryLife`, through the daemon's one event queue.
+    func binaryLifeEvent(_ event: BinaryLife.Event)
+    /// Runs `work` once the upgrade state saved so far is on disk.
+    func whenStateWritten(_ work: @escaping () -> Void)
     /// The program as it would be started now (PATH looked up again).
     func resolvedProgram() throws -> String
     /// overseerd's environment less what systemd meant for overseerd itself.
@@ -22,10 +28,14 @@ protocol UpgradeHost: AnyObject {
 }
 
 /// Carries out the `UpgradeCycle`'s actions: watching or fetching, staging,
-/// verifying, installing, restarting, rolling back. Every judgement is the
-/// cycle's or `UpgradeVerification`'s; every long piece of work (copying,
-/// hashing, syncing a candidate) runs on a `BackgroundJob` or in a helper, so
-/// the event loop keeps answering signals, notify, control and the watchdog.
+/// verifying, installing, restarting. Every judgement is the cycle's,
+/// `UpgradeVerification`'s or `BinaryLife`'s (which binary is installed, on
+/// trial, rejected, rolled back to; the driver only reads it and hands it
+/// events); every long piece of work (copying, hashing, syncing a candidate)
+/// runs on a `BackgroundJob` or in a helper, so the event loop keeps answering
+/// signals, notify, control and the watchdog. While a binary is on trial, polls
+/// wait (`upgrade_held`): a new release is only ever tried against a proven
+/// binary to go back to.
 final class UpgradeDriver {
     let plan: Plan
     let loop: EventScheduling
@@ -54,40 +64,26 @@ final class UpgradeDriver {
     let target: String
     /// While an upgrade restarts: the binary every new generation must be.
     var expectedBinary: String?
-    /// What was installed before the binary now being installed or on probation.
-    var previousBinary: String?
-    /// The binary on probation, the one before it, and when (wall clock, s) it started serving.
-    var onProbation: (sha256: String, previous: String, since: Int64)?
-    /// The release version (from a manifest) installed, and the one before it.
-    var installedVersion: String?
     /// Counts of upgrades and polls, for the metrics.
     var metrics = UpgradeMetrics()
     /// The installed binary's release version (from a manifest), if known.
-    var releaseVersion: String? { installedVersion }
-    var previousVersion: String?
+    var releaseVersion: String? { host.binaryLife.installed?.version }
     /// What the last manifest said, and its release while it is fetched and checked.
     var manifestTracking = ManifestTracking()
-    /// What was last written to the state directory.
-    var savedState: String?
-    var stateFailureLogged = false
-    /// The installed binary was still on probation when this overseerd started.
-    var startsOnProbation = false
+    /// A poll waits for the trial to end; said once a trial.
+    private var heldForTrial = false
 
     var settings: UpgradeSettings { plan.settings }
 
-    /// - Parameter rejected: binaries an earlier image of overseerd rejected.
-    init(plan: Plan, loop: EventScheduling, helpers: HelperStarting, host: UpgradeHost, logger: Logger,
-         rejected: [String] = []) throws {
+    init(plan: Plan, loop: EventScheduling, helpers: HelperStarting, host: UpgradeHost, logger: Logger) throws {
         self.plan = plan
         self.loop = loop
         self.helpers = helpers
         self.host = host
         self.logger = logger
         target = Installer.target(of: try host.resolvedProgram())
-        cycle = UpgradeCycle(installed: host.identify(target), steps: UpgradeCycle.steps(for: plan.settings),
+        cycle = UpgradeCycle(steps: UpgradeCycle.steps(for: plan.settings),
                              interval: plan.settings.effectiveInterval, restartAfterInstall: !plan.settings.noRestart)
-        cycle.remember(rejected: rejected)
-        loadState()
         let stale = StagingFile.removeStale(beside: target)
         if !stale.isEmpty {
             logger.log(.notice, .stagingCleaned, "removed \(stale.count) staging file(s) an earlier overseerd left beside \(target)")
@@ -105,7 +101,7 @@ final class UpgradeDriver {
     var isIdle: Bool { cycle.state == .idle && staging == nil && backgroundJobs == 0 }
 
     /// The binaries rejected so far.
-    var rejected: [String] { cycle.rejected.sorted() }
+    var rejected: [String] { host.binaryLife.rejected.sorted() }
 
     func shutdown() {
         discardStaged()
@@ -117,6 +113,15 @@ final class UpgradeDriver {
     func release() {
         held = false
         if pollDeferred {
+            pollDeferred = false
+            pollDue()
+        }
+    }
+
+    /// The trial (or the rollback) has ended: a poll that waited for it runs now.
+    func trialEnded() {
+        heldForTrial = false
+        if pollDeferred, !held {
             pollDeferred = false
             pollDue()
         }
@@ -141,20 +146,37 @@ final class UpgradeDriver {
             let actions = cycle.handle(next, jitter: Double.random(in: 0 ..< 1))
             metrics.observe(next, before: before, actions: actions, now: MonotonicTimer.now)
             for action in actions { perform(action) }
-            saveState()
             pendingEvents.removeFirst()
         }
     }
 
     /// Takes `sha256` off the rejected list, here and in the state directory.
     func forget(_ sha256: String) -> Bool {
-        defer { saveState() }
-        return cycle.forget(sha256)
+        guard host.binaryLife.rejected.contains(sha256) else { return false }
+        host.binaryLifeEvent(.forgotten(sha256: sha256))
+        return true
+    }
+
+    /// New bytes are staged: what `BinaryLife` knows of them decides whether they are checked at all.
+    func fetched(_ sha256: String) {
+        let life = host.binaryLife
+        let known: UpgradeCycle.Known? = life.installed?.sha256 == sha256 ? .installed
+            : life.rejected.contains(sha256) ? .rejected : nil
+        feed(.fetched(sha256: sha256, known: known))
     }
 
     func pollDue() {
         if held {
             pollDeferred = true
+            return
+        }
+        let life = host.binaryLife
+        if life.isOnTrial || life.rollback != nil {
+            pollDeferred = true
+            if !heldForTrial, let trial = life.installed {
+                heldForTrial = true
+                logger.log(.info, .upgradeHeld, "new releases wait until \(trial.sha256.prefix(12)) has passed its probation or been rolled back", binary: trial.sha256)
+            }
             return
         }
         feed(.pollDue)
@@ -176,8 +198,8 @@ final class UpgradeDriver {
         case let .requestRestart(sha256):
             expectedBinary = sha256
             host.requestRestart(reason: "upgrade to \(sha256.prefix(12))")
-        case .rollback:
-            rollback()
+        case let .reject(sha256):
+            host.binaryLifeEvent(.rejected(sha256: sha256))
         case let .schedulePoll(delay):
             if case let .file(path) = settings.source, watcher == nil { startWatching(path) }
             loop.cancel(pollDeadline)
@@ -196,21 +218,16 @@ final class UpgradeDriver {
         }
     }
 
-    /// Runs `work` on its own thread; `then` gets its result on the loop.
+    /// Runs `work` on its own thread; `then` gets its result on the loop (counted for `isIdle`).
     func inBackground<Output: Sendable>(_ work: @escaping @Sendable () -> Output,
                                         then: @escaping (Output) -> Void) throws(SystemError) {
-        let job = try BackgroundJob.start(work)
         backgroundJobs += 1
-        var token: WatchToken?
         do {
-            token = try loop.watch(job.fd) { [unowned self] in
-                guard let output = job.finish() else { return }
-                if let token { loop.unwatch(token) }
+            try loop.inBackground(work) { [unowned self] output in
                 backgroundJobs -= 1
                 then(output)
             }
         } catch {
-            // The thread goes on and finishes on its own; its result is dropped.
             backgroundJobs -= 1
             throw error
         }

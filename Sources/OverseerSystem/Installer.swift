@@ -60,8 +60,12 @@ public enum Installer {
         syncDirectory(directory)
     }
 
-    /// Puts `TARGET.previous` back in place of `target` (keeping the previous copy).
-    public static func rollback(_ target: String) throws(Failure) {
+    /// Puts `TARGET.previous` back in place of `target` (keeping the previous
+    /// copy). With `expectedSHA256`, the file put back must hash to it (hashed
+    /// through its own link, so a swap of `.previous` meanwhile changes
+    /// nothing); returns its hash. Reads the whole file: run it off the loop.
+    @discardableResult
+    public static func rollback(_ target: String, expectedSHA256: String? = nil) throws(Failure) -> String? {
         let (directory, name) = split(target)
         let lock = try lockDirectory(directory)
         defer { Posix.close(lock) }
@@ -70,11 +74,25 @@ public enum Installer {
         guard link(previous, temporary) == 0 else {
             throw Failure("cannot roll back \(target): \(previous) is missing (\(SystemError.last("link").reason))")
         }
+        var restored: String?
+        if let expectedSHA256 {
+            do {
+                restored = try BinaryIdentity.sha256(ofFileAt: temporary)
+            } catch {
+                _ = unlink(temporary)
+                throw Failure("cannot roll back \(target): cannot read \(previous): \(error.reason)")
+            }
+            guard restored == expectedSHA256 else {
+                _ = unlink(temporary)
+                throw Failure("cannot roll back \(target): \(previous) is \(restored?.prefix(12) ?? "?"), not the last good binary \(expectedSHA256.prefix(12))")
+            }
+        }
         guard rename(temporary, target) == 0 else {
             _ = unlink(temporary)
             throw Failure("cannot roll back \(target): \(SystemError.last("rename").reason)")
         }
         syncDirectory(directory)
+        return restored
     }
 
     /// An exclusive flock on the directory: two overseerd instances never install into it at once.

@@ -127,6 +127,11 @@ public enum Posix {
         }
     }
 
+    /// Renames `path` to `newPath` (in one file system, atomically).
+    public static func rename(_ path: String, to newPath: String) throws(SystemError) {
+        _ = try retrying("rename", on: path) { Glibc.rename(path, newPath) }
+    }
+
     /// Whether `path` names a file this process may execute.
     public static func isExecutable(_ path: String) -> Bool { access(path, X_OK) == 0 }
 

@@ -117,7 +117,7 @@ private struct Observed {
     }
 
     @Test func countsInstallsRejectionsRollbacksAndPolls() {
-        var cycle = UpgradeCycle(installed: installed, steps: [.checksum], interval: .seconds(60), restartAfterInstall: true)
+        var cycle = UpgradeCycle(steps: [.checksum], interval: .seconds(60), restartAfterInstall: true)
         var metrics = UpgradeMetrics()
         let good = String(repeating: "b", count: 64), bad = String(repeating: "c", count: 64), worse = String(repeating: "d", count: 64)
         for event: UpgradeCycle.Event in [.pollDue, .fetched(sha256: good), .stepPassed(.checksum), .installed,
@@ -129,7 +129,7 @@ private struct Observed {
         }
         // The rejected one again: a poll that found nothing new.
         feed(&cycle, &metrics, .pollDue)
-        feed(&cycle, &metrics, .fetched(sha256: bad))
+        feed(&cycle, &metrics, .fetched(sha256: bad, known: .rejected))
         feed(&cycle, &metrics, .pollDue)
         feed(&cycle, &metrics, .unchanged)
         feed(&cycle, &metrics, .pollDue)
@@ -138,7 +138,9 @@ private struct Observed {
                                           .restartFinished(succeeded: false, reason: "not ready")] {
             feed(&cycle, &metrics, event)
         }
-        metrics.rolledBackOutsideCycle()
+        // Rollbacks are BinaryLife's: counted when one ends (the failed restart's, a failed probation's).
+        metrics.countRollback()
+        metrics.countRollback()
         #expect(metrics.installed == 2)
         #expect(metrics.rejected == 1)
         #expect(metrics.rolledBack == 2)
@@ -147,7 +149,7 @@ private struct Observed {
     }
 
     @Test func eventsOutOfTurnCountNothing() {
-        var cycle = UpgradeCycle(installed: installed, steps: [.checksum], interval: .seconds(60), restartAfterInstall: true)
+        var cycle = UpgradeCycle(steps: [.checksum], interval: .seconds(60), restartAfterInstall: true)
         var metrics = UpgradeMetrics()
         feed(&cycle, &metrics, .installed)
         feed(&cycle, &metrics, .unchanged)

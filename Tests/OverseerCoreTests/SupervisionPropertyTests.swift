@@ -42,6 +42,10 @@ struct SplitMix64: RandomNumberGenerator {
         var clock: Int64 = 0
         var exitsFed: UInt64 = 0
         var restartsEnded: UInt64 = 0
+        /// The program file's hash; the rollback asked for and not yet ended.
+        var onDisk = String(repeating: "a", count: 64)
+        var rollingBackTo: BinaryLife.Release?
+        var releases = 0
         /// A box, so that `check` does not need exclusive access to the world it looks at.
         final class Failures { var list: [String] = [] }
         let failures = Failures()
@@ -70,7 +74,10 @@ struct SplitMix64: RandomNumberGenerator {
                     return .childSpawnFailed(generation: generation, exitCode: code, reason: "cannot start")
                 }
                 alive.insert(generation)
-                return .childSpawned(generation: generation)
+                return .childSpawned(generation: generation, binary: onDisk)
+            }
+            if let target = rollingBackTo, Int.random(in: 0 ..< 4, using: &rng) == 0 {
+                return .binaryLife(.rollbackFinished(restored: target.sha256, failure: nil))
             }
             while true {
                 switch Int.random(in: 0 ..< 100, using: &rng) {
@@ -91,7 +98,7 @@ struct SplitMix64: RandomNumberGenerator {
                     // A timer that is not (or no longer) armed.
                     let generation = Int.random(in: 1 ... lastGeneration + 2, using: &rng)
                     return .timerFired(pick([.readyTimeout(generation: generation), .readyDelay(generation: generation),
-                                             .stopTimeout(generation: generation), .probation(generation: generation)]))
+                                             .stopTimeout(generation: generation), .trialWindow]))
                 case 60 ..< 63:
                     return .childReady(generation: Int.random(in: 1 ... lastGeneration + 2, using: &rng))
                 case 63 ..< 65:
@@ -102,9 +109,12 @@ struct SplitMix64: RandomNumberGenerator {
                     restartRequests += 1
                     return .restartRequested(reason: "random")
                 case 85 ..< 87:
-                    // An upgrade's generation serves (only the daemon knows; any generation may be named).
-                    guard let generation = machine.serving ?? alive.sorted().randomElement(using: &rng) else { continue }
-                    return .upgradeServing(generation: generation)
+                    // A verified release is installed (and usually restarted into), or the rollback asked for ends.
+                    if let target = rollingBackTo {
+                        return .binaryLife(.rollbackFinished(restored: target.sha256, failure: nil))
+                    }
+                    releases += 1
+                    return .binaryLife(.installing(.init(sha256: String(String(repeating: "b", count: 64) + String(releases)).suffix(64).description)))
                 case 87 ..< 89:
                     stopRequested = true
                     return .stopRequested(signal: pick([SIGTERM, SIGINT]))
@@ -122,6 +132,13 @@ struct SplitMix64: RandomNumberGenerator {
             clock += 1_000_000
             metrics.observe(event, actions: actions, restartQueued: machine.restartQueued, now: clock)
             if case .childExited = event { exitsFed += 1 }
+            if case let .binaryLife(.installing(release)) = event, machine.binaryLife.installed == release { onDisk = release.sha256 }
+            if case let .binaryLife(.rollbackFinished(restored?, _)) = event {
+                onDisk = restored
+                rollingBackTo = nil
+                // Stands for the restart a rollback is.
+                restartRequests += 1
+            }
             restartsEnded += UInt64(actions.filter { if case .report(.ready(_, _?)) = $0 { true } else { false } }.count)
             for (index, action) in actions.enumerated() {
                 switch action {
@@ -136,8 +153,8 @@ struct SplitMix64: RandomNumberGenerator {
                     let isAlive = alive.contains(generation)
                     check(isAlive, "signal for generation \(generation), which is not running")
                 case let .startTimer(timer, _):
-                    let isAlive = alive.contains(timer.generation)
-                    check(isAlive, "timer for generation \(timer.generation), which is not running")
+                    let isAlive = timer.generation.map { alive.contains($0) } ?? true
+                    check(isAlive, "timer for generation \(String(describing: timer.generation)), which is not running")
                     timers.insert(timer)
                 case let .cancelTimer(timer):
                     timers.remove(timer)
@@ -154,12 +171,10 @@ struct SplitMix64: RandomNumberGenerator {
                     let possible = possibleStatuses.contains(status)
                     check(possible, "exit status \(status) comes from nowhere")
                     exitedWith = status
-                case .rollBack:
-                    // Stands for the restart a rollback is.
-                    restartRequests += 1
-                case let .probationPassed(generation):
-                    check(alive.contains(generation), "probation passed for generation \(generation), which is not running")
-                case .log:
+                case let .rollBack(target, _):
+                    check(rollingBackTo == nil, "a second rollback while one runs")
+                    rollingBackTo = target
+                case .log, .persistState:
                     break
                 }
             }
@@ -186,11 +201,11 @@ struct SplitMix64: RandomNumberGenerator {
             if let serving = machine.serving { check(live.contains(serving), "serving \(serving) is not live") }
             // Once asked to stop, every generation is stopping.
             if shuttingDown { check(active.isEmpty, "\(active) not stopping during shutdown") }
-            else { check(machine.serving != nil || machine.candidate != nil, "nothing serving or starting") }
-            // Something is always left to wait for, or overseerd would hang.
-            check(!live.isEmpty, "no child left and no exit")
+            else if rollingBackTo == nil { check(machine.serving != nil || machine.candidate != nil, "nothing serving or starting") }
+            // Something is always left to wait for (a child, or the rollback), or overseerd would hang.
+            check(!live.isEmpty || rollingBackTo != nil, "no child left and no exit")
             // Armed timers belong to running generations.
-            check(timers.allSatisfy { alive.contains($0.generation) }, "timers left for gone generations: \(timers)")
+            check(timers.allSatisfy { $0.generation.map { alive.contains($0) } ?? true }, "timers left for gone generations: \(timers)")
             // Never more generations than the first plus one per restart request.
             check(lastGeneration <= 1 + restartRequests, "\(lastGeneration) generations for \(restartRequests) restart requests")
             // The metrics count every exit and every restart's end, time no more restarts than ended,
@@ -201,7 +216,7 @@ struct SplitMix64: RandomNumberGenerator {
             check(metrics.readyDurations.count <= UInt64(lastGeneration), "\(metrics.readyDurations.count) ready durations for \(lastGeneration) generations")
             check(metrics.generationsKept <= live.count, "metrics keep \(metrics.generationsKept) generations, \(live.count) live")
             // The serving generation is stopped only when another took over or overseerd is stopping.
-            if let old = servingBefore, machine.isStopping(old), !stopRequested, !stoppingReported {
+            if let old = servingBefore, machine.isStopping(old), !stopRequested, !stoppingReported, rollingBackTo == nil {
                 check(machine.serving != nil && machine.serving != old, "generation \(old) stopped with no successor")
             }
         }
@@ -219,6 +234,7 @@ struct SplitMix64: RandomNumberGenerator {
         var longest = 0
         for seed in UInt64(1) ... 400 {
             var world = World(seed: seed &* 7919 &+ UInt64(settingsIndex), settings: Self.settings[settingsIndex])
+            _ = world.machine.handle(.binaryLife(.started(identified: world.onDisk)))
             var running = world.step(.started)
             var steps = 0
             while running, steps < 300 {

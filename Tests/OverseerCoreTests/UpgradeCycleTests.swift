@@ -6,7 +6,7 @@ import Testing
     let new = String(repeating: "b", count: 64)
 
     func cycle(steps: [UpgradeCycle.Step] = [.checksum, .check], restart: Bool = true) -> UpgradeCycle {
-        UpgradeCycle(installed: installed, steps: steps, interval: .seconds(60), restartAfterInstall: restart)
+        UpgradeCycle(steps: steps, interval: .seconds(60), restartAfterInstall: restart)
     }
 
     @Test func happyPathRunsEveryStepThenInstallsThenRestarts() {
@@ -20,7 +20,6 @@ import Testing
         #expect(machine.state == .restarting(sha256: new))
         let done = machine.handle(.restartFinished(succeeded: true, reason: nil))
         #expect(done.contains(.schedulePoll(after: UpgradeCycle.delay(interval: .seconds(60), failures: 0, jitter: 0.5))))
-        #expect(machine.installed == new)
         #expect(machine.state == .idle)
     }
 
@@ -32,24 +31,23 @@ import Testing
         #expect(actions.contains(.discardStaged))
         #expect(!actions.contains { if case .install = $0 { true } else { false } })
         #expect(actions.contains(.log(.error, .upgradeRejected, "upgrade rejected: checksum failed for \(new.prefix(12)): sha256 differs; the installed binary stays", binary: new)))
-        #expect(machine.rejected == [new])
-        // The same bytes again: skipped without a single check.
+        #expect(actions.first == .reject(sha256: new), "BinaryLife keeps the rejection")
+        // The same bytes again, known to BinaryLife as rejected: skipped without a single check.
         _ = machine.handle(.pollDue)
-        let again = machine.handle(.fetched(sha256: new))
+        let again = machine.handle(.fetched(sha256: new, known: .rejected))
         #expect(again.contains(.discardStaged))
         #expect(!again.contains(.verify(.checksum)))
     }
 
-    @Test func failedRestartRollsBackAndRejects() {
+    /// The rollback and the rejection are `BinaryLife`'s: the cycle only ends.
+    @Test func failedRestartEndsTheCycle() {
         var machine = cycle(steps: [])
         _ = machine.handle(.pollDue)
         #expect(machine.handle(.fetched(sha256: new)).contains(.install(sha256: new)))
         _ = machine.handle(.installed)
         let actions = machine.handle(.restartFinished(succeeded: false, reason: nil))
-        #expect(actions.contains(.rollback))
-        #expect(machine.rejected.contains(new))
-        machine.rolledBack(to: installed)
-        #expect(machine.installed == installed)
+        #expect(actions.contains(.log(.error, .upgradeFailed, "upgrade to \(new.prefix(12)) failed: the new generation did not become ready; the last good binary goes back", binary: new)))
+        #expect(machine.state == .idle)
     }
 
     @Test func noRestartInstallsOnly() {
@@ -64,7 +62,7 @@ import Testing
     @Test func sameBinaryAsInstalledIsNotAnUpgrade() {
         var machine = cycle()
         _ = machine.handle(.pollDue)
-        let actions = machine.handle(.fetched(sha256: installed))
+        let actions = machine.handle(.fetched(sha256: installed, known: .installed))
         #expect(actions.contains(.discardStaged))
         #expect(machine.state == .idle)
     }

@@ -29,7 +29,13 @@ import Testing
         let program: String
         var restarts: [String] = []
         var remembered: [String: String] = [:]
+        /// The real machine, fed at once (the daemon queues the events; nothing else is fed here).
+        var binaryLife = BinaryLife(probation: .zero)
+        var lifeActions: [BinaryLife.Action] = []
         init(program: String) { self.program = program }
+        func start() { lifeActions += binaryLife.handle(.started(identified: identify(program))) }
+        func binaryLifeEvent(_ event: BinaryLife.Event) { lifeActions += binaryLife.handle(event) }
+        func whenStateWritten(_ work: @escaping () -> Void) { work() }
         func requestRestart(reason: String) { restarts.append(reason) }
         func identify(_ path: String) -> String { (try? BinaryIdentity.sha256(ofFileAt: path)) ?? "" }
         func remember(binaryID: String, of path: String) { remembered[path] = binaryID }
@@ -58,6 +64,7 @@ import Testing
             var settings = UpgradeSettings(source: .file(path: deployPath))
             settings.interval = .seconds(3600)
             configure(&settings)
+            host.start()
             driver = try UpgradeDriver(plan: .init(settings), loop: reactor, helpers: helpers, host: host, logger: logger)
         }
 
@@ -91,9 +98,13 @@ import Testing
         // The hash the intake computed is handed on: the next spawn need not hash again.
         #expect(fixture.host.remembered[fixture.program] == fixture.host.identify(fixture.program))
         #expect(fixture.driver.expectedBinary == fixture.host.identify(fixture.program))
-        // The new generation failed: the previous binary is put back.
+        // The trial was recorded (and persisted) before the file moved.
+        #expect(fixture.host.binaryLife.isOnTrial)
+        #expect(fixture.host.binaryLife.trialBinary == fixture.host.identify(fixture.program))
+        #expect(fixture.host.lifeActions.contains(.persist))
+        // The new generation failed: the cycle ends; the rollback is BinaryLife's (and the Supervisor's to carry out).
         fixture.driver.restartFinished(binary: fixture.host.identify(fixture.program), succeeded: false, reason: "exited")
-        #expect(fixture.installed == "v1")
+        #expect(fixture.driver.isIdle)
         #expect(fixture.records.count(.error) == 1)
     }
 
