@@ -135,6 +135,6 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case helperTimeout = "helper_timeout"
     /// Something the upgrade machine did not expect in its state (debug).
     case upgradeIgnored = "upgrade_ignored"
-    /// A new release waits: the installed binary is on trial (or being rolled back); it is taken once that has ended.
+    /// A verified release waits, staged: the installed binary is on trial (or being rolled back); it is installed once that has ended.
     case upgradeHeld = "upgrade_held"
 }

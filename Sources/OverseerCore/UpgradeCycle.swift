@@ -37,6 +37,11 @@ public struct UpgradeCycle: Sendable {
         case installFailed(reason: String)
         /// The time to try a failed install again has come.
         case installRetryDue
+        /// The verified binary cannot be installed yet: the installed one is on
+        /// trial (or being rolled back). It stays staged until `trialEnded`.
+        case installHeld
+        /// The trial (or rollback) that held the install has ended.
+        case trialEnded
         /// The cycle cannot go on for a reason that is not the candidate's fault
         /// (its staged file is gone, a step could not be run at all): drop it,
         /// without rejecting its hash, and poll again after the backoff.
@@ -78,6 +83,8 @@ public struct UpgradeCycle: Sendable {
         case installing(sha256: String)
         /// Verified and staged, its install failed `attempts` times; tried again later.
         case installPending(sha256: String, attempts: Int, reason: String)
+        /// Verified and staged; waits for the installed binary's trial to end.
+        case installHeld(sha256: String)
         case restarting(sha256: String)
     }
 
@@ -184,6 +191,12 @@ public struct UpgradeCycle: Sendable {
         case let (.installPending(sha256, _, _), .installRetryDue):
             state = .installing(sha256: sha256)
             actions.append(.install(sha256: sha256))
+        case let (.installing(sha256), .installHeld):
+            state = .installHeld(sha256: sha256)
+            actions.append(.log(.info, .upgradeHeld, "\(sha256.prefix(12)) is verified and waits: the installed binary is on trial; it is installed once the trial has ended", binary: sha256))
+        case let (.installHeld(sha256), .trialEnded):
+            state = .installing(sha256: sha256)
+            actions.append(.install(sha256: sha256))
         case let (.restarting(sha256), .restartFinished(succeeded, reason)):
             if succeeded {
                 actions.append(.log(.notice, .upgradeSucceeded, "upgrade to \(sha256.prefix(12)) done", binary: sha256))
@@ -193,13 +206,14 @@ public struct UpgradeCycle: Sendable {
             }
             finish(into: &actions, jitter: jitter)
         case let (.fetching, .abandoned(reason)), let (.verifying, .abandoned(reason)),
-             let (.installing, .abandoned(reason)), let (.installPending, .abandoned(reason)):
+             let (.installing, .abandoned(reason)), let (.installPending, .abandoned(reason)),
+             let (.installHeld, .abandoned(reason)):
             failures += 1
             pendingInstall = nil
             actions.append(.discardStaged)
             actions.append(.log(.error, .upgradeAbandoned, "upgrade abandoned: \(reason); the installed binary stays"))
             finish(into: &actions, jitter: jitter)
-        case (.idle, .installed), (.idle, .restartFinished):
+        case (.idle, .installed), (.idle, .restartFinished), (_, .trialEnded):
             break
         default:
             actions.append(.log(.debug, .upgradeIgnored, "upgrade cycle: \(event) ignored in \(state)"))

@@ -20,6 +20,10 @@ extension UpgradeDriver {
             feed(.abandoned(reason: "the verified file is no longer staged"))
             return
         }
+        if host.binaryLife.isOnTrial || host.binaryLife.rollback != nil {
+            feed(.installHeld)
+            return
+        }
         var release = BinaryLife.Release(sha256: sha256)
         if let pending = manifestTracking.pendingRelease, pending.sha256 == sha256 { release.version = pending.version }
         host.binaryLifeEvent(.installing(release))

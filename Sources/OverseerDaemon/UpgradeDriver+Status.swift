@@ -12,6 +12,7 @@ extension UpgradeDriver {
         case let .installing(sha256): "installing \(sha256.prefix(12))"
         case let .installPending(sha256, attempts, reason):
             "install of \(sha256.prefix(12)) pending after \(attempts) failed attempt(s): \(reason)"
+        case let .installHeld(sha256): "\(sha256.prefix(12)) verified, waiting for the trial to end"
         case let .restarting(sha256): "restarting into \(sha256.prefix(12))"
         }
         var release = ""

@@ -33,9 +33,9 @@ protocol UpgradeHost: AnyObject {
 /// trial, rejected, rolled back to; the driver only reads it and hands it
 /// events); every long piece of work (copying, hashing, syncing a candidate)
 /// runs on a `BackgroundJob` or in a helper, so the event loop keeps answering
-/// signals, notify, control and the watchdog. While a binary is on trial, polls
-/// wait (`upgrade_held`): a new release is only ever tried against a proven
-/// binary to go back to.
+/// signals, notify, control and the watchdog. While a binary is on trial, a
+/// verified release waits, staged, to be installed (`upgrade_held`): a new
+/// release is only ever tried against a proven binary to go back to.
 final class UpgradeDriver {
     let plan: Plan
     let loop: EventScheduling
@@ -70,8 +70,6 @@ final class UpgradeDriver {
     var releaseVersion: String? { host.binaryLife.installed?.version }
     /// What the last manifest said, and its release while it is fetched and checked.
     var manifestTracking = ManifestTracking()
-    /// A poll waits for the trial to end; said once a trial.
-    private var heldForTrial = false
 
     var settings: UpgradeSettings { plan.settings }
 
@@ -118,13 +116,9 @@ final class UpgradeDriver {
         }
     }
 
-    /// The trial (or the rollback) has ended: a poll that waited for it runs now.
+    /// The trial (or the rollback) has ended: a verified release that waited for it is installed now.
     func trialEnded() {
-        heldForTrial = false
-        if pollDeferred, !held {
-            pollDeferred = false
-            pollDue()
-        }
+        feed(.trialEnded)
     }
 
     /// Removes the staged file at once: the "upgrade rejected" line that
@@ -168,15 +162,6 @@ final class UpgradeDriver {
     func pollDue() {
         if held {
             pollDeferred = true
-            return
-        }
-        let life = host.binaryLife
-        if life.isOnTrial || life.rollback != nil {
-            pollDeferred = true
-            if !heldForTrial, let trial = life.installed {
-                heldForTrial = true
-                logger.log(.info, .upgradeHeld, "new releases wait until \(trial.sha256.prefix(12)) has passed its probation or been rolled back", binary: trial.sha256)
-            }
             return
         }
         feed(.pollDue)

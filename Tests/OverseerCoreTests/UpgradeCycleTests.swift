@@ -50,6 +50,21 @@ import Testing
         #expect(machine.state == .idle)
     }
 
+    /// A release verified while the installed binary is on trial waits, staged, until the trial ends.
+    @Test func anInstallHeldForATrialGoesOnWhenItEnds() {
+        var machine = cycle(steps: [])
+        _ = machine.handle(.pollDue)
+        #expect(machine.handle(.fetched(sha256: new)) .contains(.install(sha256: new)))
+        let held = machine.handle(.installHeld)
+        #expect(machine.state == .installHeld(sha256: new))
+        #expect(!held.contains(.discardStaged))
+        #expect(machine.handle(.pollDue).isEmpty, "a poll waits for the held install")
+        #expect(machine.handle(.trialEnded) == [.install(sha256: new)])
+        #expect(machine.state == .installing(sha256: new))
+        // Out of turn, it does nothing.
+        #expect(machine.handle(.trialEnded).isEmpty)
+    }
+
     @Test func noRestartInstallsOnly() {
         var machine = cycle(steps: [], restart: false)
         _ = machine.handle(.pollDue)
