@@ -12,8 +12,10 @@ import Testing
     /// program (`upgrades.*`) once several programs may share a directory. Nil when there is none.
     static func stateFile(in directory: String) -> String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        // Its temporary files start with a dot.
-        return names.filter { $0.hasPrefix(UpgradeState.fileName) }.sorted().first.map { directory + "/" + $0 }
+        // Its temporary files start with a dot; a per-program file is preferred to a legacy `upgrades`.
+        let candidates = names.filter { $0.hasPrefix(UpgradeState.fileName) }.sorted()
+        let chosen = candidates.first { $0 != UpgradeState.fileName } ?? candidates.first
+        return chosen.map { directory + "/" + $0 }
     }
 
     /// Where overseerd keeps its upgrade state for `deployment`'s program in
@@ -155,12 +157,13 @@ import Testing
         _ = try run.waitForExit()
     }
 
-    /// With --probation-watchdog, a new binary that pings and then hangs (alive,
-    /// no more WATCHDOG=1) fails its probation as a crash would.
-    @Test func hungReleaseOnProbationIsRolledBack() throws {
-        let deployment = try UpgradeTests.Deployment()
-        func pinger(stopAfter seconds: Double) -> Data {
-            Data("""
+    /// A python child for --probation-watchdog: it answers the start check, sends
+    /// READY=1 at once (generation 3 after `generation3Delay` seconds), then
+    /// WATCHDOG=1 every 100 ms until `stopAfter` seconds have passed (never when
+    /// negative) or the file `stopWhen` exists; it lives on, hung, after that.
+    static func pinger(stopAfter seconds: Double = -1, stopWhen marker: String? = nil,
+                       generation3Delay delay: Double = 0) -> Data {
+        Data("""
             #!/usr/bin/env python3
             import os, socket, sys, time
             if "OVERSEER_CHECK_TOKEN" in os.environ:
@@ -172,19 +175,28 @@ import Testing
                 with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
                     s.connect(address)
                     s.send(message.encode())
+            if os.environ.get("OVERSEER_GENERATION") == "3":
+                time.sleep(\(delay))
             notify("READY=1")
             started = time.time()
+            marker = "\(marker ?? "")"
             while True:
-                if \(seconds) < 0 or time.time() - started < \(seconds):
+                stopped = (\(seconds) >= 0 and time.time() - started >= \(seconds)) or (marker and os.path.exists(marker))
+                if not stopped:
                     notify("WATCHDOG=1")
                 time.sleep(0.1)
 
             """.utf8)
-        }
-        let good = pinger(stopAfter: -1)
+    }
+
+    /// With --probation-watchdog, a new binary that pings and then hangs (alive,
+    /// no more WATCHDOG=1) fails its probation as a crash would.
+    @Test func hungReleaseOnProbationIsRolledBack() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let good = Self.pinger()
         try deployment.write(good, to: deployment.program)
         let (run, _, _) = try deployment.start(["--probation", "20s", "--probation-watchdog", "600ms"])
-        try deployment.deploy(pinger(stopAfter: 0.5))
+        try deployment.deploy(Self.pinger(stopAfter: 0.5))
         try run.waitForEvent(.probationStarted, generation: 2)
         try run.waitForEvent(.probationFailed, generation: 2)
         let rolledBack = try run.waitForEvent(.upgradeRolledBack)
