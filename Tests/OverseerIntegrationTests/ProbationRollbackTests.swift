@@ -160,7 +160,8 @@ import Testing
     /// A python child for --probation-watchdog: it answers the start check, sends
     /// READY=1 at once (generation 3 after `generation3Delay` seconds), then
     /// WATCHDOG=1 every 100 ms until `stopAfter` seconds have passed (never when
-    /// negative) or the file `stopWhen` exists; it lives on, hung, after that.
+    /// negative) or the file `stopWhen` exists, but at least once; it lives on,
+    /// hung, after that.
     static func pinger(stopAfter seconds: Double = -1, stopWhen marker: String? = nil,
                        generation3Delay delay: Double = 0) -> Data {
         Data("""
@@ -180,10 +181,13 @@ import Testing
             notify("READY=1")
             started = time.time()
             marker = "\(marker ?? "")"
+            pinged = False
             while True:
-                stopped = (\(seconds) >= 0 and time.time() - started >= \(seconds)) or (marker and os.path.exists(marker))
+                # At least one ping first: a generation that never pinged is not watched.
+                stopped = pinged and ((\(seconds) >= 0 and time.time() - started >= \(seconds)) or (marker and os.path.exists(marker)))
                 if not stopped:
                     notify("WATCHDOG=1")
+                    pinged = True
                 time.sleep(0.1)
 
             """.utf8)
