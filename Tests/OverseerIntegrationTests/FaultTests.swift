@@ -182,7 +182,7 @@ import Testing
         defer { _ = try? RunningProcess(["/bin/umount", "-l", small]).waitForExit() }
         let program = small + "/app"
         try deployment.write(deployment.original, to: program)
-        let (run, port, old) = try deployment.start([], program: program)
+        let (run, port, old) = try deployment.start([], program: program, logFormat: .text)
         // Twice the space left: the staging copy runs out of room.
         try deployment.deploy(deployment.original + Data(count: 256 * 1024))
         let line = try run.waitForLine(containing: "fetch failed:")

@@ -21,11 +21,15 @@ extension RunningProcess {
                            environment: ["OVERSEERD_CONTROL_SOCKET": "none"].merging(environment) { $1 })
     }
 
-    /// The bound address of the listener named `name`, from overseerd's log line.
+    /// The bound address of the listener named `name`, from overseerd's log line
+    /// (text, or the `listening` event's message with `--log-format json`).
     func listenerPort(_ name: String = "unknown", timeout: Double = 20) throws -> UInt16 {
         let line = try waitForLine(containing: "as \(name) (", timeout: timeout)
-        // "overseerd: listening on 127.0.0.1:41234 as http (tcp, fd 3)"
-        guard let address = line.split(separator: " ").dropFirst(3).first,
+        // "overseerd: listening on 127.0.0.1:41234 as http (tcp, fd 3)", or as json
+        // {…"event":"listening","message":"listening on 127.0.0.1:41234 as http (tcp, fd 3)"}:
+        // the address is in no field of its own.
+        let message = LoggedEvent(line: line, index: 0).map { "overseerd: " + $0.message } ?? line
+        guard let address = message.split(separator: " ").dropFirst(3).first,
               let port = address.split(separator: ":").last.flatMap({ UInt16($0) }) else {
             throw HarnessError("cannot read a port from \"\(line)\"")
         }

@@ -16,7 +16,7 @@ import Testing
     @Test func fifoAtTheWatchedPathIsRefusedWithoutBlocking() throws {
         let deployment = try UpgradeTests.Deployment()
         let socket = deployment.scratch.file("control.sock")
-        let (run, port, old) = try deployment.start(["--control-socket", socket])
+        let (run, port, old) = try deployment.start(["--control-socket", socket], logFormat: .text)
         let fifo = deployment.scratch.file("deploy/.f")
         try #require(mkfifo(fifo, 0o600) == 0)
         try #require(rename(fifo, deployment.deployPath) == 0)
@@ -42,7 +42,7 @@ import Testing
     /// the writer has it open; the whole file is, once the writer closes it.
     @Test func slowInPlaceWriteIsTakenOnlyWhenTheWriterCloses() throws {
         let deployment = try UpgradeTests.Deployment()
-        let (run, _, _) = try deployment.start([])
+        let (run, _, _) = try deployment.start([], logFormat: .text)
         let new = deployment.variant("slow")
         let fd = open(deployment.deployPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
         try #require(fd >= 0)
@@ -70,7 +70,7 @@ import Testing
         let socket = deployment.scratch.file("control.sock")
         let obstacle = deployment.program + ".previous"
         try FileManager.default.createDirectory(atPath: obstacle + "/in-the-way", withIntermediateDirectories: true)
-        let (run, _, _) = try deployment.start(["--control-socket", socket])
+        let (run, _, _) = try deployment.start(["--control-socket", socket], logFormat: .text)
         try deployment.deploy(deployment.variant("v2"))
         let failed = try run.waitForLine(containing: "not installed:")
         #expect(failed.contains("trying again in"))
@@ -93,7 +93,7 @@ import Testing
         let (run, _, _) = try deployment.start([
             "--check-timeout", "1s",
             "--pre-upgrade", "sh -c 'sleep 30 & echo $! > \(leftPID)'; true",
-        ])
+        ], logFormat: .text)
         try deployment.deploy(Data("#!/bin/sh\nsleep 3600 &\necho $! > \(hungPID)\nexec sleep 3600\n".utf8))
         try run.waitForLine(containing: "upgrade rejected")
         let hung = try #require(Int32(try String(contentsOfFile: hungPID, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
@@ -275,7 +275,7 @@ import Testing
         try Data(count: 4096).write(to: URL(fileURLWithPath: stale))
         let other = deployment.scratch.file(".other.overseerd-staging-dead2")
         try Data(count: 16).write(to: URL(fileURLWithPath: other))
-        let (run, _, _) = try deployment.start([])
+        let (run, _, _) = try deployment.start([], logFormat: .text)
         #expect(!FileManager.default.fileExists(atPath: stale))
         #expect(FileManager.default.fileExists(atPath: other), "another program's staging file is not ours")
         #expect(run.lines(containing: "removed 1 staging file(s)").count == 1)

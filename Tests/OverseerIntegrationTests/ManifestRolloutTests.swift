@@ -47,9 +47,12 @@ import Testing
         var receiver: DatagramReceiver? = try DatagramReceiver(b.scratch.file("notify"))
         let runB = try b.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-b"],
                                            environment: ["NOTIFY_SOCKET": b.scratch.file("notify")])
-        try runA.waitForLine(containing: "generation 2 is ready")
+        let v2Hash = try UpgradeTests.sha256(v2)
+        try runA.waitForEvent(.upgradeSucceeded, binary: v2Hash)
         #expect(a.installed() == v2)
-        try runB.waitForLine(containing: "release 2.0.0 waits for its stage: this host's bucket 63 is not below 30 %")
+        // The decision, with the figures behind it, is what the line tells the operator.
+        let waiting = try runB.waitForEvent(.rolloutDecision)
+        #expect(waiting.message == "release 2.0.0 waits for its stage: this host's bucket 63 is not below 30 %", "\(waiting)")
         #expect(b.installed() == b.original)
         let status = try receiver?.collect(until: { $0.contains("manifest 2.0.0 waiting for its stage (bucket 63 of 30 %)") })
         #expect(status?.last?.contains("STATUS=serving generation 1") == true, "\(String(describing: status))")
@@ -59,34 +62,46 @@ import Testing
         #expect(json.contains(#""release_version":"2.0.0""#), "\(json)")
 
         // Ramped to 100 %: host-b takes it too.
-        try site.publish("2.0.0", nil, sha256: try UpgradeTests.sha256(v2), percent: 100)
-        try runB.waitForLine(containing: "generation 2 is ready")
+        try site.publish("2.0.0", nil, sha256: v2Hash, percent: 100)
+        try runB.waitForEvent(.upgradeSucceeded, binary: v2Hash)
         #expect(b.installed() == v2)
 
         // A manifest whose sha256 does not match its binary: refused by both.
         let v3 = a.variant("3.0.0")
         try site.publish("3.0.0", v3, sha256: String(repeating: "0", count: 64))
-        try runA.waitForLine(containing: "upgrade rejected: checksum failed")
-        try runB.waitForLine(containing: "upgrade rejected: checksum failed")
+        for run in [runA, runB] {
+            let rejected = try run.waitForEvent(.upgradeRejected, binary: try UpgradeTests.sha256(v3))
+            #expect(rejected.message.hasPrefix("upgrade rejected: checksum failed"), "\(rejected)")
+        }
 
         // A yanked version is left alone.
+        let marks = (runA.logMark, runB.logMark)
         let v4 = a.variant("4.0.0")
         try site.publish("4.0.0", v4, sha256: try UpgradeTests.sha256(v4), yanked: ["4.0.0"])
-        try runA.waitForLine(containing: "refused: its own version 4.0.0 is yanked")
-        try runB.waitForLine(containing: "refused: its own version 4.0.0 is yanked")
+        for (run, mark) in [(runA, marks.0), (runB, marks.1)] {
+            let refused = try run.waitForEvent(.upgradePollFailed, after: mark)
+            #expect(refused.message.contains("refused: its own version 4.0.0 is yanked"), "\(refused)")
+        }
         #expect(a.installed() == v2 && b.installed() == v2)
-        #expect(runA.lines(containing: "generation 3 started").isEmpty && runB.lines(containing: "generation 3 started").isEmpty)
+        #expect(!runA.hasLogged(.generationStarted, generation: 3) && !runB.hasLogged(.generationStarted, generation: 3))
 
         // 2.1.0 goes out, then is yanked in its own manifest: both go back to 2.0.0.
         let v21 = a.variant("2.1.0")
-        try site.publish("2.1.0", v21, sha256: try UpgradeTests.sha256(v21))
-        try runA.waitForLine(containing: "generation 3 is ready")
-        try runB.waitForLine(containing: "generation 3 is ready")
+        let v21Hash = try UpgradeTests.sha256(v21)
+        try site.publish("2.1.0", v21, sha256: v21Hash)
+        for run in [runA, runB] {
+            try run.waitForEvent(.upgradeSucceeded, binary: v21Hash)
+            #expect(run.events(.generationStarted, generation: 3).first?.binary == v21Hash)
+        }
         #expect(a.installed() == v21 && b.installed() == v21)
-        try site.publish("2.1.0", nil, sha256: try UpgradeTests.sha256(v21), yanked: ["2.1.0"])
-        for (run, deployment) in [(runA, a), (runB, b)] {
-            try run.waitForLine(containing: "release 2.1.0 is yanked; going back to 2.0.0")
-            try run.waitForLine(containing: "generation 4 is ready")
+        let yankMarks = (runA.logMark, runB.logMark)
+        try site.publish("2.1.0", nil, sha256: v21Hash, yanked: ["2.1.0"])
+        for (run, deployment, mark) in [(runA, a, yankMarks.0), (runB, b, yankMarks.1)] {
+            let decision = try run.waitForEvent(.rolloutDecision, after: mark)
+            #expect(decision.message == "release 2.1.0 is yanked; going back to 2.0.0", "\(decision)")
+            let fourth = try run.waitForEvent(.generationStarted, generation: 4)
+            #expect(fourth.binary == v2Hash)
+            try run.waitForEvent(.restartSucceeded, generation: 4)
             #expect(deployment.installed() == v2)
         }
         let (_, after, _) = try HostileInputTests.control(socket, ["status", "--json"])
@@ -120,21 +135,27 @@ import Testing
         }
         let runA = try start(a, "host-a")
         let runB = try start(b, "host-b")
-        try runA.waitForLine(containing: "generation 2 is ready", timeout: 30)
+        try runA.waitForEvent(.upgradeSucceeded, binary: hash, timeout: 30)
         #expect(a.installed() == v2)
-        try runB.waitForLine(containing: "waits for its stage: this host's bucket 63 is not below 30 %", timeout: 30)
+        let waiting = try runB.waitForEvent(.rolloutDecision, timeout: 30)
+        #expect(waiting.message.contains("waits for its stage: this host's bucket 63 is not below 30 %"), "\(waiting)")
         // Ramped: the manifest object replaced.
         try moto.put("app/manifest.json", manifest(100))
-        try runB.waitForLine(containing: "generation 2 is ready", timeout: 30)
+        try runB.waitForEvent(.upgradeSucceeded, binary: hash, timeout: 30)
         #expect(b.installed() == v2)
         // A manifest whose sha256 does not match its binary, and a yanked one: refused by both.
         try moto.put("app/app-3.0.0-linux-\(arch)", "#!/bin/sh\nexit 1\n")
         try moto.put("app/manifest.json", #"{"version":"3.0.0","url":"app-3.0.0-{os}-{arch}","sha256":"\#(String(repeating: "0", count: 64))"}"#)
-        try runA.waitForLine(containing: "upgrade rejected: checksum failed", timeout: 30)
-        try runB.waitForLine(containing: "upgrade rejected: checksum failed", timeout: 30)
+        for run in [runA, runB] {
+            let rejected = try run.waitForEvent(.upgradeRejected, timeout: 30)
+            #expect(rejected.message.hasPrefix("upgrade rejected: checksum failed"), "\(rejected)")
+        }
+        let marks = (runA.logMark, runB.logMark)
         try moto.put("app/manifest.json", #"{"version":"4.0.0","url":"app-4.0.0-{os}-{arch}","sha256":"\#(hash)","yanked":["4.0.0"]}"#)
-        try runA.waitForLine(containing: "refused: its own version 4.0.0 is yanked", timeout: 30)
-        try runB.waitForLine(containing: "refused: its own version 4.0.0 is yanked", timeout: 30)
+        for (run, mark) in [(runA, marks.0), (runB, marks.1)] {
+            let refused = try run.waitForEvent(.upgradePollFailed, after: mark, timeout: 30)
+            #expect(refused.message.contains("refused: its own version 4.0.0 is yanked"), "\(refused)")
+        }
         #expect(a.installed() == v2 && b.installed() == v2)
         runA.signal(SIGTERM)
         runB.signal(SIGTERM)
@@ -168,14 +189,15 @@ import Testing
         }
         try publish(signed: false)
         let run = try RunningProcess.overseerd(
-            ["--ready", "notify", "--manifest", manifest, "--minisign-key", key + ".pub", "--host-id", "host-a",
-             "--fetch-interval", "300ms", "-l", "127.0.0.1:0", "--", deployment.program],
+            ["--ready", "notify", "--log-format", "json", "--manifest", manifest, "--minisign-key", key + ".pub",
+             "--host-id", "host-a", "--fetch-interval", "300ms", "-l", "127.0.0.1:0", "--", deployment.program],
             environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
-        try run.waitForLine(containing: "refused: there is no .minisig signature beside it")
+        let refused = try run.waitForEvent(.upgradePollFailed)
+        #expect(refused.message.contains("refused: there is no .minisig signature beside it"), "\(refused)")
         try publish(signed: true)
-        try run.waitForLine(containing: "generation 2 is ready")
+        try run.waitForEvent(.upgradeSucceeded, binary: try UpgradeTests.sha256(v2))
         #expect(deployment.installed() == v2)
-        #expect(run.lines(containing: "upgrade rejected").isEmpty)
+        #expect(!run.hasLogged(.upgradeRejected))
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }

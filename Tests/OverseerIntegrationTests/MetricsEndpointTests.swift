@@ -128,7 +128,7 @@ import Testing
     @Test func countersAfterFiveRestartsAndTwoUpgrades() throws {
         let deployment = try UpgradeTests.Deployment()
         let control = deployment.scratch.file("control.sock")
-        let (run, _, _) = try deployment.start(["--probation", "0", "--metrics-listen", "127.0.0.1:0", "--control-socket", control])
+        let (run, _, _) = try deployment.start(["--probation", "0", "--metrics-listen", "127.0.0.1:0", "--control-socket", control], logFormat: .text)
         defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
         let port = try Self.metricsPort(run)
         // Four restarts that succeed, one that fails (generation 6 exits with 3 before it is ready).
@@ -303,7 +303,7 @@ import Testing
     @Test func reexecKeepsTheEndpointWithoutLeakingItToTheChild() throws {
         let installed = try SelfUpgradeTests.Installed()
         let socket = installed.scratch.file("metrics.sock")
-        let run = try installed.start(["--metrics-listen", "unix:" + socket])
+        let run = try installed.start(["--metrics-listen", "unix:" + socket], logFormat: .text)
         defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
         try run.waitForLine(containing: "metrics at unix:\(socket)")
         let child = try #require(GracefulRestartTests.pid(in: try run.waitForLine(containing: "generation 1 started"), after: "pid"))
@@ -339,7 +339,7 @@ import Testing
     @Test func reexecIntoAnImageThatCannotTakeItOverBindsItAgain() throws {
         let installed = try SelfUpgradeTests.Installed()
         let socket = installed.scratch.file("metrics.sock")
-        let run = try installed.start(["--metrics-listen", "unix:" + socket])
+        let run = try installed.start(["--metrics-listen", "unix:" + socket], logFormat: .text)
         defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
         let child = try #require(GracefulRestartTests.pid(in: try run.waitForLine(containing: "generation 1 started"), after: "pid"))
         try run.waitForLine(containing: "generation 1 is ready")

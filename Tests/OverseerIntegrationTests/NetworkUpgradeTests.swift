@@ -8,11 +8,11 @@ import Testing
 
 extension UpgradeTests.Deployment {
     /// overseerd serving the deployed program with `fetchOptions` (--fetch …),
-    /// --ready notify, one listener; the test child serves at once and no proxy
-    /// the test environment may set is used.
+    /// --ready notify, one listener, its log in JSON; the test child serves at
+    /// once and no proxy the test environment may set is used.
     func overseerdFetching(_ fetchOptions: [String], environment: [String: String] = [:]) throws -> RunningProcess {
         try RunningProcess.overseerd(
-            ["--ready", "notify"] + fetchOptions + ["-l", "127.0.0.1:0", "--", program],
+            ["--ready", "notify", "--log-format", "json"] + fetchOptions + ["-l", "127.0.0.1:0", "--", program],
             environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "http_proxy": "", "HTTP_PROXY": "", "all_proxy": ""]
                 .merging(environment) { $1 })
     }
@@ -55,11 +55,11 @@ extension UpgradeTests.Deployment {
         let run = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar",
              "--fetch-interval", "300ms", "--fetch-user", "nobody"])
-        try run.waitForLine(containing: "upgrade to \(hash.prefix(12)) done")
+        try run.waitForEvent(.upgradeSucceeded, binary: hash)
         #expect(deployment.installed() == new)
         // The next polls cost a 304 and change nothing.
         try server.process.waitForLine(containing: "\"GET /app HTTP/1.1\" 304")
-        #expect(run.lines(containing: "generation 3 started").isEmpty)
+        #expect(!run.hasLogged(.generationStarted, generation: 3) && run.events(.upgradeFetched).count == 1)
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }
@@ -74,8 +74,9 @@ extension UpgradeTests.Deployment {
         try Data(count: 300_000).write(to: URL(fileURLWithPath: site + "/app"))
         let run = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(server.port)/app", "--fetch-interval", "300ms", "--max-binary-size", "100000"])
-        let failed = try run.waitForLine(containing: "fetch failed:")
-        #expect(failed.contains("not downloaded again until it changes"), "\(failed)")
+        // The line says what the operator needs to know: it will not be downloaded again.
+        let failed = try run.waitForEvent(.upgradePollFailed)
+        #expect(failed.message.contains("not downloaded again until it changes"), "\(failed)")
         try server.process.waitForLine(containing: "\"GET /app HTTP/1.1\" 304")
         #expect(server.process.lines(containing: "\"GET /app HTTP/1.1\" 200").count == 1)
         run.signal(SIGTERM)
@@ -92,8 +93,9 @@ extension UpgradeTests.Deployment {
         let run = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(server.port)/missing", "--fetch-interval", "300ms"])
         // A 404: the poll fails, is logged once per try, and backs off.
-        let first = try run.waitForLine(containing: "fetch failed:")
+        let first = try run.waitForEvent(.upgradePollFailed).message
         #expect(first.contains("404"), "\(first)")
+        // The delay is only in the text: the figure the line gives the operator is what is checked.
         let delay = first.components(separatedBy: "next try in ").last.flatMap { try? Duration(parsing: $0) }
         // The backoff starts at 2s but never exceeds the interval (300ms here), ±10% jitter.
         #expect(delay.map { $0 >= .milliseconds(269) && $0 <= .milliseconds(331) } == true,
@@ -105,8 +107,8 @@ extension UpgradeTests.Deployment {
 
         let checked = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar"])
-        let rejected = try checked.waitForLine(containing: "upgrade rejected:")
-        #expect(rejected.contains("checksum failed"), "\(rejected)")
+        let rejected = try checked.waitForEvent(.upgradeRejected)
+        #expect(rejected.message.contains("checksum failed"), "\(rejected)")
         #expect(deployment.installed() == deployment.original)
         checked.signal(SIGTERM)
         _ = try checked.waitForExit()
@@ -130,7 +132,7 @@ extension UpgradeTests.Deployment {
         let port = try server.waitForLine(containing: "port ", in: .stdout).dropFirst(5).trimmingCharacters(in: .whitespaces)
         let run = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(port)/app", "--fetch-interval", "10s"])
-        try run.waitForLine(containing: "generation 1 is ready")
+        try run.waitForEvent(.generationReady, generation: 1)
         // Find overseerd-fetch among overseerd's children, with its partial staging file.
         var helper: Int32?
         let deadline = Date().addingTimeInterval(10)
@@ -142,8 +144,8 @@ extension UpgradeTests.Deployment {
         }
         let fetcher = try #require(helper, "overseerd-fetch is running")
         kill(fetcher, SIGKILL)
-        let line = try run.waitForLine(containing: "fetch failed:")
-        #expect(line.contains("overseerd-fetch ended with signal SIGKILL"), "\(line)")
+        let failed = try run.waitForEvent(.upgradePollFailed)
+        #expect(failed.message.contains("overseerd-fetch ended with signal SIGKILL"), "\(failed)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }.isEmpty,
                 "the partial staging file is removed")
         #expect(deployment.installed() == deployment.original)
@@ -173,11 +175,11 @@ extension NetworkUpgradeTests {
         let run = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(server.port)/app", "--fetch-helper", wrapper,
              "--fetch-timeout", "1s", "--fetch-interval", "500ms"])
-        try run.waitForLine(containing: "still running after 6s; killing it")
-        let failed = try run.waitForLine(containing: "fetch failed:")
-        #expect(failed.contains("overseerd-fetch ended with signal SIGKILL"), "\(failed)")
+        try run.waitForEvent(.helperTimeout)
+        let failed = try run.waitForEvent(.upgradePollFailed)
+        #expect(failed.message.contains("overseerd-fetch ended with signal SIGKILL"), "\(failed)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }.isEmpty)
-        try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
+        try run.waitForEvent(.upgradeSucceeded, binary: try UpgradeTests.sha256(new))
         #expect(deployment.installed() == new)
         run.signal(SIGTERM)
         _ = try run.waitForExit()
@@ -193,7 +195,7 @@ extension NetworkUpgradeTests {
         #expect(try RunningProcess(["/bin/gzip", "-k", site + "/app"]).waitForExit() == .exited(0))
         let run = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(server.port)/app.gz"])
-        try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
+        try run.waitForEvent(.upgradeSucceeded, binary: try UpgradeTests.sha256(new))
         #expect(deployment.installed() == new)
         run.signal(SIGTERM)
         _ = try run.waitForExit()
@@ -214,7 +216,7 @@ extension NetworkUpgradeTests {
         let port = try truncating.waitForLine(containing: "port ", in: .stdout).dropFirst(5).trimmingCharacters(in: .whitespaces)
         let second = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(port)/app"])
-        try second.waitForLine(containing: "fetch failed:")
+        try second.waitForEvent(.upgradePollFailed)
         #expect(deployment.installed() == new, "the truncated download replaced nothing")
         #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }.isEmpty)
         second.signal(SIGTERM)
@@ -240,7 +242,7 @@ extension NetworkUpgradeTests {
         try Data(release.utf8).write(to: URL(fileURLWithPath: site + "/repos/acme/app/releases/latest"))
         let run = try deployment.overseerdFetching(
             ["--fetch", "github:acme/app", "--github-api-url", base, "--asset-pattern", "*linux-x86_64*"])
-        try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
+        try run.waitForEvent(.upgradeSucceeded, binary: try UpgradeTests.sha256(new))
         #expect(deployment.installed() == new)
         run.signal(SIGTERM)
         _ = try run.waitForExit()
@@ -257,7 +259,7 @@ extension NetworkUpgradeTests {
         let moto = try MotoS3(bucket: "releases", uploads: [("app/server", binary)])
         let run = try deployment.overseerdFetching(
             ["--fetch", "s3://releases/app/server", "--s3-endpoint", moto.endpoint], environment: MotoS3.credentials)
-        try run.waitForLine(containing: "upgrade to \(try UpgradeTests.sha256(new).prefix(12)) done")
+        try run.waitForEvent(.upgradeSucceeded, binary: try UpgradeTests.sha256(new))
         #expect(deployment.installed() == new)
         run.signal(SIGTERM)
         _ = try run.waitForExit()

@@ -26,8 +26,10 @@ import Testing
             guard rename(temporary, binary) == 0 else { throw HarnessError("rename: errno \(errno)") }
         }
 
-        func start(_ options: [String] = []) throws -> RunningProcess {
-            try RunningProcess([binary, "--control-socket", socket, "--ready", "notify", "-l", "127.0.0.1:0"] + options + ["--", Binaries.testChild],
+        /// This overseerd serving the test child, its log in JSON unless `logFormat` says otherwise.
+        func start(_ options: [String] = [], logFormat: LogFormat = .json) throws -> RunningProcess {
+            try RunningProcess([binary, "--control-socket", socket, "--ready", "notify", "--log-format", logFormat.rawValue,
+                                "-l", "127.0.0.1:0"] + options + ["--", Binaries.testChild],
                                environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
         }
 
@@ -40,8 +42,8 @@ import Testing
         let installed = try Installed()
         let run = try installed.start()
         let port = try run.listenerPort()
-        let child = try #require(GracefulRestartTests.pid(in: try run.waitForLine(containing: "generation 1 started"), after: "pid"))
-        try run.waitForLine(containing: "generation 1 is ready")
+        let child = try #require(try run.waitForEvent(.generationStarted, generation: 1).pid)
+        try run.waitForEvent(.generationReady, generation: 1)
         let load = LoadLoop(port: port)
         try installed.upgrade()
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/exe").hasSuffix(" (deleted)"))
@@ -49,7 +51,8 @@ import Testing
         let (exit, output, _) = try installed.control(["reexec"])
         #expect(exit == .exited(0))
         #expect(output.hasPrefix("re-executing \(installed.binary) (version "))
-        try run.waitForLine(containing: "took over from the previous overseerd image: generation 1 (pid \(child)) keeps serving")
+        let tookOver = try run.waitForEvent(.tookOver)
+        #expect(tookOver.generation == 1 && tookOver.pid == child, "\(tookOver)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/exe") == installed.binary,
                 "the same pid now runs the new file")
         load.waitUntilSucceeded(load.succeeded + 50)
@@ -69,10 +72,11 @@ import Testing
     @Test func reexecOnItsSignal() throws {
         let installed = try Installed()
         let run = try installed.start(["--reexec-signal", "USR1"])
-        let child = try #require(GracefulRestartTests.pid(in: try run.waitForLine(containing: "generation 1 started"), after: "pid"))
-        try run.waitForLine(containing: "generation 1 is ready")
+        let child = try #require(try run.waitForEvent(.generationStarted, generation: 1).pid)
+        try run.waitForEvent(.generationReady, generation: 1)
         run.signal(SIGUSR1)
-        try run.waitForLine(containing: "took over from the previous overseerd image: generation 1 (pid \(child)) keeps serving")
+        let tookOver = try run.waitForEvent(.tookOver)
+        #expect(tookOver.generation == 1 && tookOver.pid == child, "\(tookOver)")
         #expect(run.lines(containing: "signal SIGUSR1", in: .stdout).isEmpty, "the re-exec signal is not passed on")
         run.signal(SIGTERM)
         _ = try run.waitForExit()
@@ -95,9 +99,8 @@ import Testing
     @Test func reexecIsRefusedWhenTheNewImageRejectsTheCommandLine() throws {
         let installed = try Installed()
         let run = try installed.start()
-        let started = try run.waitForLine(containing: "generation 1 started")
-        let child = try #require(GracefulRestartTests.pid(in: started, after: "pid"))
-        try run.waitForLine(containing: "generation 1 is ready")
+        let child = try #require(try run.waitForEvent(.generationStarted, generation: 1).pid)
+        try run.waitForEvent(.generationReady, generation: 1)
         // A new version that runs (its --version works) but no longer takes an
         // option this overseerd was started with: exec'd into, it would exit.
         let temporary = installed.scratch.file(".overseerd.new")
@@ -115,7 +118,9 @@ import Testing
         let (exit, _, error) = try installed.control(["reexec"])
         #expect(exit == .exited(1))
         #expect(error.contains("--check-configuration ended with status 64"), "\(error)")
-        try run.waitForLine(containing: "unknown option '--ready'")
+        try run.waitForEvent(.reexecFailed)
+        // The new image's own reason reaches the log (its stderr is overseerd's, before the event).
+        #expect(!run.lines(containing: "unknown option '--ready'").isEmpty, "\(run.stderrText)")
         #expect(run.exit == nil, "this overseerd goes on")
         #expect(Processes.isAlive(child), "and so does its child")
         run.signal(SIGTERM)
@@ -126,15 +131,18 @@ import Testing
         let installed = try Installed()
         let scratchConfig = installed.scratch.file("child.conf")
         FileManager.default.createFile(atPath: scratchConfig, contents: Data("OTC_READY_AFTER_MS=0\n".utf8))
-        let run = try RunningProcess([installed.binary, "--control-socket", installed.socket, "--ready", "notify", "-l", "127.0.0.1:0", "--", Binaries.testChild],
+        let run = try RunningProcess([installed.binary, "--control-socket", installed.socket, "--ready", "notify",
+                                      "--log-format", "json", "-l", "127.0.0.1:0", "--", Binaries.testChild],
                                      environment: ["OTC_SERVE": "1", "OTC_CONFIG": scratchConfig])
-        try run.waitForLine(containing: "generation 1 is ready")
+        try run.waitForEvent(.generationReady, generation: 1)
         FileManager.default.createFile(atPath: scratchConfig, contents: Data("OTC_READY_AFTER_MS=\n".utf8))
         run.signal(SIGUSR2)
-        try run.waitForLine(containing: "generation 2 started")
+        try run.waitForEvent(.generationStarted, generation: 2)
         let (exit, _, error) = try installed.control(["reexec"])
         #expect(exit == .exited(1))
         #expect(error.contains("overseerd is busy"))
+        try run.waitForEvent(.reexecRefused)
+        #expect(!run.hasLogged(.reexecStarted))
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }
@@ -151,10 +159,11 @@ import Testing
         let program = installed.scratch.file("app")
         try FileManager.default.copyItem(atPath: Binaries.testChild, toPath: program)
         let run = try RunningProcess([installed.binary, "--control-socket", installed.socket, "--ready", "notify",
-                                      "--fetch", deploy + "/app", "--check-timeout", "10s", "-l", "127.0.0.1:0", "--", program],
+                                      "--log-format", "json", "--fetch", deploy + "/app", "--check-timeout", "10s",
+                                      "-l", "127.0.0.1:0", "--", program],
                                      environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
-        try run.waitForLine(containing: "generation 1 is ready")
-        try run.waitForLine(containing: "upgrades from")
+        try run.waitForEvent(.generationReady, generation: 1)
+        try run.waitForEvent(.upgradesConfigured)
         // The package upgrade: a new overseerd whose --check-configuration is slow.
         let marker = installed.scratch.file("checking")
         let real = installed.scratch.file("overseerd.real")
@@ -175,12 +184,13 @@ import Testing
         guard rename(candidate, deploy + "/app") == 0 else { throw HarnessError("rename: errno \(errno)") }
         let (exit, output, _) = try reexec.waitForExitWithOutput()
         #expect(exit == .exited(0), "\(output)")
-        try run.waitForLine(containing: "took over from the previous overseerd image")
+        let tookOver = try run.waitForEvent(.tookOver)
         // The candidate is handled by the new image, from the start.
-        try run.waitForLine(containing: "upgrade rejected: start check failed")
+        let rejected = try run.waitForEvent(.upgradeRejected, after: tookOver.mark)
+        #expect(rejected.message.contains("start check failed"), "\(rejected)")
         let staged = try FileManager.default.contentsOfDirectory(atPath: installed.scratch.path).filter { $0.contains("overseerd-staging") }
         #expect(staged.isEmpty, "staging files left behind: \(staged)")
-        #expect(run.lines(containing: "removed").isEmpty, "the new image found nothing stale to remove")
+        #expect(!run.hasLogged(.stagingCleaned), "the new image found nothing stale to remove")
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }
@@ -203,11 +213,14 @@ import Testing
         // systemd starts overseerd again with the stored socket as fd 3, named http.
         let second = try RunningProcess(
             ["/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec \"$0\" \"$@\"", Binaries.overseerd,
-             "--control-socket", "none", "-l", "http=127.0.0.1:\(port)", "--", Binaries.testChild],
+             "--control-socket", "none", "--log-format", "json", "-l", "http=127.0.0.1:\(port)", "--", Binaries.testChild],
             environment: ["OTC_SERVE": "1"], extraFDs: [stored])
         close(stored)
-        try second.waitForLine(containing: "using the inherited socket named http instead of binding 127.0.0.1:\(port)")
-        try second.waitForLine(containing: "listening on 127.0.0.1:\(port) as http (tcp, fd 3, inherited)")
+        // Which socket it took and why is what these lines tell the operator.
+        let using = try second.waitForEvent(.listening)
+        #expect(using.message == "using the inherited socket named http instead of binding 127.0.0.1:\(port)", "\(using)")
+        let listening = try second.waitForEvent(.listening, occurrence: 2)
+        #expect(listening.message == "listening on 127.0.0.1:\(port) as http (tcp, fd 3, inherited)", "\(listening)")
         let deadline = Date().addingTimeInterval(10)
         while queued.succeeded < 5, Date() < deadline { usleep(1000) }
         let result = queued.stop()

@@ -12,24 +12,6 @@ import Testing
 @Suite struct StructuredLogTests {
     typealias Setup = GracefulRestartTests.Setup
 
-    /// overseerd's lines on stderr as JSON objects (the child's own lines are not JSON and are skipped).
-    static func objects(_ run: RunningProcess) -> [[String: Any]] {
-        run.lines(containing: "\"logger\":\"overseerd\"").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
-    }
-
-    static func waitForEvent(_ run: RunningProcess, _ event: String, generation: Int? = nil) throws -> [String: Any] {
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if let found = objects(run).first(where: { $0["event"] as? String == event && (generation == nil || $0["generation"] as? Int == generation) }) {
-                return found
-            }
-            usleep(20_000)
-        }
-        throw HarnessError("no \(event) event\(generation.map { " for generation \($0)" } ?? "") within 20 s; stderr:\n\(run.stderrText)")
-    }
-
     @Test func jsonLinesCarryTheEventAndItsFields() throws {
         let setup = Setup()
         // A STATUS= with a terminal escape, a bell, quotes and a backslash: none may reach the log raw.
@@ -37,29 +19,29 @@ import Testing
         let run = try setup.start(["--ready", "notify", "--log-format", "json"])
         let binary = try sha256sum(Binaries.testChild)
 
-        let started = try Self.waitForEvent(run, "generation_started", generation: 1)
-        let pid = try #require(started["pid"] as? Int)
-        #expect(started["binary"] as? String == binary)
-        #expect(started["level"] as? String == "info")
-        let ready = try Self.waitForEvent(run, "generation_ready", generation: 1)
-        #expect(ready["pid"] as? Int == pid && ready["binary"] as? String == binary, "\(ready)")
-        let status = try Self.waitForEvent(run, "child_status", generation: 1)
-        let message = try #require(status["message"] as? String)
+        let started = try run.waitForEvent(.generationStarted, generation: 1)
+        let pid = try #require(started.pid)
+        #expect(started.binary == binary)
+        #expect(started.level == "info")
+        let ready = try run.waitForEvent(.generationReady, generation: 1)
+        #expect(ready.pid == pid && ready.binary == binary, "\(ready)")
+        let status = try run.waitForEvent(.childStatus, generation: 1)
+        let message = status.message
         #expect(!message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }, "\(message.debugDescription)")
         #expect(message.contains("red"), "\(message)")
 
         // A restart that fails: restart_failed names the candidate and is an error.
         setup.configure(["OTC_EXIT_AFTER_MS": "20", "OTC_EXIT_CODE": "3"])
         run.signal(SIGUSR2)
-        let failed = try Self.waitForEvent(run, "restart_failed", generation: 2)
-        #expect(failed["level"] as? String == "error")
-        #expect((failed["message"] as? String)?.hasPrefix("restart failed: generation 2 exited with status 3") == true, "\(failed)")
-        #expect(failed["pid"] as? Int != nil && failed["pid"] as? Int != pid)
+        let failed = try run.waitForEvent(.restartFailed, generation: 2)
+        #expect(failed.level == "error")
+        #expect(failed.message.hasPrefix("restart failed: generation 2 exited with status 3"), "\(failed)")
+        #expect(failed.pid != nil && failed.pid != pid)
         // A restart that succeeds.
         setup.configure(["OTC_READY_AFTER_MS": "0"])
         run.signal(SIGUSR2)
-        let succeeded = try Self.waitForEvent(run, "restart_succeeded", generation: 3)
-        #expect(succeeded["level"] as? String == "notice")
+        let succeeded = try run.waitForEvent(.restartSucceeded, generation: 3)
+        #expect(succeeded.level == "notice")
 
         run.signal(SIGTERM)
         _ = try run.waitForExit()
@@ -76,6 +58,40 @@ import Testing
             #expect(time.count == 27 && time.hasSuffix("Z"), "\(time)")
         }
         #expect(!run.stderrText.contains("overseerd: "), "a text line among the JSON ones:\n\(run.stderrText)")
+    }
+
+    /// The harness's event helpers (OverseerTestSupport, RunningProcess+Events) on
+    /// known lines: only overseerd's objects count, a line written in two pieces
+    /// is read once whole, occurrences and marks pick the right one.
+    @Test func eventHelpersReadOverseerdLinesOnly() throws {
+        func line(_ generation: Int, _ message: String) -> String {
+            #"{"time":"2026-01-01T00:00:00.000000Z","level":"info","logger":"overseerd","event":"generation_started","message":"\#(message)","generation":\#(generation),"pid":\#(100 + generation),"binary":"\#(String(repeating: "ab", count: 32))"}"#
+        }
+        let first = line(1, "one")
+        let second = line(2, #"two \"quoted\""#)
+        let half = second.count / 2
+        // overseerd's line, a child's line, a child's line that looks like JSON, then
+        // overseerd's second line in two writes.
+        let script = [
+            "printf '%s\\n' \(shellQuoted(first))",
+            "echo 'child says hi'",
+            #"echo '{"event":"generation_started"}'"#,
+            "printf '%s' \(shellQuoted(String(second.prefix(half))))",
+            "sleep 0.2",
+            "printf '%s\\n' \(shellQuoted(String(second.dropFirst(half))))",
+        ].joined(separator: "; ")
+        let run = try RunningProcess(["/bin/sh", "-c", "exec >&2; " + script])
+        let one = try run.waitForEvent(.generationStarted)
+        #expect(one.generation == 1 && one.pid == 101 && one.message == "one" && one.index == 0, "\(one)")
+        #expect(one.binary == String(repeating: "ab", count: 32) && one.level == "info")
+        let two = try run.waitForEvent(.generationStarted, occurrence: 2, timeout: 5)
+        #expect(two.generation == 2 && two.message == #"two "quoted""# && two.index == 1, "\(two)")
+        #expect(try run.waitForEvent(.generationStarted, after: one.mark).index == 1)
+        #expect(run.events(.generationStarted, generation: 2).count == 1)
+        #expect(run.events().count == 2, "\(run.events())")
+        _ = try run.waitForExit()
+        #expect(run.logMark == two.mark)
+        #expect(throws: HarnessError.self) { try run.waitForEvent(.generationStarted, after: two.mark, timeout: 1) }
     }
 
     @Test func journalWithoutJournaldFallsBackToTextOnce() throws {

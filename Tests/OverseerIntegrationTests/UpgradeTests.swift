@@ -46,16 +46,27 @@ import Testing
             FileManager.default.createFile(atPath: configPath, contents: Data(text.utf8))
         }
 
-        func start(_ options: [String], program: String? = nil) throws -> (RunningProcess, UInt16, Int32) {
+        /// overseerd upgrading the program from `deployPath`, its first generation
+        /// ready and upgrades configured; returns it, its port and the first
+        /// generation's pid. Its log is JSON (wait with `waitForEvent`) unless
+        /// `logFormat` says otherwise.
+        func start(_ options: [String], program: String? = nil,
+                   logFormat: LogFormat = .json) throws -> (RunningProcess, UInt16, Int32) {
             let run = try RunningProcess.overseerd(
-                ["--ready", "notify", "--log-level", "debug", "--fetch", deployPath, "-l", "127.0.0.1:0"] + options
-                    + ["--", program ?? self.program],
+                ["--ready", "notify", "--log-level", "debug", "--log-format", logFormat.rawValue, "--fetch", deployPath,
+                 "-l", "127.0.0.1:0"] + options + ["--", program ?? self.program],
                 environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "OTC_CONFIG": configPath])
             let port = try run.listenerPort()
-            let line = try run.waitForLine(containing: "generation 1 started")
-            try run.waitForLine(containing: "generation 1 is ready")
-            try run.waitForLine(containing: "upgrades from")
-            return (run, port, GracefulRestartTests.pid(in: line, after: "pid") ?? -1)
+            guard logFormat == .json else {
+                let line = try run.waitForLine(containing: "generation 1 started")
+                try run.waitForLine(containing: "generation 1 is ready")
+                try run.waitForLine(containing: "upgrades from")
+                return (run, port, GracefulRestartTests.pid(in: line, after: "pid") ?? -1)
+            }
+            let started = try run.waitForEvent(.generationStarted, generation: 1)
+            try run.waitForEvent(.generationReady, generation: 1)
+            try run.waitForEvent(.upgradesConfigured)
+            return (run, port, started.pid ?? -1)
         }
 
         func installed(_ path: String? = nil) -> Data? { try? Data(contentsOf: URL(fileURLWithPath: path ?? program)) }
@@ -74,14 +85,14 @@ import Testing
         let new = deployment.variant("v2")
         let hash = try Self.sha256(new)
         try deployment.deploy(new)
-        try run.waitForLine(containing: "upgrade to \(hash.prefix(12)) done")
-        let started = try run.waitForLine(containing: "generation 2 started")
-        #expect(started.hasSuffix("(\(hash.prefix(12)))"))
+        try run.waitForEvent(.upgradeSucceeded, binary: hash)
+        let started = try run.waitForEvent(.generationStarted, generation: 2)
+        #expect(started.binary == hash)
         #expect(deployment.installed() == new)
         #expect(deployment.installed(deployment.program + ".previous") == deployment.original)
-        try run.waitForLine(containing: "generation 1 stopped")
+        try run.waitForEvent(.generationStopped, generation: 1)
         let answer = try HTTPClient.get(port: port)
-        #expect(answer.pid != old && answer.pid == GracefulRestartTests.pid(in: started, after: "pid"))
+        #expect(answer.pid != old && answer.pid == started.pid)
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }
@@ -119,13 +130,16 @@ import Testing
     func rejectedBinaryChangesNothing(rejection: Rejection) throws {
         let deployment = try Deployment()
         let (run, port, old) = try deployment.start(rejection.options)
-        try deployment.deploy(rejection.binary(deployment.original))
-        let line = try run.waitForLine(containing: "upgrade rejected:")
-        #expect(line.contains(rejection.reason), "\(line)")
-        #expect(line.hasSuffix("the installed binary stays"))
+        let candidate = rejection.binary(deployment.original)
+        try deployment.deploy(candidate)
+        // What the line says is the point here: why, and that nothing changed.
+        let rejected = try run.waitForEvent(.upgradeRejected)
+        #expect(rejected.binary == (try Self.sha256(candidate)))
+        #expect(rejected.message.contains(rejection.reason), "\(rejected)")
+        #expect(rejected.message.hasSuffix("the installed binary stays"))
         #expect(deployment.installed() == deployment.original, "the installed binary is byte-identical")
         #expect(try HTTPClient.get(port: port).pid == old, "the serving child is the same process")
-        #expect(run.lines(containing: "generation 2 started").isEmpty)
+        #expect(!run.hasLogged(.generationStarted, generation: 2))
         #expect(run.exit == nil)
         // No staging file is left beside the program.
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).filter { $0.contains("staging") }
@@ -142,15 +156,20 @@ import Testing
         // It answers the start check (first thing in main), then exits before it is ready.
         deployment.configureNextGeneration("OTC_READY_AFTER_MS=\nOTC_EXIT_AFTER_MS=50\nOTC_EXIT_CODE=3\n")
         try deployment.deploy(bad)
-        try run.waitForLine(containing: "restart failed: generation 2 exited with status 3 before ready; generation 1 keeps serving")
-        try run.waitForLine(containing: "upgrade to \(hash.prefix(12)) failed")
-        try run.waitForLine(containing: "rolled back \(deployment.program)")
+        let failed = try run.waitForEvent(.restartFailed, generation: 2)
+        #expect(failed.message == "restart failed: generation 2 exited with status 3 before ready; generation 1 keeps serving",
+                "\(failed)")
+        try run.waitForEvent(.upgradeFailed, binary: hash)
+        let originalHash = try Self.sha256(deployment.original)
+        try run.waitForEvent(.upgradeRolledBack, binary: originalHash)
         #expect(deployment.installed() == deployment.original)
         #expect(try HTTPClient.get(port: port).pid == old)
-        // The same bytes deployed again are recognised and skipped.
+        // The same bytes deployed again are recognised and skipped (neither fetched as new nor started).
+        let mark = run.logMark
         try deployment.deploy(bad)
-        try run.waitForLine(containing: "fetched binary \(hash.prefix(12)) was rejected before; skipped")
-        #expect(run.lines(containing: "generation 3 started").isEmpty)
+        try run.waitForEvent(.upgradeUnchanged, binary: hash, after: mark)
+        #expect(!run.hasLogged(.upgradeFetched, after: mark))
+        #expect(!run.hasLogged(.generationStarted, generation: 3))
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }
@@ -161,12 +180,14 @@ import Testing
         let new = deployment.variant("later")
         let hash = try Self.sha256(new)
         try deployment.deploy(new)
-        try run.waitForLine(containing: "installed \(hash.prefix(12)); it runs from the next restart (--no-restart)")
+        let installed = try run.waitForEvent(.upgradeInstalled, binary: hash)
+        #expect(installed.message.hasSuffix("it runs from the next restart (--no-restart)"), "\(installed)")
         #expect(deployment.installed() == new)
-        #expect(run.lines(containing: "generation 2 started").isEmpty)
+        #expect(!run.hasLogged(.generationStarted, generation: 2))
+        #expect(!run.hasLogged(.restartStarted))
         run.signal(SIGUSR2)
-        let started = try run.waitForLine(containing: "generation 2 started")
-        #expect(started.hasSuffix("(\(hash.prefix(12)))"))
+        let started = try run.waitForEvent(.generationStarted, generation: 2)
+        #expect(started.binary == hash)
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }
@@ -181,7 +202,7 @@ import Testing
         let (run, _, _) = try deployment.start([], program: link)
         let new = deployment.variant("linked")
         try deployment.deploy(new)
-        try run.waitForLine(containing: "done")
+        try run.waitForEvent(.upgradeSucceeded, binary: try Self.sha256(new))
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == release)
         #expect(deployment.installed(release) == new)
         run.signal(SIGTERM)
@@ -207,24 +228,27 @@ import Testing
         let (run, _, _) = try deployment.start(["--minisign-key", keys + ".pub"])
 
         // Signed by another key: rejected.
+        // Each rejection says why, for the person reading it: that text is checked once each.
         let a = deployment.variant("a")
         try deployment.deploy(a, signature: try signature(of: a, key: other, timestamp: now + 100))
-        #expect(try run.waitForLine(containing: "upgrade rejected:").contains("signed by another key"))
+        let otherKey = try run.waitForEvent(.upgradeRejected, binary: try Self.sha256(a))
+        #expect(otherKey.message.contains("signed by another key"), "\(otherKey)")
         // A valid signature for other bytes (tampered file): rejected.
         let b = deployment.variant("b")
         try deployment.deploy(b, signature: try signature(of: a, key: keys, timestamp: now + 100))
-        #expect(try run.waitForLine(containing: "upgrade rejected:", after: 0).isEmpty == false)
-        try run.waitForLine(containing: "the signature does not match the file")
+        let tampered = try run.waitForEvent(.upgradeRejected, binary: try Self.sha256(b))
+        #expect(tampered.message.contains("the signature does not match the file"), "\(tampered)")
         #expect(deployment.installed() == deployment.original)
         // Properly signed and newer: installed.
         let c = deployment.variant("c")
         try deployment.deploy(c, signature: try signature(of: c, key: keys, timestamp: now + 2000))
-        try run.waitForLine(containing: "upgrade to \(try Self.sha256(c).prefix(12)) done")
+        try run.waitForEvent(.upgradeSucceeded, binary: try Self.sha256(c))
         #expect(deployment.installed() == c)
         // An older signed binary replayed: rejected as a downgrade.
         let d = deployment.variant("d")
         try deployment.deploy(d, signature: try signature(of: d, key: keys, timestamp: now + 1000))
-        try run.waitForLine(containing: "not after the installed binary")
+        let replayed = try run.waitForEvent(.upgradeRejected, binary: try Self.sha256(d))
+        #expect(replayed.message.contains("not after the installed binary"), "\(replayed)")
         #expect(deployment.installed() == c)
         run.signal(SIGTERM)
         _ = try run.waitForExit()

@@ -52,6 +52,10 @@ public final class RunningProcess: @unchecked Sendable {
     public private(set) var exit: ProcessExit?
     /// How much of each stream `nextLine` has returned, in UTF-8 bytes.
     private var consumed: [Stream: Int] = [:]
+    /// overseerd's JSON lines parsed so far (RunningProcess+Events), and how much
+    /// of stderr they cover, in UTF-8 bytes: each line is parsed once.
+    private var parsed: [LoggedEvent] = []
+    private var parsedBytes = 0
 
     public var pid: Int32 { process.pid }
 
@@ -217,8 +221,28 @@ public final class RunningProcess: @unchecked Sendable {
 
     private func isClosed(_ stream: Stream) -> Bool { (stream == .stdout ? stdoutFD : stderrFD) < 0 }
 
+    /// Whether stderr has reached its end.
+    var stderrClosed: Bool { isClosed(.stderr) }
+
+    /// overseerd's JSON lines among the whole lines of stderr read so far, parsing those not parsed yet.
+    func parsedEvents() -> [LoggedEvent] {
+        let bytes = stderrText.utf8
+        let start = bytes.index(bytes.startIndex, offsetBy: parsedBytes)
+        // Whole lines only, as `wholeLines`: the last one once its newline has come or stderr has ended.
+        let end = isClosed(.stderr) ? bytes.endIndex
+            : (bytes[start...].lastIndex(of: UInt8(ascii: "\n")).map { bytes.index(after: $0) } ?? start)
+        guard start < end else { return parsed }
+        for line in bytes[start ..< end].split(separator: UInt8(ascii: "\n")) {
+            if let event = LoggedEvent(line: String(decoding: line, as: UTF8.self), index: parsed.count) {
+                parsed.append(event)
+            }
+        }
+        parsedBytes += bytes.distance(from: start, to: end)
+        return parsed
+    }
+
     /// Reads what is there, waiting at most `timeoutMS` for something to happen.
-    private func pump(timeoutMS: Int32) {
+    func pump(timeoutMS: Int32) {
         var fds: [pollfd] = []
         if stdoutFD >= 0 { fds.append(pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)) }
         if stderrFD >= 0 { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
