@@ -86,6 +86,8 @@ public struct BinaryLife: Equatable, Sendable {
     public struct Rollback: Equatable, Sendable {
         public var target: Release
         public var bad: Release
+        /// Why, as a person reads it ("generation 2 exited with status 4 during its probation").
+        public var reason: String
     }
 
     public let probation: Duration
@@ -202,7 +204,7 @@ public struct BinaryLife: Equatable, Sendable {
             if record.rejected.contains(identified), let good = record.lastGood, good.sha256 != identified {
                 // Rejected while overseerd was going down (or killed mid-rollback): never served again.
                 actions.append(.log(.error, .probationFailed, "the installed binary \(identified.prefix(12)) was rejected; putting \(good.sha256.prefix(12)) back before the first start", binary: identified))
-                beginRollback(to: good, bad: installed, into: &actions)
+                beginRollback(to: good, bad: installed, reason: "it was rejected before overseerd stopped", into: &actions)
             } else if record.onTrial {
                 actions.append(.log(.notice, .probationStarted, "the installed binary \(identified.prefix(12)) is still on trial: a failure of any generation on it within \(probation.shortDescription) of serving puts \(record.lastGood.map { String($0.sha256.prefix(12)) } ?? "?") back", binary: identified))
             }
@@ -256,9 +258,10 @@ public struct BinaryLife: Equatable, Sendable {
             return
         }
         let stage = trialServing ? "during its probation" : "on trial"
-        actions.append(.log(LogLine(.error, .probationFailed, "generation \(generation) \(reason) \(stage); \(trial.sha256.prefix(12)) is rejected and \(good.sha256.prefix(12)) goes back", generation: generation, binary: trial.sha256)))
+        let why = "generation \(generation) \(reason) \(stage)"
+        actions.append(.log(LogLine(.error, .probationFailed, "\(why); \(trial.sha256.prefix(12)) is rejected and \(good.sha256.prefix(12)) goes back", generation: generation, binary: trial.sha256)))
         if trialServing { actions.append(.cancelTrialWindow) }
-        beginRollback(to: good, bad: trial, into: &actions)
+        beginRollback(to: good, bad: trial, reason: why, into: &actions)
     }
 
     private mutating func yank(reason: String, into actions: inout [Action]) {
@@ -266,18 +269,18 @@ public struct BinaryLife: Equatable, Sendable {
         if record.onTrial, let good = record.lastGood, good.sha256 != installed.sha256 {
             actions.append(.log(.notice, .rolloutDecision, "release \(reason): it is on trial; \(good.sha256.prefix(12)) goes back", binary: installed.sha256))
             if trialServing { actions.append(.cancelTrialWindow) }
-            beginRollback(to: good, bad: installed, into: &actions)
+            beginRollback(to: good, bad: installed, reason: "release \(reason)", into: &actions)
         } else if !record.onTrial, let prior = record.prior {
             actions.append(.log(.notice, .rolloutDecision, "release \(reason); \(prior.sha256.prefix(12)) goes back", binary: installed.sha256))
-            beginRollback(to: prior, bad: installed, into: &actions)
+            beginRollback(to: prior, bad: installed, reason: "release \(reason)", into: &actions)
         } else {
             actions.append(.log(.error, .rollbackFailed, "release \(reason), but no earlier good binary is known to go back to; it stays", binary: installed.sha256))
         }
     }
 
-    private mutating func beginRollback(to target: Release, bad: Release, into actions: inout [Action]) {
+    private mutating func beginRollback(to target: Release, bad: Release, reason: String, into actions: inout [Action]) {
         record.rejected.insert(bad.sha256)
-        rollback = Rollback(target: target, bad: bad)
+        rollback = Rollback(target: target, bad: bad, reason: reason)
         trialServing = false
         // Rejected before anything moves: overseerd killed now never serves it again.
         actions.append(.persist)
@@ -295,7 +298,7 @@ public struct BinaryLife: Equatable, Sendable {
             }
             record.installed = rollback.target
             record.onTrial = false
-            actions.append(.log(.notice, .upgradeRolledBack, "rolled back to \(restored.prefix(12)); \(rollback.bad.sha256.prefix(12)) is rejected", binary: restored))
+            actions.append(.log(.notice, .upgradeRolledBack, "upgrade to \(rollback.bad.sha256.prefix(12)) rolled back: \(rollback.reason); \(restored.prefix(12)) is back in place", binary: restored))
         } else {
             let why = failure ?? "the file put back hashes to \(restored?.prefix(12) ?? "?"), not \(rollback.target.sha256.prefix(12))"
             // The rejected binary stays in place; it is not on trial any more (nothing to roll back to).

@@ -20,7 +20,8 @@ extension Supervisor {
         spawnedBinaries[generation] = binaryID
         if let expected = upgrade?.expectedBinary, expected != binaryID {
             raise(.childSpawnFailed(generation: generation, exitCode: OverseerExitCode.cannotExecute,
-                                    reason: "\(absolutePath) changed after it was verified (sha256 \(binaryID.prefix(12)), verified \(expected.prefix(12)))"))
+                                    reason: "\(absolutePath) changed after it was verified (sha256 \(binaryID.prefix(12)), verified \(expected.prefix(12)))",
+                                    binary: binaryID))
             return
         }
         var notify: NotifyReceiver?
@@ -50,7 +51,7 @@ extension Supervisor {
             process = try ChildProcess.spawn(request)
         } catch {
             notify?.close()
-            raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description))
+            raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description, binary: binaryID))
             return
         }
         children[generation] = Child(generation: generation, process: process, notify: notify, binaryID: binaryID,
@@ -62,7 +63,7 @@ extension Supervisor {
         }
         logger.log(.info, .generationStarted, "generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))", generation: generation, pid: process.pid, binary: binaryID)
         saveBinaryHash()
-        raise(.childSpawned(generation: generation))
+        raise(.childSpawned(generation: generation, binary: binaryID))
     }
 
     /// Watches a generation's pidfd (its exit) and notify socket.

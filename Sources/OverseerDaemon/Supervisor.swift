@@ -214,14 +214,17 @@ public final class Supervisor {
         pending.append(event)
         // Events raised while acting (a spawn's result) are handled in order, after the current ones.
         guard pending.count == 1 else { return }
+        var trialEnded = false
         while let next = pending.first {
             let busyBefore = supervision.binaryLife.isOnTrial || supervision.binaryLife.rollback != nil
             let actions = supervision.handle(next)
             restartMetrics.observe(next, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
             for action in actions { perform(action) }
             pending.removeFirst()
-            if busyBefore, !supervision.binaryLife.isOnTrial, supervision.binaryLife.rollback == nil { upgrade?.trialEnded() }
+            if busyBefore, !supervision.binaryLife.isOnTrial, supervision.binaryLife.rollback == nil { trialEnded = true }
         }
+        // Once the queue is empty: the driver's install then feeds BinaryLife and sees the result at once.
+        if trialEnded { upgrade?.trialEnded() }
     }
 
     /// Queues an event raised while an action is carried out (a spawn's result).

@@ -41,11 +41,13 @@ import Testing
         // Buckets for 2.0.0 (fixed vectors): host-a 28, host-b 63.
         try site.publish("2.0.0", v2, sha256: try UpgradeTests.sha256(v2), percent: 30)
         let socket = a.scratch.file("control.sock")
+        // A short probation: a release verified during a trial waits for it (and 2.1.0 follows 2.0.0 here).
         let runA = try a.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-a",
-                                            "--control-socket", socket])
+                                            "--control-socket", socket, "--probation", "1s"])
         // host-b tells "systemd" (a fake NOTIFY_SOCKET) what the rollout means for it.
         var receiver: DatagramReceiver? = try DatagramReceiver(b.scratch.file("notify"))
-        let runB = try b.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-b"],
+        let runB = try b.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-b",
+                                            "--probation", "1s"],
                                            environment: ["NOTIFY_SOCKET": b.scratch.file("notify")])
         let v2Hash = try UpgradeTests.sha256(v2)
         try runA.waitForEvent(.upgradeSucceeded, binary: v2Hash)

@@ -13,8 +13,8 @@ import Testing
     static func stateFile(in directory: String) -> String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         // Its temporary files start with a dot; a per-program file is preferred to a legacy `upgrades`.
-        let candidates = names.filter { $0.hasPrefix(UpgradeState.fileName) }.sorted()
-        let chosen = candidates.first { $0 != UpgradeState.fileName } ?? candidates.first
+        let candidates = names.filter { $0.hasPrefix("upgrades") }.sorted()
+        let chosen = candidates.first { $0 != "upgrades" } ?? candidates.first
         return chosen.map { directory + "/" + $0 }
     }
 
@@ -32,7 +32,7 @@ import Testing
         }
         run.signal(SIGTERM)
         _ = try run.waitForExit()
-        return found ?? directory + "/" + UpgradeState.fileName
+        return found ?? directory + "/" + "upgrades"
     }
 
     @Test func crashAfterCutoverRollsBackUnderLoad() throws {
@@ -54,7 +54,7 @@ import Testing
         let rolledBack = try run.waitForEvent(.upgradeRolledBack)
         #expect(rolledBack.message.contains("upgrade to \(badHash.prefix(12)) rolled back: generation 2 exited with status 4"),
                 "\(rolledBack)")
-        #expect(rolledBack.message.hasSuffix("serves again"))
+        #expect(rolledBack.message.hasSuffix("is back in place"))
         let third = try run.waitForEvent(.generationStarted, generation: 3)
         #expect(third.binary == (try UpgradeTests.sha256(deployment.original)))
         try run.waitForEvent(.generationReady, generation: 3)
