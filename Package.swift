@@ -139,7 +139,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
-        .testTarget(name: "OverseerFetchTests", dependencies: ["OverseerFetch", "OverseerTestSupport"]),
+        .testTarget(name: "OverseerFetchTests", dependencies: ["OverseerFetch", "OverseerCore", "OverseerTestSupport"]),
         .testTarget(name: "OverseerIntegrationTests", dependencies: [
             "OverseerSystem", "OverseerCore", "COverseerShims", "overseerd", "OverseerTestChild", "overseerd-fetch",
             "OverseerExampleNIOServer", "OverseerStopProbe", "OverseerTestSupport",

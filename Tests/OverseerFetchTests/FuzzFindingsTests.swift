@@ -1,3 +1,4 @@
+import OverseerCore
 import OverseerFetch
 import Testing
 

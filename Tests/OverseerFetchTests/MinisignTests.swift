@@ -1,4 +1,5 @@
 import Foundation
+import OverseerCore
 @testable import OverseerFetch
 import OverseerTestSupport
 import Testing

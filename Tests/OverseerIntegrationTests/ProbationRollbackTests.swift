@@ -118,6 +118,9 @@ import Testing
         let (exit, output, _) = try HostileInputTests.control(socket, ["forget", badHash])
         #expect(exit == .exited(0), "\(output)")
         try run.waitForEvent(.binaryForgotten)
+        // The state file is written on a thread of its own, right after.
+        let deadline = Date().addingTimeInterval(5)
+        while (try String(contentsOfFile: file, encoding: .utf8)).contains(badHash), Date() < deadline { usleep(10_000) }
         #expect(!(try String(contentsOfFile: file, encoding: .utf8)).contains(badHash))
         run.signal(SIGTERM)
         _ = try run.waitForExit()

@@ -1,3 +1,4 @@
+import OverseerCore
 import OverseerFetch
 
 /// minisign key and signature files and `.sha256` files: the same text goes to all three.

@@ -1,5 +1,4 @@
 import OverseerProtocol
-import OverseerCore
 
 /// The judgements of the upgrade checks, without any I/O: each returns nil
 /// when the candidate passes and the reason when it does not. Every check
