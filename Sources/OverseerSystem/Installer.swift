@@ -74,6 +74,13 @@ public enum Installer {
         guard link(previous, temporary) == 0 else {
             throw Failure("cannot roll back \(target): \(previous) is missing (\(SystemError.last("link").reason))")
         }
+        // Through the new link, whose inode is fixed now: a FIFO would block the read
+        // below for ever, and a symbolic link would become the program.
+        var info = stat()
+        guard lstat(temporary, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            _ = unlink(temporary)
+            throw Failure("cannot roll back \(target): \(previous) is not a regular file")
+        }
         var restored: String?
         if let expectedSHA256 {
             do {
