@@ -20,6 +20,7 @@ extension Supervisor {
                 // Kernels without pidfd tell us this way; with pidfds it is harmless.
                 for generation in children.keys.sorted() { reap(generation) }
                 helpers.reapExited()
+                reapOrphans()
             } else if signal == configuration.reexecSignal {
                 requestReexec(reason: "\(SignalNumber.name(signal)) from pid \(sender)") { _, _ in }
             } else if signal == configuration.restartSignal {

@@ -56,6 +56,9 @@ extension Supervisor: ControlTarget {
             if let probation = supervision.probation { state.append("generation \(probation) on probation") }
             lines.append("upgrade state: \(state.joined(separator: ", "))")
         }
+        if let orphans {
+            lines.append("orphans: \(orphans.reaped) reaped (\(OrphanReaper.isNamespaceInit ? "PID 1 of its PID namespace" : "subreaper"))")
+        }
         let usage = ProcFS.ownUsage()
         lines.append("resources: rss \(usage.residentBytes.map { "\($0 / 1024) kB" } ?? "unknown"), \(usage.openFDs.map(String.init) ?? "unknown") fds")
         return lines.joined(separator: "\n") + "\n"
@@ -103,6 +106,7 @@ extension Supervisor: ControlTarget {
                 .object([("seconds_ago", .integer(seconds(since: poll.at))), ("result", .string(poll.result.rawValue))])
             } ?? .null))
         }
+        members.append(("orphans_reaped", orphans.map { .integer(Int64($0.reaped)) } ?? .null))
         let usage = ProcFS.ownUsage()
         members.append(("rss_bytes", usage.residentBytes.map { .integer(Int64($0)) } ?? .null))
         members.append(("open_fds", usage.openFDs.map { .integer(Int64($0)) } ?? .null))

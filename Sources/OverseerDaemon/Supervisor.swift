@@ -89,6 +89,8 @@ public final class Supervisor {
     /// The next check of the probation watchdog.
     var probationWatch: DeadlineToken?
     private var pending: [Supervision.Event] = []
+    /// Set when overseerd reaps orphans (PID 1, --subreaper): `Supervisor+Reaping`.
+    var orphans: OrphanReaping?
 
     /// Sets up the loop around listeners that are already bound.
     init(configuration: Configuration, environment: ProcessEnvironment, listeners: [Listener], metricsListener: Listener? = nil,
@@ -133,6 +135,7 @@ public final class Supervisor {
         startWatchdog()
         storeListenersWithSystemd()
         startUpgrades()
+        startReapingOrphans()
         if let handover {
             let child = handover.child
             logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving", generation: child.generation, pid: child.pid)
@@ -292,6 +295,7 @@ public final class Supervisor {
         for child in children.values { child.notify?.close() }
         helpers.killAll()
         upgrade?.shutdown()
+        emptyNamespaceIfInit()
         // What systemd has not been told yet (STOPPING=1, a last STATUS=), before the listeners go (FDSTORE=1 passes them).
         systemd.drain(timeout: .seconds(1))
         ListenerBinder.close(listeners)
