@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import OverseerCore
+import OverseerTestSupport
+import Testing
+
+/// overseerd as a container's PID 1 (`unshare --pid --fork --mount-proc`):
+/// orphans reaped at once and counted, signals passed on, restarts and an
+/// upgrade without a failed request, and an exit that empties the namespace.
+@Suite(.serialized) struct ContainerInitTests {
+    /// A child that leaves `count` short-lived orphans, five every 100 ms
+    /// (about 50 a second), then says so and sleeps.
+    static func orphanMaker(_ scratch: ScratchDirectory, count: Int) throws -> String {
+        let path = scratch.file("orphans.sh")
+        try """
+            #!/bin/sh
+            n=0
+            while [ $n -lt \(count) ]; do
+                ( /bin/true & ); ( /bin/true & ); ( /bin/true & ); ( /bin/true & ); ( /bin/true & )
+                n=$((n + 5))
+                sleep 0.1
+            done
+            echo "orphans made $n"
+            exec sleep 1000
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    /// 50 orphans a second for 10 s: overseerd's children are sampled every
+    /// 20 ms. A zombie caught in one sample may be reaped the next moment; one
+    /// that is still a zombie 250 ms later was not reaped: there must be none.
+    /// The count overseerd reports is the number the child made.
+    @Test func orphansAreReapedAtOnceAndCounted() throws {
+        guard try Container.available() else { return }
+        let scratch = ScratchDirectory()
+        let container = try Container(["--ready", "delay:0s", "--", try Self.orphanMaker(scratch, count: 500)])
+        var firstSeen: [Int32: Date] = [:]
+        var lingering: Set<Int32> = []
+        var samples = 0
+        var mostAtOnce = 0
+        let deadline = Date().addingTimeInterval(40)
+        while (try? container.run.waitForLine(containing: "orphans made", in: .stdout, timeout: 0.02)) == nil {
+            #expect(Date() < deadline, "the child did not finish making orphans")
+            if Date() >= deadline { break }
+            let zombies = container.zombies()
+            samples += 1
+            mostAtOnce = max(mostAtOnce, zombies.count)
+            let now = Date()
+            firstSeen = firstSeen.filter { zombies.contains($0.key) }
+            for pid in zombies where firstSeen[pid] == nil { firstSeen[pid] = now }
+            for (pid, since) in firstSeen where now.timeIntervalSince(since) >= 0.25 { lingering.insert(pid) }
+        }
+        print("orphan flood: \(samples) samples, at most \(mostAtOnce) zombie(s) in one sample, \(lingering.count) lingering")
+        #expect(samples > 100)
+        #expect(lingering.isEmpty, "zombies not reaped within 250 ms: \(lingering.sorted().prefix(10))")
+        // Every orphan is counted; the last ones exit a moment after the line.
+        var reaped: Int?
+        let countDeadline = Date().addingTimeInterval(10)
+        repeat {
+            reaped = try container.status()["orphans_reaped"] as? Int
+        } while reaped != 500 && Date() < countDeadline
+        #expect(reaped == 500)
+        #expect(container.zombies().isEmpty)
+        let (_, metrics, _) = try container.control(["metrics"])
+        #expect(metrics.contains("overseerd_orphans_reaped_total 500"), "\(metrics)")
+        #expect(container.events("leftovers_found").isEmpty, "zombies are not processes left in the group")
+        kill(container.pid, SIGTERM)
+        // The child (sleep) dies of SIGTERM; PID 1 cannot die of a signal it sends itself: 128 + 15.
+        #expect(try container.run.waitForExit() == .exited(128 + SIGTERM))
+    }
+
+    /// Every signal overseerd passes on reaches the child when overseerd is
+    /// PID 1, and a stop signal ends overseerd with the child's own status.
+    @Test(arguments: [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGQUIT, "SIGQUIT")])
+    func signalsReachTheChild(stop: Int32, name: String) throws {
+        guard try Container.available() else { return }
+        let container = try Container(["--ready", "notify", "-l", "127.0.0.1:0", "--", Binaries.testChild],
+                                      environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "OTC_TERM_EXIT": "7"])
+        try container.event("generation_ready", generation: 1)
+        for (signal, signalName) in [(SIGHUP, "SIGHUP"), (SIGUSR1, "SIGUSR1"), (SIGWINCH, "SIGWINCH")] {
+            kill(container.pid, signal)
+            try container.run.waitForLine(containing: "signal \(signalName) pid", in: .stdout)
+        }
+        kill(container.pid, stop)
+        try container.run.waitForLine(containing: "signal \(name) pid", in: .stdout)
+        #expect(try container.run.waitForExit() == .exited(7))
+    }
+
+    /// Under a request loop, 10 restarts and one upgrade with overseerd as
+    /// PID 1: no request fails, and nothing is left a zombie.
+    @Test func restartsAndAnUpgradeLoseNoRequest() throws {
+        guard try Container.available() else { return }
+        let deployment = try UpgradeTests.Deployment()
+        let container = try Container(
+            ["--ready", "notify", "--fetch", deployment.deployPath, "--probation", "0", "-l", "127.0.0.1:0", "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "OTC_CONFIG": deployment.configPath])
+        let port = try container.listenerPort()
+        try container.event("generation_ready", generation: 1)
+        let load = LoadLoop(port: port)
+        load.waitUntilSucceeded(20)
+        for round in 1 ... 10 {
+            let (exit, _, error) = try container.control(["restart", "--wait"])
+            #expect(exit == .exited(0), "restart \(round): \(error)")
+        }
+        try deployment.deploy(deployment.variant("pid1"))
+        try container.event("upgrade_succeeded")
+        try container.event("restart_succeeded", generation: 12)
+        load.waitUntilSucceeded(load.succeeded + 20)
+        let result = load.stop()
+        print("as PID 1, 10 restarts and an upgrade: \(result.succeeded) requests answered by \(result.pids.count) generations, \(result.failures.count) failed")
+        #expect(result.failures.isEmpty, "\(result.failures.prefix(5))")
+        #expect(result.pids.count >= 10)
+        #expect(container.zombies().isEmpty)
+        kill(container.pid, SIGTERM)
+        _ = try container.run.waitForExit()
+    }
+
+    /// SIGKILL of the serving generation: overseerd exits the same way (137:
+    /// PID 1 cannot die of a signal), after stopping what is left in the
+    /// namespace: a process in the generation's group, one that left it
+    /// (setsid) and stops on SIGTERM, and one that ignores SIGTERM (SIGKILL
+    /// after --stop-timeout). None is alive by the time overseerd has exited.
+    @Test func killedGenerationLeavesAnEmptyNamespace() throws {
+        guard try Container.available() else { return }
+        let scratch = ScratchDirectory()
+        let script = scratch.file("child.sh")
+        let marker = scratch.file("stopped")
+        try """
+            #!/bin/sh
+            sleep 1000 &
+            setsid sh -c 'trap "echo term >> \(marker); exit 0" TERM; echo ready-a; while :; do sleep 0.05; done' &
+            setsid sh -c 'trap "" TERM; echo ready-b; exec sleep 1000' &
+            echo "started $$"
+            exec sleep 1000
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let container = try Container(["--ready", "delay:0s", "--stop-timeout", "1s", "--", script])
+        for line in ["started", "ready-a", "ready-b"] { try container.run.waitForLine(containing: line, in: .stdout) }
+        let everyone = container.descendants()
+        #expect(everyone.count >= 4, "\(everyone)")
+        let generation = try #require(container.outerPID(of: 2), "the generation is pid 2 inside")
+        kill(generation, SIGKILL)
+        #expect(try container.run.waitForExit() == .exited(128 + SIGKILL))
+        let emptied = try container.event("namespace_emptied")
+        #expect(emptied["level"] as? String == "warning", "one ignored SIGTERM: SIGKILL after the stop timeout")
+        #expect((try? String(contentsOfFile: marker, encoding: .utf8)) == "term\n", "the setsid'd process got SIGTERM first")
+        #expect(everyone.allSatisfy { Container.state(of: $0) == nil }, "\(everyone.filter { Container.state(of: $0) != nil })")
+    }
+}
