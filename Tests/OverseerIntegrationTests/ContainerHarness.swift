@@ -35,13 +35,15 @@ final class Container {
     /// overseerd's pid out here (1 inside the namespace).
     private(set) var pid: Int32 = 0
 
-    /// Starts overseerd under unshare and waits until generation 1 is started.
-    init(_ arguments: [String], environment: [String: String] = [:], asInit: Bool = true) throws {
+    /// Starts overseerd under unshare and waits until generation 1 is started
+    /// (its `generation_started` event, or what `started` waits for).
+    init(_ arguments: [String], environment: [String: String] = [:], asInit: Bool = true,
+         started: ((RunningProcess) throws -> Void)? = nil) throws {
         let socket = scratch.file("control.sock")
         let prefix = asInit ? ["/usr/bin/unshare", "--pid", "--fork", "--mount-proc"] : []
         run = try RunningProcess(prefix + [Self.overseerd, "--control-socket", socket, "--log-format", "json"] + arguments,
                                  environment: environment)
-        _ = try event("generation_started", generation: 1)
+        if let started { try started(run) } else { try event("generation_started", generation: 1) }
         pid = asInit ? try Self.onlyChild(of: run.pid) : run.pid
     }
 

@@ -118,6 +118,60 @@ import Testing
         _ = try container.run.waitForExit()
     }
 
+    /// Thousands of generations, each exiting with its own status at the
+    /// instant its orphans exit too (they wait for its end on a FIFO): the
+    /// candidate of a restart that exits before it is ready, while the
+    /// orphan reaper sweeps. Every restart must fail with exactly that
+    /// generation's status; a status taken by the sweep would be a restart
+    /// that never ends, or one with another status.
+    @Test func everyGenerationKeepsItsStatusAmongExitingOrphans() throws {
+        guard try Container.available() else { return }
+        let rounds = 3000
+        let scratch = ScratchDirectory()
+        let script = scratch.file("generation.sh")
+        let fifo = scratch.file("fifo")
+        try """
+            #!/bin/sh
+            if [ "$OVERSEER_GENERATION" = 1 ]; then echo "generation one"; exec sleep 1000; fi
+            ( (read x < \(fifo)) & ); ( (read x < \(fifo)) & ); ( (read x < \(fifo)) & )
+            exec 5> \(fifo)
+            exit $((OVERSEER_GENERATION % 250 + 1))
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        // The orphans read a FIFO only the generation writes: they see its end, and exit, as it exits.
+        try #require(mkfifo(fifo, 0o600) == 0)
+        // Only warnings and errors: restart_failed, one line a round.
+        let container = try Container(["--ready", "delay:300ms", "--log-level", "warning", "--", script]) {
+            try $0.waitForLine(containing: "generation one", in: .stdout)
+        }
+        var wrong: [String] = []
+        let started = Date()
+        for round in 0 ..< rounds {
+            let generation = round + 2
+            kill(container.pid, SIGUSR2)
+            var message: String?
+            while message == nil {
+                let line = try container.run.nextLine(in: .stderr, timeout: 10)
+                guard line.contains("\"restart_failed\""),
+                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+                #expect(object["generation"] as? Int == generation, "\(line)")
+                message = object["message"] as? String
+            }
+            if message?.contains("generation \(generation) exited with status \(generation % 250 + 1) before") != true {
+                wrong.append(message ?? "")
+            }
+        }
+        print("\(rounds) generations among exiting orphans in \(Int(Date().timeIntervalSince(started))) s; \(wrong.count) with a wrong status")
+        #expect(wrong.isEmpty, "\(wrong.prefix(3))")
+        // The last generation's orphans exited with it a moment ago: they are reaped on the next SIGCHLD.
+        let deadline = Date().addingTimeInterval(2)
+        // Each control answer is a turn of overseerd's loop.
+        while !container.zombies().isEmpty, Date() < deadline { _ = try container.status() }
+        #expect(container.zombies().isEmpty)
+        kill(container.pid, SIGTERM)
+        _ = try container.run.waitForExit()
+    }
+
     /// SIGKILL of the serving generation: overseerd exits the same way (137:
     /// PID 1 cannot die of a signal), after stopping what is left in the
     /// namespace: a process in the generation's group, one that left it
