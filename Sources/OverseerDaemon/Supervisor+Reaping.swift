@@ -10,8 +10,8 @@ import OverseerSystem
 /// pid is never peeked and reaped by the sweep between its spawn and its
 /// registration, nor reaped under its owner.
 extension Supervisor {
-    /// Turns reaping on when overseerd is PID 1 or was given `--subreaper`, and
-    /// reaps what exited before (a re-exec, orphans that came early).
+    /// Turns reaping on when overseerd is PID 1 or was given `--subreaper`:
+    /// before the first spawn, so that no orphan of the child goes elsewhere.
     func startReapingOrphans() {
         let asInit = OrphanReaper.isNamespaceInit
         guard asInit || configuration.subreaper else { return }
@@ -27,7 +27,6 @@ extension Supervisor {
         if handover == nil {
             logger.log(.info, .reapingOrphans, asInit ? "PID 1 of its PID namespace: reaping orphans, passing signals on" : "child subreaper: reaping orphans")
         }
-        reapOrphans()
     }
 
     /// One sweep: every exited child that nobody owns is reaped; an owned one

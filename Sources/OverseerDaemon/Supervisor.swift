@@ -147,6 +147,8 @@ public final class Supervisor {
             if upgrade?.startsOnProbation == true { feed(.firstGenerationOnProbation) }
             feed(.started)
         }
+        // Orphans that exited before (a re-exec): no SIGCHLD may come for them.
+        reapOrphans()
         while true {
             do {
                 try reactor.runOnce()

@@ -81,7 +81,7 @@ import Testing
             guard let pid else { return .none }
             return owned[pid] ?? .none
         }
-        /// The owner's own reap (its pidfd, or the sweep handing it over); `willing` false: it is busy now.
+        /// The owner's own reap (its pidfd, or the sweep handing it over).
         func ownerReaps(_ pid: Int32) {
             guard let owner = owned[pid], let exit = kernel.reap(pid) else { return }
             owned[pid] = nil
