@@ -175,6 +175,25 @@ import Testing
         _ = try container.run.waitForExit()
     }
 
+    /// A process of the generation's group that has already exited (a zombie the
+    /// generation never reaped) is not "left in its process group": nothing is
+    /// left to stop. overseerd exits with the generation's status, at once.
+    @Test func zombiesAreNotLeftovers() throws {
+        guard try Container.available() else { return }
+        let scratch = ScratchDirectory()
+        let script = scratch.file("child.sh")
+        // After the exec the test child does not know its child (and never waits): it stays a zombie until the generation exits.
+        try """
+            #!/bin/sh
+            /bin/true &
+            OTC_EXIT_AFTER_MS=300 OTC_EXIT_CODE=3 exec \(Binaries.testChild)
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let container = try Container(["--ready", "delay:0s", "--", script])
+        #expect(try container.run.waitForExit() == .exited(3))
+        #expect(container.events("leftovers_found").isEmpty, "\(container.events("leftovers_found"))")
+    }
+
     /// SIGKILL of the serving generation: overseerd exits the same way (137:
     /// PID 1 cannot die of a signal), after stopping what is left in the
     /// namespace: a process in the generation's group, one that left it
