@@ -38,7 +38,7 @@ final class MetricsServer {
 
     /// Serves on `listener` (bound, or taken over from an earlier image).
     init(listener: Listener, loop: EventScheduling, logger: Logger, render: @escaping () -> String,
-         health: @escaping () -> ServiceHealth = { ServiceHealth(.init()) }) throws(SystemError) {
+         health: @escaping () -> ServiceHealth) throws(SystemError) {
         self.listener = listener
         self.loop = loop
         self.logger = logger
