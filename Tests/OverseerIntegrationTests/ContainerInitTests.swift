@@ -175,6 +175,29 @@ import Testing
         _ = try container.run.waitForExit()
     }
 
+    /// `overseerd reexec` as PID 1: the pid stays 1, the new image reaps on,
+    /// and the orphans of the child never pile up across the exec.
+    @Test func reapingGoesOnAcrossAReexec() throws {
+        guard try Container.available() else { return }
+        let scratch = ScratchDirectory()
+        let container = try Container(["--ready", "delay:0s", "--", try Self.orphanMaker(scratch, count: 40)])
+        try container.event("reaping_orphans")
+        let (exit, _, error) = try container.control(["reexec"])
+        #expect(exit == .exited(0), "\(error)")
+        try container.event("took_over")
+        try container.run.waitForLine(containing: "orphans made 40", in: .stdout)
+        // The counter starts again with the new image (as every metric does): it reaches what was made since.
+        var reaped = 0
+        let deadline = Date().addingTimeInterval(10)
+        while container.zombies().count > 0 || reaped == 0, Date() < deadline {
+            reaped = try container.status()["orphans_reaped"] as? Int ?? 0
+        }
+        #expect(reaped > 0 && reaped <= 40)
+        #expect(container.zombies().isEmpty)
+        kill(container.pid, SIGTERM)
+        #expect(try container.run.waitForExit() == .exited(128 + SIGTERM))
+    }
+
     /// A process of the generation's group that has already exited (a zombie the
     /// generation never reaped) is not "left in its process group": nothing is
     /// left to stop. overseerd exits with the generation's status, at once.
