@@ -69,22 +69,30 @@ extension Supervisor {
     }
 
     /// As PID 1, overseerd's exit would SIGKILL everything left in the
-    /// namespace: first the stop signal, `--stop-timeout` to end, then SIGKILL,
-    /// every one reaped. The generations and helpers are gone or killed by now.
+    /// namespace: first the stop signal, then SIGKILL, every one reaped. The
+    /// generations and helpers are gone or killed by now. After a stop signal
+    /// (the platform's `docker stop`, a pod's deletion) the stop signal's
+    /// `--stop-timeout` is the whole budget, so that overseerd exits within it
+    /// (at least a second is left for the rest); after the child ended on its
+    /// own, what is left gets a `--stop-timeout` of its own.
     func emptyNamespaceIfInit() {
         guard OrphanReaper.isNamespaceInit else { return }
         var count = reapEveryExited()
         guard OrphanReaper.hasChildren else { return }
         OrphanReaper.signalEveryOtherProcess(configuration.stopSignal)
         OrphanReaper.signalEveryOtherProcess(SIGCONT)
-        count += reapUntilNoChildren(within: configuration.stopTimeout)
+        var grace = configuration.stopTimeout
+        if let since = stopSignalledAt {
+            grace = max(.nanoseconds(since + configuration.stopTimeout.totalNanoseconds - MonotonicTimer.now), .seconds(1))
+        }
+        count += reapUntilNoChildren(within: grace)
         var killed = false
         if OrphanReaper.hasChildren {
             killed = true
             OrphanReaper.signalEveryOtherProcess(SIGKILL)
             count += reapUntilNoChildren(within: .seconds(5))
         }
-        let how = killed ? "SIGKILL after \(configuration.stopTimeout.shortDescription)" : SignalNumber.name(configuration.stopSignal)
+        let how = killed ? "SIGKILL after \(grace.shortDescription)" : SignalNumber.name(configuration.stopSignal)
         logger.log(killed ? .warning : .info, .namespaceEmptied, "stopped \(count) process(es) left in the PID namespace (\(how))")
     }
 

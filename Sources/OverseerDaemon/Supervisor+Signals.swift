@@ -26,6 +26,7 @@ extension Supervisor {
             } else if signal == configuration.restartSignal {
                 feed(.restartRequested(reason: "\(SignalNumber.name(signal)) from pid \(sender)"))
             } else if SignalNumber.stopping.contains(signal) {
+                if stopSignalledAt == nil { stopSignalledAt = MonotonicTimer.now }
                 feed(.stopRequested(signal: signal))
             } else {
                 feed(.signalReceived(signal))

@@ -91,6 +91,8 @@ public final class Supervisor {
     private var pending: [Supervision.Event] = []
     /// Set when overseerd reaps orphans (PID 1, --subreaper): `Supervisor+Reaping`.
     var orphans: OrphanReaping?
+    /// When the first stop signal came: the platform's stop grace runs from then (`Supervisor+Reaping`).
+    var stopSignalledAt: Int64?
 
     /// Sets up the loop around listeners that are already bound.
     init(configuration: Configuration, environment: ProcessEnvironment, listeners: [Listener], metricsListener: Listener? = nil,

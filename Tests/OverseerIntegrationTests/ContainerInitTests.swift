@@ -175,6 +175,35 @@ import Testing
         _ = try container.run.waitForExit()
     }
 
+    /// `docker stop` or a pod's deletion: SIGTERM, then SIGKILL after the
+    /// platform's grace. The child takes 2.5 s of its 3 s --stop-timeout to
+    /// drain; a process that ignores SIGTERM is left in the namespace. It gets
+    /// what remains of the stop timeout (at least 1 s), not another 3 s: overseerd
+    /// exits with the child's status within --stop-timeout and a second.
+    @Test func aStopEndsWithinTheStopTimeout() throws {
+        guard try Container.available() else { return }
+        let scratch = ScratchDirectory()
+        let script = scratch.file("child.sh")
+        try """
+            #!/bin/sh
+            setsid sh -c 'trap "" TERM; echo ready-b; exec sleep 1000' &
+            trap 'sleep 2.5; exit 0' TERM
+            echo started
+            while :; do sleep 0.05; done
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let container = try Container(["--ready", "delay:0s", "--stop-timeout", "3s", "--", script])
+        for line in ["started", "ready-b"] { try container.run.waitForLine(containing: line, in: .stdout) }
+        let stopped = Date()
+        kill(container.pid, SIGTERM)
+        #expect(try container.run.waitForExit() == .exited(0))
+        let took = Date().timeIntervalSince(stopped)
+        print("stop as PID 1: the child drained for 2.5 s of --stop-timeout 3s; overseerd exited after \(String(format: "%.2f", took)) s")
+        #expect(took >= 2.5 && took < 4.5, "\(took) s")
+        let emptied = try container.event("namespace_emptied")
+        #expect(emptied["level"] as? String == "warning", "\(emptied)")
+    }
+
     /// `overseerd reexec` as PID 1: the pid stays 1, the new image reaps on,
     /// and the orphans of the child never pile up across the exec.
     @Test func reapingGoesOnAcrossAReexec() throws {
