@@ -30,6 +30,9 @@ public struct Configuration: Equatable, Sendable {
     /// Under a systemd watchdog (WATCHDOG_USEC): `auto` pings while a child
     /// lives; `relay` only while the serving child itself keeps pinging.
     public var watchdogRelay = false
+    /// `--subreaper`: orphaned descendants come to overseerd (PR_SET_CHILD_SUBREAPER)
+    /// and it reaps them, as it does anyway as PID 1 of a PID namespace.
+    public var subreaper = false
     /// The control socket's path; nil for none.
     public var controlSocket: String?
     /// Where new binaries come from, if anywhere.

@@ -50,6 +50,12 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case leftoversFound = "leftovers_found"
     /// Processes a generation left were killed after their grace period.
     case leftoversKilled = "leftovers_killed"
+    /// overseerd reaps orphans: it is PID 1 of its PID namespace, or a subreaper (--subreaper).
+    case reapingOrphans = "reaping_orphans"
+    /// A process reparented to overseerd (not a generation, not a helper) exited and was reaped (debug).
+    case orphanReaped = "orphan_reaped"
+    /// As PID 1, overseerd stopped what was left in its PID namespace before exiting.
+    case namespaceEmptied = "namespace_emptied"
     /// The program's SHA-256 (OVERSEER_BINARY_ID) could not be computed.
     case binaryHashFailed = "binary_hash_failed"
     /// The program was hashed for OVERSEER_BINARY_ID (debug).

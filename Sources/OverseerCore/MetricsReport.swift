@@ -16,6 +16,8 @@ public struct MetricsReport: Sendable {
     public var upgrades: UpgradeMetrics?
     /// overseerd's own use of the machine.
     public var process: ProcessUsage
+    /// Orphans reaped, when overseerd reaps them (PID 1 of a namespace, `--subreaper`); nil leaves the family out.
+    public var orphansReaped: Int?
 
     public init(servingGeneration: Int?, childStartTime: Double?, binarySHA256: String?, releaseVersion: String?,
                 restarts: RestartMetrics, upgrades: UpgradeMetrics?, process: ProcessUsage) {
@@ -60,6 +62,10 @@ public struct MetricsReport: Sendable {
             for result in UpgradeMetrics.PollResult.allCases {
                 out.sample("overseerd_upgrade_polls_total", [("result", result.rawValue)], upgrades.polls[result] ?? 0)
             }
+        }
+        if let orphansReaped {
+            out.family("overseerd_orphans_reaped_total", .counter, help: "Processes reparented to overseerd (PID 1 or subreaper) that it reaped.")
+            out.sample("overseerd_orphans_reaped_total", [], UInt64(orphansReaped))
         }
         if let bytes = process.residentBytes {
             out.single("process_resident_memory_bytes", .gauge, help: "Resident memory size of overseerd in bytes.", Double(bytes))

@@ -11,6 +11,8 @@ protocol ControlTarget: AnyObject {
     func statusJSON() -> JSONText
     /// The metrics in the Prometheus text format.
     func metricsText() -> String
+    /// Whether a generation serves, and one line saying so.
+    func health() -> ServiceHealth
     /// The generation started last: a `restart --wait` waits for a newer one.
     var newestGeneration: Int { get }
     func requestRestart(reason: String)
@@ -158,6 +160,9 @@ final class ControlServer {
             finish(connection, "\(ControlAnswer.ok)\n" + (json ? target.statusJSON().encoded + "\n" : target.statusText()))
         case .metrics:
             finish(connection, "\(ControlAnswer.ok)\n" + target.metricsText())
+        case .health:
+            let health = target.health()
+            finish(connection, "\(health.healthy ? ControlAnswer.ok : ControlAnswer.error) \(health.line)\n")
         case let .restart(wait):
             // Registered before asking: a restart that cannot even start ends within requestRestart.
             if wait { connection.waitingAfter = target.newestGeneration }

@@ -71,6 +71,11 @@ final class HelperRunner: HelperStarting {
         for helper in Array(helpers.values) { finishIfExited(helper) }
     }
 
+    /// Whether `pid` is a helper's: its status is the helper's completion's, never the orphan reaper's.
+    func owns(_ pid: Int32) -> Bool {
+        helpers.values.contains { $0.process.pid == pid }
+    }
+
     /// Kills every helper and its group (overseerd is exiting).
     func killAll() {
         for helper in helpers.values {

@@ -4,7 +4,7 @@ import OverseerProtocol
 import OverseerSystem
 import SystemPackage
 
-/// `--metrics-listen`: answers `GET /metrics` over plain HTTP/1.1 on the
+/// `--metrics-listen`: answers `GET /metrics` (and the probes `GET /healthz`, `GET /readyz`) over plain HTTP/1.1 on the
 /// event loop, one request per connection. Nothing a client does can hold the
 /// loop: at most `maximumConnections` at once (then the listener rests, as the
 /// control socket's does), a request head of at most `MetricsHTTP.maximumHeadLength`
@@ -30,16 +30,20 @@ final class MetricsServer {
     private let logger: Logger
     /// The metrics text at the moment of the request.
     private let render: () -> String
+    /// The service's health at the moment of a probe (`/healthz`, `/readyz`).
+    private let judgeHealth: () -> ServiceHealth
     let listener: Listener
     private var acceptor: ConnectionAcceptor?
     private var connections: [Int32: Connection] = [:]
 
     /// Serves on `listener` (bound, or taken over from an earlier image).
-    init(listener: Listener, loop: EventScheduling, logger: Logger, render: @escaping () -> String) throws(SystemError) {
+    init(listener: Listener, loop: EventScheduling, logger: Logger, render: @escaping () -> String,
+         health: @escaping () -> ServiceHealth) throws(SystemError) {
         self.listener = listener
         self.loop = loop
         self.logger = logger
         self.render = render
+        self.judgeHealth = health
         try Posix.setCloseOnExec(listener.fd.rawValue)
         try Posix.setNonBlocking(listener.fd.rawValue)
         acceptor = try ConnectionAcceptor(
@@ -94,6 +98,10 @@ final class MetricsServer {
         case let .metrics(headOnly):
             answer = MetricsHTTP.response(status: 200, reason: "OK", contentType: MetricsText.contentType,
                                           body: render(), headOnly: headOnly)
+        case let .health(headOnly):
+            let health = judgeHealth()
+            answer = MetricsHTTP.response(status: health.healthy ? 200 : 503, reason: health.healthy ? "OK" : "Service Unavailable",
+                                          contentType: "text/plain; charset=utf-8", body: health.line + "\n", headOnly: headOnly)
         case let .refuse(status, reason):
             answer = MetricsHTTP.response(status: status, reason: reason, contentType: "text/plain; charset=utf-8",
                                           body: "\(reason)\n")

@@ -7,7 +7,8 @@ extension Supervisor {
     func serveMetrics() {
         guard let listener = metricsListener else { return }
         do {
-            metricsServer = try MetricsServer(listener: listener, loop: reactor, logger: logger) { [unowned self] in metricsText() }
+            metricsServer = try MetricsServer(listener: listener, loop: reactor, logger: logger, render: { [unowned self] in metricsText() },
+                                          health: { [unowned self] in health() })
             // A listener taken over was announced by the image that bound it.
             if handover?.metricsListener == nil {
                 let url = listener.kind == "unix" ? listener.localAddress : "http://\(listener.localAddress)/metrics"
@@ -26,11 +27,12 @@ extension Supervisor {
         let wall = Double(Posix.wallClockSeconds)
         var process = ProcFS.ownUsage()
         process.startTimeSeconds = (wall - Double(now - startedAt) / 1e9).rounded()
-        let report = MetricsReport(
+        var report = MetricsReport(
             servingGeneration: serving?.generation,
             childStartTime: serving.map { (wall - Double(now - $0.startedAt) / 1e9).rounded() },
             binarySHA256: serving?.binaryID, releaseVersion: upgrade?.releaseVersion,
             restarts: restartMetrics, upgrades: upgrade?.metrics, process: process)
+        report.orphansReaped = orphans?.reaped
         return report.text
     }
 }

@@ -20,11 +20,13 @@ extension Supervisor {
                 // Kernels without pidfd tell us this way; with pidfds it is harmless.
                 for generation in children.keys.sorted() { reap(generation) }
                 helpers.reapExited()
+                reapOrphans()
             } else if signal == configuration.reexecSignal {
                 requestReexec(reason: "\(SignalNumber.name(signal)) from pid \(sender)") { _, _ in }
             } else if signal == configuration.restartSignal {
                 feed(.restartRequested(reason: "\(SignalNumber.name(signal)) from pid \(sender)"))
             } else if SignalNumber.stopping.contains(signal) {
+                if stopSignalledAt == nil { stopSignalledAt = MonotonicTimer.now }
                 feed(.stopRequested(signal: signal))
             } else {
                 feed(.signalReceived(signal))

@@ -61,6 +61,9 @@ extension Supervisor: ControlTarget {
             if life.rollback != nil { state.append("rolling back") }
             lines.append("upgrade state: \(state.joined(separator: ", "))")
         }
+        if let orphans {
+            lines.append("orphans: \(orphans.reaped) reaped (\(OrphanReaper.isNamespaceInit ? "PID 1 of its PID namespace" : "subreaper"))")
+        }
         let usage = ProcFS.ownUsage()
         lines.append("resources: rss \(usage.residentBytes.map { "\($0 / 1024) kB" } ?? "unknown"), \(usage.openFDs.map(String.init) ?? "unknown") fds")
         return lines.joined(separator: "\n") + "\n"
@@ -113,6 +116,7 @@ extension Supervisor: ControlTarget {
                 .object([("seconds_ago", .integer(seconds(since: poll.at))), ("result", .string(poll.result.rawValue))])
             } ?? .null))
         }
+        members.append(("orphans_reaped", orphans.map { .integer(Int64($0.reaped)) } ?? .null))
         let usage = ProcFS.ownUsage()
         members.append(("rss_bytes", usage.residentBytes.map { .integer(Int64($0)) } ?? .null))
         members.append(("open_fds", usage.openFDs.map { .integer(Int64($0)) } ?? .null))

@@ -5,6 +5,7 @@ import OverseerSystem
 extension Supervisor {
     /// Tells systemd, the control socket and the upgrade driver how overseerd stands.
     func report(_ state: Supervision.ServiceState) {
+        if case .ready = state { recoveringFromRollback = false }
         if case let .ready(generation, restartSucceeded?) = state, let outcome = supervision.lastRestart {
             if let binary = spawnedBinaries[outcome.candidate] {
                 upgrade?.restartFinished(binary: binary, succeeded: restartSucceeded, reason: outcome.failure)

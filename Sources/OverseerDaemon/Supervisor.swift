@@ -88,7 +88,13 @@ public final class Supervisor {
     var binaryLifeStore: BinaryLifeStore?
     /// The program file upgrades replace and rollbacks put back (`Installer.target`).
     var upgradeTarget: String?
+    /// From a rollback's start until a generation is ready again (`health` says "rolling back").
+    var recoveringFromRollback = false
     private var pending: [Supervision.Event] = []
+    /// Set when overseerd reaps orphans (PID 1, --subreaper): `Supervisor+Reaping`.
+    var orphans: OrphanReaping?
+    /// When the first stop signal came: the platform's stop grace runs from then (`Supervisor+Reaping`).
+    var stopSignalledAt: Int64?
 
     /// Sets up the loop around listeners that are already bound.
     init(configuration: Configuration, environment: ProcessEnvironment, listeners: [Listener], metricsListener: Listener? = nil,
@@ -133,6 +139,7 @@ public final class Supervisor {
         startWatchdog()
         storeListenersWithSystemd()
         startUpgrades()
+        startReapingOrphans()
         if let handover {
             let child = handover.child
             logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving", generation: child.generation, pid: child.pid)
@@ -144,6 +151,8 @@ public final class Supervisor {
         } else {
             feed(.started)
         }
+        // Orphans that exited before (a re-exec): no SIGCHLD may come for them.
+        reapOrphans()
         while true {
             do {
                 try reactor.runOnce()
@@ -265,6 +274,7 @@ public final class Supervisor {
         case .persistState:
             binaryLifeStore?.save(supervision.binaryLife.record)
         case let .rollBack(target, bad):
+            recoveringFromRollback = true
             rollBack(to: target, replacing: bad)
         }
     }
@@ -329,6 +339,7 @@ public final class Supervisor {
         helpers.killAll()
         upgrade?.shutdown()
         binaryLifeStore?.flush()
+        emptyNamespaceIfInit()
         // What systemd has not been told yet (STOPPING=1, a last STATUS=), before the listeners go (FDSTORE=1 passes them).
         systemd.drain(timeout: .seconds(1))
         ListenerBinder.close(listeners)

@@ -4,6 +4,8 @@ public enum ControlRequest: Equatable, Sendable {
     case status(json: Bool)
     /// overseerd's metrics in the Prometheus text format.
     case metrics
+    /// Whether a generation serves: `ok LINE` when one is ready, `error LINE` otherwise.
+    case health
     /// Start a graceful restart; with `wait`, answer only once it has ended.
     case restart(wait: Bool)
     /// Re-execute overseerd's own (upgraded) binary, keeping sockets and child.
@@ -23,6 +25,7 @@ public enum ControlRequest: Equatable, Sendable {
         case ["restart", "--wait"]: self = .restart(wait: true)
         case ["reexec"]: self = .reexec
         case ["metrics"]: self = .metrics
+        case ["health"]: self = .health
         case let words where words.count == 2 && words[0] == "forget":
             let hash = words[1].lowercased()
             guard SHA256Hex.isValid(hash) else {
@@ -30,7 +33,7 @@ public enum ControlRequest: Equatable, Sendable {
             }
             self = .forget(sha256: hash)
         default:
-            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], metrics, restart [--wait], reexec or forget SHA256")
+            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], health, metrics, restart [--wait], reexec or forget SHA256")
         }
     }
 
@@ -40,6 +43,7 @@ public enum ControlRequest: Equatable, Sendable {
         case let .restart(wait): wait ? "restart --wait" : "restart"
         case .reexec: "reexec"
         case .metrics: "metrics"
+        case .health: "health"
         case let .forget(sha256): "forget \(sha256)"
         }
     }

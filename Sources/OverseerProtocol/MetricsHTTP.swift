@@ -6,6 +6,8 @@ public enum MetricsHTTP {
     public static let maximumHeadLength = 8192
     /// The path served.
     public static let metricsPath = "/metrics"
+    /// The probe paths: both give the same judgement (`overseerd health`'s), 200 or 503.
+    public static let healthPaths = ["/healthz", "/readyz"]
 
     /// What a request head read so far amounts to.
     public enum Verdict: Equatable, Sendable {
@@ -13,6 +15,8 @@ public enum MetricsHTTP {
         case incomplete
         /// A complete head asking for the metrics.
         case metrics(headOnly: Bool)
+        /// A complete head asking whether the service is up (`/healthz`, `/readyz`).
+        case health(headOnly: Bool)
         /// A complete head, or one too long or malformed: answer with this status and close.
         case refuse(status: Int, reason: String)
     }
@@ -32,10 +36,17 @@ public enum MetricsHTTP {
         }
         var target = words[1]
         if let query = target.firstIndex(of: UInt8(ascii: "?")) { target = target[..<query] }
-        guard target.elementsEqual(metricsPath.utf8) else { return .refuse(status: 404, reason: "Not Found") }
-        if words[0].elementsEqual("GET".utf8) { return .metrics(headOnly: false) }
-        if words[0].elementsEqual("HEAD".utf8) { return .metrics(headOnly: true) }
-        return .refuse(status: 405, reason: "Method Not Allowed")
+        let isHealth = healthPaths.contains { target.elementsEqual($0.utf8) }
+        guard isHealth || target.elementsEqual(metricsPath.utf8) else { return .refuse(status: 404, reason: "Not Found") }
+        let headOnly: Bool
+        if words[0].elementsEqual("GET".utf8) {
+            headOnly = false
+        } else if words[0].elementsEqual("HEAD".utf8) {
+            headOnly = true
+        } else {
+            return .refuse(status: 405, reason: "Method Not Allowed")
+        }
+        return isHealth ? .health(headOnly: headOnly) : .metrics(headOnly: headOnly)
     }
 
     /// The whole answer: status line, headers, body.

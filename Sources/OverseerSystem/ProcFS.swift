@@ -8,7 +8,7 @@ public enum ProcFS {
         return Int32(String(decoding: fields[1], as: UTF8.self))
     }
 
-    /// The processes in process group `group` (from /proc/PID/stat, field 5).
+    /// The live processes in process group `group` (from /proc/PID/stat, field 5); zombies are left out.
     public static func processGroupMembers(_ group: Int32) -> [Int32] {
         guard let directory = opendir("/proc") else { return [] }
         defer { closedir(directory) }
@@ -17,6 +17,8 @@ public enum ProcFS {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard let pid = Int32(name), let fields = statFields(of: pid), fields.count > 2,
                   Int32(String(decoding: fields[2], as: UTF8.self)) == group else { continue }
+            // A zombie has ended: nothing is left to stop, only a status for its parent to take.
+            if fields[0].first == UInt8(ascii: "Z") || fields[0].first == UInt8(ascii: "X") { continue }
             members.append(pid)
         }
         return members.sorted()

@@ -14,7 +14,7 @@ enum ControlClient {
     /// How long to wait for the answer when `--timeout` is not given.
     static let defaultTimeout = Duration.seconds(300)
 
-    /// Runs the command in `arguments` (starting with `status`, `metrics`, `restart`, `reexec` or `forget`); never returns.
+    /// Runs the command in `arguments` (starting with `status`, `health`, `metrics`, `restart`, `reexec` or `forget`); never returns.
     static func run(_ arguments: [String], environment: [String: String]) -> Never {
         // A command, not the daemon: Ctrl-C, `timeout`'s SIGTERM and a closed
         // terminal's SIGHUP end it, whatever mask it inherited.
@@ -45,12 +45,15 @@ enum ControlClient {
             } else if word == "-h" || word == "--help" {
                 print("""
                     USAGE: overseerd status [--json] [--timeout DURATION] [--control-socket PATH]
+                           overseerd health [--timeout DURATION] [--control-socket PATH]
                            overseerd metrics [--timeout DURATION] [--control-socket PATH]
                            overseerd restart [--wait] [--timeout DURATION] [--control-socket PATH]
                            overseerd reexec [--timeout DURATION] [--control-socket PATH]
                            overseerd forget SHA256 [--control-socket PATH]
 
                     Asks the overseerd listening on PATH (default \(path); also OVERSEERD_CONTROL_SOCKET).
+                    health exits 0 when a generation serves and is ready (also during a restart), and 1 with
+                    one line otherwise (starting, no serving generation, rolling back): a container's probe.
                     metrics prints overseerd's metrics in the Prometheus text format (as --metrics-listen serves them).
                     restart --wait returns once the new generation serves (exit 0) or the restart failed (exit 1).
                     reexec makes overseerd run its own binary anew (after a package upgrade), keeping the

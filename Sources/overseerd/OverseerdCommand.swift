@@ -63,6 +63,9 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("parent-death-signal"), help: ArgumentHelp("The signal a child gets if overseerd dies, or none.", valueName: "signal"))
     var parentDeathSignal: String = "TERM"
 
+    @Flag(name: .customLong("subreaper"), help: "Become a child subreaper: processes the child orphans come to overseerd, which reaps them (always done as PID 1 of a PID namespace, a container).")
+    var subreaper = false
+
     @Option(name: .customLong("watchdog"), help: ArgumentHelp("Under a systemd watchdog (WatchdogSec=): auto pings while a child lives; relay pings only while the serving child sends WATCHDOG=1 itself.", valueName: "mode"))
     var watchdog: String = "auto"
 
@@ -186,7 +189,7 @@ struct OverseerdCommand: ParsableCommand {
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single), ("log-format", .single),
         ("watchdog", .single), ("control-socket", .single), ("metrics-listen", .single), ("fetch", .single), ("manifest", .single), ("host-id", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
-        ("no-restart", .flag), ("probation", .single), ("probation-watchdog", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
+        ("no-restart", .flag), ("subreaper", .flag), ("probation", .single), ("probation-watchdog", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
     ]
 
@@ -215,6 +218,7 @@ struct OverseerdCommand: ParsableCommand {
         configuration.stopTimeout = try Duration(parsing: stopTimeout)
         configuration.parentDeathSignal = parentDeathSignal.lowercased() == "none" ? nil : try SignalNumber.parse(parentDeathSignal)
         configuration.upgrade = try makeUpgradeSettings()
+        configuration.subreaper = subreaper
         if let stateDirectory {
             guard stateDirectory.hasPrefix("/") else {
                 throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")

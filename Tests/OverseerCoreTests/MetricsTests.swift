@@ -218,5 +218,10 @@ private struct Observed {
         withUpgrades.upgrades = UpgradeMetrics()
         #expect(withUpgrades.text.contains(#"overseerd_upgrade_polls_total{result="failed"} 0"#))
         #expect(withUpgrades.text.contains(#"overseerd_upgrades_total{result="rolled_back"} 0"#))
+        // The orphans' counter only when overseerd reaps them (PID 1, --subreaper).
+        #expect(!text.contains("overseerd_orphans_reaped_total"))
+        var reaping = report
+        reaping.orphansReaped = 0
+        #expect(reaping.text.contains("# TYPE overseerd_orphans_reaped_total counter\noverseerd_orphans_reaped_total 0\n"))
     }
 }

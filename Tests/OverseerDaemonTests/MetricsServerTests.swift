@@ -45,14 +45,16 @@ import Testing
     }
 
     /// A MetricsServer on a unix socket in a directory of its own.
-    static func serving(_ render: @escaping () -> String) throws -> (Reactor, MetricsServer, String) {
+    static func serving(health: @escaping () -> ServiceHealth = { ServiceHealth(.init(serving: (1, 10))) },
+                        _ render: @escaping () -> String) throws -> (Reactor, MetricsServer, String) {
         let directory = "/tmp/overseerd-metrics-test-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         try Posix.makeDirectory(directory, mode: 0o700)
         let reactor = try Reactor()
         let listener = try ListenerBinder.bind(ListenerSpec(name: try SocketName("metrics"), address: .unix(path: directory + "/m.sock")),
                                                backlog: 8, unixMode: nil)
         let (logger, _) = collectingLogger()
-        return (reactor, try MetricsServer(listener: listener, loop: reactor, logger: logger, render: render), directory + "/m.sock")
+        return (reactor, try MetricsServer(listener: listener, loop: reactor, logger: logger, render: render, health: health),
+                directory + "/m.sock")
     }
 
     static func stop(_ server: MetricsServer, _ path: String) {
@@ -88,5 +90,23 @@ import Testing
         tick()
         try run(reactor) { client.isFinished }
         #expect(String(decoding: client.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 404 Not Found\r\n"))
+    }
+
+    /// The probes answer the judgement of the moment, 503 when nothing serves, without the metrics.
+    @Test func theProbesAnswerTheHealthOfTheMoment() throws {
+        var health = ServiceHealth(.init(candidate: 1))
+        let (reactor, server, path) = try Self.serving(health: { health }) { "never rendered\n" }
+        defer { Self.stop(server, path) }
+        var tick: (() -> Void)!
+        tick = { _ = reactor.schedule(after: .milliseconds(1), tick) }
+        tick()
+        for (request, expected) in [("GET /readyz HTTP/1.1\r\n\r\n", "HTTP/1.1 503 Service Unavailable\r\n"), ("GET /healthz HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK\r\n")] {
+            let client = Client(path: path, request: request)
+            try run(reactor) { client.isFinished }
+            let text = String(decoding: client.bytes, as: UTF8.self)
+            #expect(text.hasPrefix(expected), "\(text)")
+            #expect(text.hasSuffix("\r\n\r\n" + health.line + "\n"), "\(text)")
+            health = ServiceHealth(.init(serving: (1, 10)))
+        }
     }
 }

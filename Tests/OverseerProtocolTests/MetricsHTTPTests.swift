@@ -10,6 +10,14 @@ import Testing
         #expect(judge("HEAD /metrics HTTP/1.1\n\n") == .metrics(headOnly: true))
     }
 
+    @Test func theProbesAreServed() {
+        #expect(judge("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == .health(headOnly: false))
+        #expect(judge("GET /readyz?verbose HTTP/1.0\r\n\r\n") == .health(headOnly: false))
+        #expect(judge("HEAD /readyz HTTP/1.1\n\n") == .health(headOnly: true))
+        #expect(judge("POST /healthz HTTP/1.1\r\n\r\n") == .refuse(status: 405, reason: "Method Not Allowed"))
+        #expect(judge("GET /healthzz HTTP/1.1\r\n\r\n") == .refuse(status: 404, reason: "Not Found"))
+    }
+
     @Test func aHeadNotYetEndedWaitsUntilItIsTooLong() {
         #expect(judge("GET /metrics HTTP/1.1\r\nHost: x\r\n") == .incomplete)
         #expect(judge("G") == .incomplete)

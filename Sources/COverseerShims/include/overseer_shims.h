@@ -60,6 +60,20 @@ int overseer_reap(int pidfd, pid_t pid, int *exit_code, int *signal_number);
 /// 1 if the child has exited (it stays a zombie: not reaped), 0 while it runs, -1 on error.
 int overseer_has_exited(int pidfd, pid_t pid);
 
+/// The pid of a child that has exited, left a zombie (waitid WNOWAIT, any
+/// child, __WALL); 0 when none has exited or there is no child, -1 on error.
+pid_t overseer_peek_exited_child(void);
+/// Reaps `pid` if it has exited, without blocking: 1 reaped (*exit_code or
+/// *signal_number set, the other -1), 0 still running, -1 on error (errno).
+int overseer_reap_pid(pid_t pid, int *exit_code, int *signal_number);
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of descendants come to us.
+int overseer_set_child_subreaper(void);
+/// 1 while the process has a child (exited or not), 0 when it has none, -1 on error.
+int overseer_has_children(void);
+/// Waits at most `timeout_ns` for a SIGCHLD (which must be blocked) and takes
+/// it: 1 one came, 0 the time ran out, -1 on error.
+int overseer_wait_for_sigchld(int64_t timeout_ns);
+
 /// Resets every catchable signal's disposition to SIG_DFL and blocks them all,
 /// in the calling thread (call it first in main, before any thread exists).
 void overseer_block_all_signals(void);
