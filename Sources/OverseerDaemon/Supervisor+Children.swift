@@ -48,7 +48,7 @@ extension Supervisor {
             parentDeathSignal: configuration.parentDeathSignal)
         let process: ChildProcess
         do {
-            process = try ChildProcess.spawn(request)
+            process = try spawnProcess(request)
         } catch {
             notify?.close()
             raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description, binary: binaryID))

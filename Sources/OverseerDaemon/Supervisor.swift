@@ -96,9 +96,18 @@ public final class Supervisor {
     /// When the first stop signal came: the platform's stop grace runs from then (`Supervisor+Reaping`).
     var stopSignalledAt: Int64?
 
-    /// Sets up the loop around listeners that are already bound.
+    /// Starts a generation's process, and leaves overseerd (`SupervisorParts`).
+    let spawnProcess: (ChildProcess.Request) throws(ChildProcess.SpawnError) -> ChildProcess
+    private let leave: (ProcessExit) -> Void
+    /// Set once `exitNow` has run (in a test, whose exit returns): the loop ends.
+    private(set) var hasExited = false
+
+    /// Sets up the loop around listeners that are already bound, from `parts`
+    /// (the real ones when nil).
     init(configuration: Configuration, environment: ProcessEnvironment, listeners: [Listener], metricsListener: Listener? = nil,
-         upgradePlan: UpgradeDriver.Plan?, handover: HandoverState? = nil, logger: Logger) throws(SystemError) {
+         upgradePlan: UpgradeDriver.Plan?, handover: HandoverState? = nil, logger: Logger,
+         parts: SupervisorParts? = nil) throws(SystemError) {
+        let parts = if let parts { parts } else { try SupervisorParts.real(environment: environment, logger: logger) }
         self.handover = handover
         self.metricsListener = metricsListener
         self.configuration = configuration
@@ -106,14 +115,15 @@ public final class Supervisor {
         self.environment = environment
         self.listeners = listeners
         self.logger = logger
-        let reactor = try Reactor()
-        self.reactor = reactor
-        self.systemd = SystemdOutbox(notifier: SystemdNotifier(environment: environment.dictionary), loop: reactor)
-        self.helpers = HelperRunner(loop: reactor, logger: logger)
-        self.signalSource = try SignalSource()
+        self.reactor = parts.reactor
+        self.systemd = parts.systemd
+        self.helpers = parts.helpers
+        self.signalSource = parts.signalSource
+        self.spawnProcess = parts.spawn
+        self.leave = parts.exit
         self.supervision = Supervision(settings: .init(configuration))
         self.leftoverCleanup = LeftoverCleanup(grace: configuration.stopTimeout)
-        _ = try reactor.watch(signalSource.fd) { [unowned self] in readSignals() }
+        _ = try parts.reactor.watch(signalSource.fd) { [unowned self] in readSignals() }
         if let handover { try adopt(handover) }
     }
 
@@ -134,6 +144,13 @@ public final class Supervisor {
 
     /// Starts the first child and serves until overseerd is to exit; never returns.
     public func run() -> Never {
+        start()
+        while true { turn() }
+    }
+
+    /// Everything before the loop: the control socket, the metrics endpoint,
+    /// systemd, upgrades, and the first generation (or the adopted one).
+    func start() {
         openControlSocket()
         serveMetrics()
         startWatchdog()
@@ -153,14 +170,17 @@ public final class Supervisor {
         }
         // Orphans that exited before (a re-exec): no SIGCHLD may come for them.
         reapOrphans()
-        while true {
-            do {
-                try reactor.runOnce()
-                releaseCodePagesWhenQuiet()
-            } catch {
-                logger.log(.critical, .internalError, "\(error) — overseerd cannot go on watching its child")
-                exitNow(.exited(OverseerExitCode.systemFailure))
-            }
+    }
+
+    /// One turn of the loop: wait for what is ready, handle it.
+    func turn() {
+        guard !hasExited else { return }
+        do {
+            try reactor.runOnce()
+            releaseCodePagesWhenQuiet()
+        } catch {
+            logger.log(.critical, .internalError, "\(error) — overseerd cannot go on watching its child")
+            exitNow(.exited(OverseerExitCode.systemFailure))
         }
     }
 
@@ -224,7 +244,7 @@ public final class Supervisor {
         // Events raised while acting (a spawn's result) are handled in order, after the current ones.
         guard pending.count == 1 else { return }
         var trialEnded = false
-        while let next = pending.first {
+        while let next = pending.first, !hasExited {
             let busyBefore = supervision.binaryLife.isOnTrial || supervision.binaryLife.rollback != nil
             let actions = supervision.handle(next)
             restartMetrics.observe(next, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
@@ -330,7 +350,11 @@ public final class Supervisor {
         logger.log(line, pid: pid)
     }
 
-    func exitNow(_ status: ProcessExit) -> Never {
+    /// Ends overseerd the way `status` says, after what must happen before (the
+    /// daemon's exit never returns; a test's does, and the loop then ends).
+    func exitNow(_ status: ProcessExit) {
+        guard !hasExited else { return }
+        hasExited = true
         // Nobody would stop them after this.
         perform(leftoverCleanup.handle(.exiting))
         control?.close()
@@ -343,11 +367,6 @@ public final class Supervisor {
         // What systemd has not been told yet (STOPPING=1, a last STATUS=), before the listeners go (FDSTORE=1 passes them).
         systemd.drain(timeout: .seconds(1))
         ListenerBinder.close(listeners)
-        switch status {
-        case let .exited(code):
-            Posix.exit(code)
-        case let .killed(signal):
-            dieBySignal(signal)
-        }
+        leave(status)
     }
 }
