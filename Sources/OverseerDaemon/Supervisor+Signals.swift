@@ -6,14 +6,15 @@ extension Supervisor {
     /// Turns the signals overseerd received into events.
     func readSignals() {
         while true {
-            let next: (signal: Int32, sender: Int32)?
+            let next: SignalSource.Received?
             do { next = try signalSource.next() } catch {
                 logger.log(.error, .internalError, "\(error)")
                 return
             }
-            guard let (signal, sender) = next else { return }
-            if signal == SIGPIPE, sender == 0 || sender == Posix.pid {
-                // Raised by our own write to a closed stderr: not for the child.
+            guard let next else { return }
+            let (signal, sender) = (next.signal, next.sender)
+            if SignalOrigin.of(signal: signal, code: next.code, sender: sender, ownPID: Posix.pid) == .raisedAgainstItself {
+                keep(signal)
                 continue
             }
             if signal == SIGCHLD {
@@ -30,5 +31,21 @@ extension Supervisor {
                 feed(.signalReceived(signal))
             }
         }
+    }
+
+    /// A signal the kernel raised against overseerd itself (see `SignalOrigin`):
+    /// said, never forwarded. The write that caused a SIGPIPE or SIGXFSZ failed
+    /// (EPIPE, EFBIG) and says so where it happened.
+    private func keep(_ signal: Int32) {
+        let name = SignalNumber.name(signal)
+        let why = switch signal {
+        case SIGXFSZ: "a write went over the file size limit, ulimit -f / LimitFSIZE="
+        case SIGXCPU: "overseerd went over its CPU time limit, ulimit -t / LimitCPU="
+        case SIGSYS: "a seccomp filter trapped a system call, SystemCallFilter="
+        default: "a write to a closed pipe or socket"
+        }
+        // SIGPIPE is routine (a reader of stderr went away): debug only.
+        logger.log(signal == SIGPIPE ? .debug : .warning, .signalKept,
+                   "\(name) raised against overseerd itself (\(why)): not passed on to the program")
     }
 }
