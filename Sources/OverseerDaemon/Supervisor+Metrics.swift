@@ -26,11 +26,12 @@ extension Supervisor {
         let wall = Double(Posix.wallClockSeconds)
         var process = ProcFS.ownUsage()
         process.startTimeSeconds = (wall - Double(now - startedAt) / 1e9).rounded()
-        let report = MetricsReport(
+        var report = MetricsReport(
             servingGeneration: serving?.generation,
             childStartTime: serving.map { (wall - Double(now - $0.startedAt) / 1e9).rounded() },
             binarySHA256: serving?.binaryID, releaseVersion: upgrade?.releaseVersion,
             restarts: restartMetrics, upgrades: upgrade?.metrics, process: process)
+        report.logLinesDropped = LogStream.standardError.droppedLines
         return report.text
     }
 }
