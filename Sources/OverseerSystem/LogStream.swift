@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// overseerd's own lines on stderr, written so that a write never blocks: a
 /// reader that stalls (a pipe nobody reads, filled by the child that shares
@@ -54,6 +55,17 @@ public final class LogStream: Sendable {
         }
         self.fd = fd
         self.mode = kind == S_IFSOCK ? .socket : .direct
+    }
+
+    /// The fd to wait on for room (`poll`/epoll for writing), nil when writes
+    /// go to the shared fd as they are (`direct`: a file, which always has room).
+    public var pollable: FileDescriptor? { mode == .direct ? nil : FileDescriptor(rawValue: fd) }
+
+    /// Whether a line would be taken now (always true for `direct`).
+    public var hasRoom: Bool {
+        guard mode != .direct else { return true }
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        return poll(&entry, 1, 0) == 1 && entry.revents & Int16(POLLOUT) != 0
     }
 
     /// Lines dropped since this process started.

@@ -50,4 +50,41 @@ import Testing
         _ = try run.waitForExit(timeout: 10)
         #expect(Date().timeIntervalSince(stopped) < 6)
     }
+
+    /// With `--child-output capture` the child's lines go through overseerd: while
+    /// nobody reads overseerd's stderr, overseerd stops reading the child's pipes
+    /// (the child blocks in its own write) and answers everything else.
+    @Test func aStderrNobodyReadsStallsACapturedChildNotOverseerd() throws {
+        let setup = Setup()
+        let socket = setup.scratch.file("control.sock")
+        setup.configure(["OTC_READY_AFTER_MS": "0", "OTC_STDERR_BYTES": "1000000"])
+        let run = try RunningProcess(
+            [Binaries.overseerd, "--ready", "notify", "--child-output", "capture", "--stop-timeout", "5s",
+             "-l", "127.0.0.1:0", "--", Binaries.testChild],
+            environment: ["OVERSEERD_CONTROL_SOCKET": socket, "OTC_CONFIG": setup.configPath, "OTC_SERVE": "1"],
+            unreadStderr: true)
+        let full = Date().addingTimeInterval(10)
+        while !run.unreadStderrIsFull, Date() < full { usleep(10_000) }
+        try #require(run.unreadStderrIsFull, "the child's lines did not fill overseerd's stderr")
+
+        setup.configure(["OTC_READY_AFTER_MS": "0"])
+        run.signal(SIGUSR2)
+        // The child's own stdout goes through the stalled stream too: ask the control socket.
+        let deadline = Date().addingTimeInterval(10)
+        var serving: [String: Any] = [:]
+        while Date() < deadline {
+            let status = try RunningProcess([Binaries.overseerd, "status", "--json", "--timeout=2s", "--control-socket", socket])
+            _ = try status.waitForExit(timeout: 5)
+            serving = (try? JSONSerialization.jsonObject(with: Data(status.stdoutText.utf8)) as? [String: Any]) ?? [:]
+            if serving["serving_generation"] as? Int == 2, (serving["generations"] as? [Any])?.count == 1 { break }
+            usleep(50_000)
+        }
+        #expect(serving["serving_generation"] as? Int == 2 && (serving["generations"] as? [Any])?.count == 1, "\(serving)")
+        #expect((serving["log_lines_dropped"] as? Int).map { $0 >= 0 } == true)
+
+        let stopped = Date()
+        run.signal(SIGTERM)
+        _ = try run.waitForExit(timeout: 10)
+        #expect(Date().timeIntervalSince(stopped) < 6)
+    }
 }
