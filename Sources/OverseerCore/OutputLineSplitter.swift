@@ -29,19 +29,27 @@ public struct OutputLineSplitter: Sendable {
     }
 
     /// The lines completed by `bytes`.
-    public mutating func feed(_ bytes: some Collection<UInt8>) -> [Line] {
+    public mutating func feed(_ bytes: [UInt8]) -> [Line] { feed(bytes[...]) }
+
+    /// The lines completed by `bytes` (concrete, not generic: this runs for every byte a child writes).
+    public mutating func feed(_ bytes: ArraySlice<UInt8>) -> [Line] {
         var lines: [Line] = []
-        for byte in bytes {
-            if byte == UInt8(ascii: "\n") {
-                if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
-                lines.append(Line(pending))
-                pending.removeAll(keepingCapacity: true)
-            } else {
-                pending.append(byte)
-                if pending.count > cap { lines.append(cutPiece()) }
-            }
+        var rest = bytes
+        while let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
+            take(rest[..<newline], into: &lines)
+            if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
+            lines.append(Line(pending))
+            pending.removeAll(keepingCapacity: true)
+            rest = rest[rest.index(after: newline)...]
         }
+        take(rest, into: &lines)
         return lines
+    }
+
+    /// Adds `part` (no newline in it) to the line being read, cutting pieces off while it is over the cap.
+    private mutating func take(_ part: ArraySlice<UInt8>, into lines: inout [Line]) {
+        pending.append(contentsOf: part)
+        while pending.count > cap { lines.append(cutPiece()) }
     }
 
     /// What is left when the stream ends (nil when nothing is).

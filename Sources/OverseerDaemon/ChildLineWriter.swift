@@ -34,14 +34,19 @@ struct ChildLineWriter {
         return EscapedText.escape(name, limit: 64)
     }
 
-    func write(_ line: Line) {
+    /// Writes `lines` (read together): one write for the text and json formats,
+    /// one journal entry each.
+    func write(_ lines: [Line]) {
+        guard !lines.isEmpty else { return }
         switch format {
         case .text:
-            LogStream.standardError.write(Self.textLine(line, program: program, stderrIsJournal: stderrIsJournal))
+            LogStream.standardError.write(lines.map { Self.textLine($0, program: program, stderrIsJournal: stderrIsJournal) }.joined(),
+                                          lines: lines.count)
         case .json:
-            LogStream.standardError.write(Self.jsonLine(line, time: Posix.utcTimestamp()))
+            let time = Posix.utcTimestamp()
+            LogStream.standardError.write(lines.map { Self.jsonLine($0, time: time) }.joined(), lines: lines.count)
         case .journal:
-            if JournalSocket.send(Self.journalFields(line, program: program)) != nil {
+            for line in lines where JournalSocket.send(Self.journalFields(line, program: program)) != nil {
                 LogStream.standardError.write(Self.textLine(line, program: program, stderrIsJournal: stderrIsJournal))
             }
         }
@@ -63,15 +68,14 @@ struct ChildLineWriter {
         (stderrIsJournal ? "<6>" : "") + "\(program)[\(line.pid)] gen \(line.generation) \(line.stream): \(text(of: line))\n"
     }
 
+    /// Written out directly rather than through `JSONText.object`: this runs for every line a child writes.
     static func jsonLine(_ line: Line, time: String) -> String {
-        var members: [(String, JSONText)] = [
-            ("time", .string(time)), ("level", .string("info")), ("logger", .string("child")),
-            ("generation", .integer(Int64(line.generation))), ("pid", .integer(Int64(line.pid))),
-            ("stream", .string(line.stream)), ("message", .string(escaped(line))),
-        ]
-        if line.piece.cut { members.append(("cut", .bool(true))) }
-        if line.piece.unterminated { members.append(("unterminated", .bool(true))) }
-        return JSONText.object(members).encoded + "\n"
+        var text = #"{"time":"# + JSONText.string(time).encoded + #","level":"info","logger":"child","generation":"#
+        text += "\(line.generation),\"pid\":\(line.pid),\"stream\":" + JSONText.string(line.stream).encoded
+        text += #","message":"# + JSONText.string(escaped(line)).encoded
+        if line.piece.cut { text += #","cut":true"# }
+        if line.piece.unterminated { text += #","unterminated":true"# }
+        return text + "}\n"
     }
 
     static func journalFields(_ line: Line, program: String) -> [String] {

@@ -74,37 +74,18 @@ final class ChildOutputRelay {
         }
     }
 
-    /// Pipes still open (for tests and `status`).
-    var openPipes: Int { sources.count }
-
     private func startReading(_ key: Int) throws(SystemError) {
         guard let source = sources[key], source.watch == nil else { return }
         sources[key]?.watch = try loop.watch(source.fd) { [unowned self] in read(key) }
     }
 
     private func read(_ key: Int) {
-        guard let source = sources[key] else { return }
+        guard sources[key] != nil else { return }
         guard LogStream.standardError.hasRoom else {
             waitForRoom()
             return
         }
-        let result: Posix.ReadResult
-        do {
-            result = try Posix.read(source.fd, into: &buffer)
-        } catch {
-            // EIO and the like: nothing more will come from this pipe.
-            close(key)
-            return
-        }
-        switch result {
-        case .wouldBlock:
-            return
-        case let .bytes(count):
-            for piece in sources[key]!.splitter.feed(buffer[..<count]) { write(piece, of: source) }
-        case .endOfFile:
-            if let last = sources[key]?.splitter.finish() { write(last, of: source) }
-            close(key)
-        }
+        _ = readOnce(key)
     }
 
     /// Reads what generation `generation` left in its pipes, before its exit is
@@ -113,27 +94,37 @@ final class ChildOutputRelay {
     func drain(generation: Int) {
         for key in sources.keys.sorted() where sources[key]?.generation == generation {
             var rounds = 0
-            while rounds < 64, let source = sources[key], source.generation == generation {
-                rounds += 1
-                let result: Posix.ReadResult
-                do { result = try Posix.read(source.fd, into: &buffer) } catch {
-                    close(key)
-                    break
-                }
-                guard case let .bytes(count) = result else {
-                    if result == .endOfFile {
-                        if let last = sources[key]?.splitter.finish() { write(last, of: source) }
-                        close(key)
-                    }
-                    break
-                }
-                for piece in sources[key]!.splitter.feed(buffer[..<count]) { write(piece, of: source) }
-            }
+            while rounds < 64, readOnce(key) { rounds += 1 }
         }
     }
 
-    private func write(_ piece: OutputLineSplitter.Line, of source: Source) {
-        writer.write(ChildLineWriter.Line(generation: source.generation, pid: source.pid, stream: source.stream, piece: piece))
+    /// One read of source `key`, its lines written; false when nothing more is
+    /// there for now (EAGAIN) or the pipe is done with (end of file, an error).
+    private func readOnce(_ key: Int) -> Bool {
+        guard let source = sources[key] else { return false }
+        let result: Posix.ReadResult
+        do {
+            result = try Posix.read(source.fd, into: &buffer)
+        } catch {
+            // EIO and the like: nothing more will come from this pipe.
+            close(key)
+            return false
+        }
+        switch result {
+        case .wouldBlock:
+            return false
+        case let .bytes(count):
+            write(sources[key]!.splitter.feed(buffer[..<count]), of: source)
+            return true
+        case .endOfFile:
+            if let last = sources[key]?.splitter.finish() { write([last], of: source) }
+            close(key)
+            return false
+        }
+    }
+
+    private func write(_ pieces: [OutputLineSplitter.Line], of source: Source) {
+        writer.write(pieces.map { ChildLineWriter.Line(generation: source.generation, pid: source.pid, stream: source.stream, piece: $0) })
     }
 
     private func close(_ key: Int) {

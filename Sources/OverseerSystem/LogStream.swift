@@ -71,10 +71,11 @@ public final class LogStream: Sendable {
     /// Lines dropped since this process started.
     public var droppedLines: Int { state.withLock { $0.dropped } }
 
-    /// Writes `text` whole, or drops it. Returns the lines dropped since the
-    /// last call that returned them (to be said in a later line), or 0.
+    /// Writes `text` (`lines` lines) whole, or drops it. Returns the lines
+    /// dropped since the last call that returned them (to be said in a later
+    /// line), or 0.
     @discardableResult
-    public func write(_ text: String) -> Int {
+    public func write(_ text: String, lines: Int = 1) -> Int {
         state.withLock { state in
             if !state.rest.isEmpty {
                 let rest = state.rest
@@ -85,8 +86,8 @@ public final class LogStream: Sendable {
                 case .refused: state.rest = rest
                 }
                 if !state.rest.isEmpty {
-                    state.dropped += 1
-                    state.unreported += 1
+                    state.dropped += lines
+                    state.unreported += lines
                     return 0
                 }
             }
@@ -99,8 +100,8 @@ public final class LogStream: Sendable {
                 state.rest = Array(bytes[count...])
                 return 0
             case .refused:
-                state.dropped += 1
-                state.unreported += 1
+                state.dropped += lines
+                state.unreported += lines
                 return 0
             }
         }
