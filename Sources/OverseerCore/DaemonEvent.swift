@@ -65,7 +65,7 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case signalForwarded = "signal_forwarded"
     /// A signal arrived while no generation could take it (debug).
     case signalNotForwarded = "signal_not_forwarded"
-    /// The kernel raised a signal against overseerd itself (SIGXFSZ, SIGXCPU, SIGSYS; SIGPIPE at debug): kept, not forwarded.
+    /// The kernel raised a signal against overseerd itself (SIGXFSZ, SIGXCPU, SIGSYS; at most once a minute each): kept, not forwarded.
     case signalKept = "signal_kept"
     /// A restart began: a new generation is starting beside the serving one.
     case restartStarted = "restart_started"

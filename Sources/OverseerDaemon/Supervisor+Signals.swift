@@ -34,18 +34,25 @@ extension Supervisor {
     }
 
     /// A signal the kernel raised against overseerd itself (see `SignalOrigin`):
-    /// said, never forwarded. The write that caused a SIGPIPE or SIGXFSZ failed
-    /// (EPIPE, EFBIG) and says so where it happened.
+    /// never forwarded. The write that caused a SIGPIPE or SIGXFSZ failed (EPIPE,
+    /// EFBIG) and says so where it happened. SIGPIPE is not logged, and the others
+    /// at most once a minute each: the log line could raise the same signal again
+    /// (stderr a closed pipe, or a file at its size limit), which must not become a loop.
     private func keep(_ signal: Int32) {
-        let name = SignalNumber.name(signal)
+        guard signal != SIGPIPE else { return }
+        let admitted = KeptSignals.throttle.admit(String(signal), now: MonotonicTimer.now)
+        guard admitted.show else { return }
         let why = switch signal {
         case SIGXFSZ: "a write went over the file size limit, ulimit -f / LimitFSIZE="
         case SIGXCPU: "overseerd went over its CPU time limit, ulimit -t / LimitCPU="
-        case SIGSYS: "a seccomp filter trapped a system call, SystemCallFilter="
-        default: "a write to a closed pipe or socket"
+        default: "a seccomp filter trapped a system call, SystemCallFilter="
         }
-        // SIGPIPE is routine (a reader of stderr went away): debug only.
-        logger.log(signal == SIGPIPE ? .debug : .warning, .signalKept,
-                   "\(name) raised against overseerd itself (\(why)): not passed on to the program")
+        let more = admitted.heldBack > 0 ? " (and \(admitted.heldBack) more since the last line)" : ""
+        logger.log(.warning, .signalKept, "\(SignalNumber.name(signal)) raised against overseerd itself (\(why)): not passed on to the program\(more)")
     }
+}
+
+/// The throttle of `keep`: read and written on the event loop's thread only.
+private enum KeptSignals {
+    nonisolated(unsafe) static var throttle = WarningThrottle(interval: .seconds(60))
 }
