@@ -85,7 +85,7 @@ int overseer_signalfd_all(void) {
     return signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-int overseer_signalfd_read(int fd, int *signo, pid_t *sender) {
+int overseer_signalfd_read(int fd, int *signo, pid_t *sender, int *code) {
     struct signalfd_siginfo info;
     ssize_t got;
     do { got = read(fd, &info, sizeof info); } while (got < 0 && errno == EINTR);
@@ -93,6 +93,7 @@ int overseer_signalfd_read(int fd, int *signo, pid_t *sender) {
     if (got != (ssize_t)sizeof info) { errno = EIO; return -1; }
     *signo = (int)info.ssi_signo;
     *sender = (pid_t)info.ssi_pid;
+    *code = info.ssi_code;
     return 1;
 }
 

@@ -53,6 +53,8 @@ public struct Configuration: Equatable, Sendable {
 
     /// Where to serve `GET /metrics` (`--metrics-listen`); nil for nowhere.
     public var metricsListen: ListenAddress?
+    /// What becomes of a generation's stdout and stderr (`--child-output`).
+    public var childOutput: ChildOutputMode = .inherit
 
     public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
         self.program = program

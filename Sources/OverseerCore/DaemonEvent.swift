@@ -23,6 +23,8 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case watchdogConfigured = "watchdog_configured"
     /// Something overseerd needs from the system failed (pidfd, epoll, signalfd); the line says what.
     case internalError = "internal_error"
+    /// Lines overseerd could not write to a stderr nobody reads were dropped; this line says how many.
+    case logLinesDropped = "log_lines_dropped"
 
     // MARK: Generations
 
@@ -69,6 +71,8 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case signalForwarded = "signal_forwarded"
     /// A signal arrived while no generation could take it (debug).
     case signalNotForwarded = "signal_not_forwarded"
+    /// The kernel raised a signal against overseerd itself (SIGXFSZ, SIGXCPU, SIGSYS; at most once a minute each): kept, not forwarded.
+    case signalKept = "signal_kept"
     /// A restart began: a new generation is starting beside the serving one.
     case restartStarted = "restart_started"
     /// A restart waits for the starting generation (queued or coalesced).

@@ -18,6 +18,8 @@ public struct MetricsReport: Sendable {
     public var process: ProcessUsage
     /// Orphans reaped, when overseerd reaps them (PID 1 of a namespace, `--subreaper`); nil leaves the family out.
     public var orphansReaped: Int?
+    /// Lines overseerd dropped because its stderr was full (`LogStream`).
+    public var logLinesDropped = 0
 
     public init(servingGeneration: Int?, childStartTime: Double?, binarySHA256: String?, releaseVersion: String?,
                 restarts: RestartMetrics, upgrades: UpgradeMetrics?, process: ProcessUsage) {
@@ -53,6 +55,8 @@ public struct MetricsReport: Sendable {
         out.family("overseerd_child_exits_total", .counter, help: "Child exits: status (it exited) or signal (it was killed).")
         out.sample("overseerd_child_exits_total", [("how", "status")], restarts.exitedWithStatus)
         out.sample("overseerd_child_exits_total", [("how", "signal")], restarts.killedBySignal)
+        out.single("overseerd_log_lines_dropped_total", .counter,
+                   help: "Log lines overseerd dropped because its stderr was full (nobody reading it).", Double(logLinesDropped))
         if let upgrades {
             out.family("overseerd_upgrades_total", .counter, help: "New binaries: installed, rejected by a check, or rolled back.")
             out.sample("overseerd_upgrades_total", [("result", "installed")], upgrades.installed)

@@ -8,7 +8,9 @@ public enum Daemon {
     /// Runs overseerd with a checked configuration; exits the way the child did,
     /// or with one of `OverseerExitCode`'s codes. Signals must already be blocked
     /// (`SignalSource.blockAllSignals()`, first thing in main).
-    public static func run(_ configuration: Configuration, logger: Logger) -> Never {
+    /// `logFormat`: as given (`--log-format`), nil for the automatic choice; the
+    /// captured output of the children (`--child-output capture`) is written in it.
+    public static func run(_ configuration: Configuration, logger: Logger, logFormat: LogFormat? = nil) -> Never {
         let given = ProcessEnvironment.current()
         // The state fd an earlier image left is for this image only.
         let stateFD = given.dictionary[HandoverState.environmentVariable].flatMap(Int32.init)
@@ -95,7 +97,26 @@ public enum Daemon {
             ListenerBinder.close(listeners + [metricsListener].compactMap { $0 })
             fail("cannot start: \(error)", code: OverseerExitCode.systemFailure)
         }
+        supervisor.childOutput = makeChildOutput(configuration, supervisor: supervisor, logFormat: logFormat, environment: variables)
         supervisor.run()
+    }
+
+    /// The relay of `--child-output capture`, writing in the format overseerd's own lines use.
+    private static func makeChildOutput(_ configuration: Configuration, supervisor: Supervisor, logFormat: LogFormat?,
+                                        environment: [String: String]) -> ChildOutputRelay? {
+        guard configuration.childOutput == .capture else { return nil }
+        let (format, stderrIsJournal) = resolvedFormat(logFormat, environment: environment)
+        let writer = ChildLineWriter(format: format, program: ChildLineWriter.programName(configuration.program),
+                                     stderrIsJournal: stderrIsJournal)
+        return ChildOutputRelay(loop: supervisor.reactor, writer: writer)
+    }
+
+    /// The format in use: `format`, or the journal when stderr is its stream, else
+    /// text; text when the journal is asked for and journald's socket is missing.
+    static func resolvedFormat(_ format: LogFormat?, environment: [String: String]) -> (format: LogFormat, stderrIsJournal: Bool) {
+        let stderrIsJournal = DaemonLogHandler.stderrIsJournal(environment: environment)
+        let chosen = format ?? LogFormat.automatic(stderrIsJournal: stderrIsJournal)
+        return (chosen == .journal && !JournalSocket.isAvailable ? .text : chosen, stderrIsJournal)
     }
 
     /// Goes on where an earlier image of overseerd re-executed into this one.
@@ -138,10 +159,8 @@ public enum Daemon {
     /// overseerd's logger: `format`, or when none is given the journal if stderr
     /// is the journal's stream (JOURNAL_STREAM), text otherwise.
     public static func makeLogger(level: Logger.Level, format: LogFormat?, environment: [String: String]) -> Logger {
-        let stderrIsJournal = DaemonLogHandler.stderrIsJournal(environment: environment)
-        var chosen = format ?? LogFormat.automatic(stderrIsJournal: stderrIsJournal)
-        let journalMissing = chosen == .journal && !JournalSocket.isAvailable
-        if journalMissing { chosen = .text }
+        let (chosen, stderrIsJournal) = resolvedFormat(format, environment: environment)
+        let journalMissing = (format ?? LogFormat.automatic(stderrIsJournal: stderrIsJournal)) == .journal && chosen != .journal
         var logger = Logger(label: "overseerd") { label in
             DaemonLogHandler(label: label, level: level, format: chosen, stderrIsJournal: stderrIsJournal)
         }

@@ -41,18 +41,37 @@ public struct DaemonLogHandler: LogHandler {
         switch format {
         case .text:
             // The text format carries no fields: they are not even read.
-            Posix.writeStandardError(textLine(event.level, message))
+            writeToStream(textLine(event.level, message))
         case .json:
             let fields = LogFields(event.metadata, handler: metadata)
-            Posix.writeStandardError(Self.jsonLine(time: Posix.utcTimestamp(), level: event.level, label: label,
-                                                   message: message, fields: fields))
+            writeToStream(Self.jsonLine(time: Posix.utcTimestamp(), level: event.level, label: label,
+                                        message: message, fields: fields))
         case .journal:
             let fields = LogFields(event.metadata, handler: metadata)
             if let error = JournalSocket.send(Self.journalFields(level: event.level, label: label, message: message, fields: fields)) {
                 JournalFallback.report(error, label: label, stderrIsJournal: stderrIsJournal)
-                Posix.writeStandardError(textLine(event.level, message))
+                writeToStream(textLine(event.level, message))
             }
         }
+    }
+
+    /// One line on stderr, never blocking (`LogStream`); after lines were
+    /// dropped, the next line that gets through is followed by one saying how many.
+    private func writeToStream(_ line: String) {
+        let dropped = LogStream.standardError.write(line)
+        guard dropped > 0 else { return }
+        let message = Self.droppedMessage(dropped, total: LogStream.standardError.droppedLines)
+        switch format {
+        case .json:
+            LogStream.standardError.write(Self.jsonLine(time: Posix.utcTimestamp(), level: .warning, label: label, message: message,
+                                                        fields: LogFields(event: DaemonEvent.logLinesDropped.rawValue)))
+        case .text, .journal:
+            LogStream.standardError.write(textLine(.warning, message))
+        }
+    }
+
+    static func droppedMessage(_ dropped: Int, total: Int) -> String {
+        "\(dropped) log line\(dropped == 1 ? "" : "s") dropped: stderr was full (nobody reading it); log_lines_dropped \(total) in all"
     }
 
     func textLine(_ level: Logger.Level, _ message: String) -> String {
@@ -148,6 +167,6 @@ private enum JournalFallback {
         guard !reported else { return }
         reported = true
         let prefix = stderrIsJournal ? "<4>" : ""
-        Posix.writeStandardError("\(prefix)\(label): warning: cannot send to the journal (\(error)); logging to stderr as text instead\n")
+        LogStream.standardError.write("\(prefix)\(label): warning: cannot send to the journal (\(error)); logging to stderr as text instead\n")
     }
 }

@@ -50,7 +50,8 @@ extension Supervisor {
         do {
             try file.save(binaryHashes)
         } catch {
-            warnAboutBinaryHashFile("cannot keep the program's hash in \(file.path): \(error); it is hashed again at the next start (give --state-directory DIR, a directory only this user can write)")
+            let advice = BinaryHashCache.unsavedAdvice(stateDirectory: configuration.stateDirectory)
+            warnAboutBinaryHashFile("cannot keep the program's hash in \(file.path): \(error); it is hashed again at the next start (\(advice))")
         }
     }
 

@@ -38,12 +38,21 @@ extension Supervisor {
             // The child pings its own notify socket; overseerd passes the pings on.
             childEnvironment.insert("\(EnvironmentName.watchdogUSec)=\(interval.totalNanoseconds / 1000)", at: 0)
         }
+        var outputPipes: ChildOutputRelay.Pipes?
+        if let childOutput {
+            do { outputPipes = try childOutput.makePipes() } catch {
+                notify?.close()
+                raise(.childSpawnFailed(generation: generation, exitCode: OverseerExitCode.systemFailure,
+                                        reason: "cannot make the pipes for its output (--child-output capture): \(error)"))
+                return
+            }
+        }
         let request = ChildProcess.Request(
             path: path,
             arguments: [configuration.program] + configuration.arguments,
             environment: childEnvironment,
             writesListenPID: !listeners.isEmpty,
-            fdMap: [-1, -1, -1] + listeners.map(\.fd.rawValue),
+            fdMap: [-1] + (outputPipes?.childEnds ?? [-1, -1]) + listeners.map(\.fd.rawValue),
             newProcessGroup: true,
             parentDeathSignal: configuration.parentDeathSignal)
         let process: ChildProcess
@@ -51,8 +60,14 @@ extension Supervisor {
             process = try spawnProcess(request)
         } catch {
             notify?.close()
+            if let outputPipes { childOutput?.discard(outputPipes) }
             raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description, binary: binaryID))
             return
+        }
+        if let outputPipes {
+            do { try childOutput?.attach(outputPipes, generation: generation, pid: process.pid) } catch {
+                log(LogLine(.error, .internalError, "cannot read the output of generation \(generation): \(error)", generation: generation))
+            }
         }
         children[generation] = Child(generation: generation, process: process, notify: notify, binaryID: binaryID,
                                      startedAt: MonotonicTimer.now)
@@ -85,6 +100,7 @@ extension Supervisor {
         guard let exit = child.process.reap() else { return }
         // Take what the child said before it went (a last STATUS=, say).
         readNotifications(generation)
+        childOutput?.drain(generation: generation)
         // Its last word is said, however soon after the one before.
         reactor.cancel(statusFlushes.removeValue(forKey: generation))
         relayStatus(statusRelay.flush(generation: generation, now: MonotonicTimer.now), of: generation)

@@ -33,6 +33,7 @@ extension Supervisor {
             binarySHA256: serving?.binaryID, releaseVersion: upgrade?.releaseVersion,
             restarts: restartMetrics, upgrades: upgrade?.metrics, process: process)
         report.orphansReaped = orphans?.reaped
+        report.logLinesDropped = LogStream.standardError.droppedLines
         return report.text
     }
 }

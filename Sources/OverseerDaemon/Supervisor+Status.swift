@@ -65,7 +65,7 @@ extension Supervisor: ControlTarget {
             lines.append("orphans: \(orphans.reaped) reaped (\(OrphanReaper.isNamespaceInit ? "PID 1 of its PID namespace" : "subreaper"))")
         }
         let usage = ProcFS.ownUsage()
-        lines.append("resources: rss \(usage.residentBytes.map { "\($0 / 1024) kB" } ?? "unknown"), \(usage.openFDs.map(String.init) ?? "unknown") fds")
+        lines.append("resources: rss \(usage.residentBytes.map { "\($0 / 1024) kB" } ?? "unknown"), \(usage.openFDs.map(String.init) ?? "unknown") fds, log_lines_dropped \(LogStream.standardError.droppedLines)")
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -120,6 +120,7 @@ extension Supervisor: ControlTarget {
         let usage = ProcFS.ownUsage()
         members.append(("rss_bytes", usage.residentBytes.map { .integer(Int64($0)) } ?? .null))
         members.append(("open_fds", usage.openFDs.map { .integer(Int64($0)) } ?? .null))
+        members.append(("log_lines_dropped", .integer(Int64(LogStream.standardError.droppedLines))))
         return .object(members)
     }
 }

@@ -43,6 +43,8 @@ public final class Supervisor {
     let reactor: Reactor
     let helpers: HelperRunner
     let signalSource: SignalSource
+    /// `--child-output capture`: reads the generations' output (set by `Daemon` before `run`).
+    var childOutput: ChildOutputRelay?
     var supervision: Supervision
     var leftoverCleanup: LeftoverCleanup
     var children: [Int: Child] = [:]

@@ -112,7 +112,11 @@ extension UpgradeDriver {
                 feed(.unchanged)
                 return
             }
-            let url = manifest.binaryURL(manifestURL: location, os: "linux", arch: plan.architecture)
+            let url: String
+            do { url = try manifest.binaryURL(manifestURL: location, os: "linux", arch: plan.architecture) } catch {
+                refuseManifest("\(error)", from: location)
+                return
+            }
             manifestNote(.notice, .rolloutDecision, "taking release \(version) (\(EscapedText.escape(why))) from \(EscapedText.escape(url))")
             fetchRelease(version: manifest.version, sha256: manifest.sha256, from: url)
         }

@@ -20,6 +20,10 @@ public enum EscapedText {
     /// `bytes`, escaped and capped at `limit` bytes of output (see `EscapedText`).
     public static func escape(_ bytes: some Collection<UInt8>, limit: Int = defaultLimit) -> String {
         let input = Array(bytes)
+        // Printable ASCII other than the backslash stands for itself: the common case, without the byte-by-byte walk.
+        if input.count <= limit, input.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") }) {
+            return String(decoding: input, as: UTF8.self)
+        }
         var output: [UInt8] = []
         output.reserveCapacity(min(input.count, limit) + 16)
         var index = 0

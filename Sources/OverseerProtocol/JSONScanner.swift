@@ -29,6 +29,26 @@ public indirect enum JSONNode: Equatable, Sendable {
     }
 
     public var stringValue: String? { if case let .string(text) = self { text } else { nil } }
+
+    /// The first key found twice in one object, at any depth; nil when none is.
+    /// Readers disagree on which of two members counts (the first here, the last
+    /// in most others), so a document that must mean one thing refuses them.
+    public var repeatedKey: String? {
+        switch self {
+        case let .object(members):
+            var seen = Set<String>()
+            for member in members {
+                if !seen.insert(member.key).inserted { return member.key }
+                if let repeated = member.value.repeatedKey { return repeated }
+            }
+            return nil
+        case let .array(items):
+            for item in items { if let repeated = item.repeatedKey { return repeated } }
+            return nil
+        default:
+            return nil
+        }
+    }
 }
 
 /// A small strict JSON parser (RFC 8259): any whitespace, every escape including

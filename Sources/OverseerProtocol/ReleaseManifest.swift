@@ -40,6 +40,9 @@ public struct ReleaseManifest: Equatable, Sendable {
             throw ProtocolError("the manifest is not JSON: \(error)")
         }
         guard case .object = root else { throw ProtocolError("the manifest is not a JSON object") }
+        if let key = root.repeatedKey {
+            throw ProtocolError("the manifest has the key \"\(EscapedText.escape(key, limit: 64))\" twice in one object: refused, as JSON readers differ on which counts")
+        }
         func text(_ key: String, required: Bool) throws(ProtocolError) -> String? {
             guard let node = root[key] else {
                 if required { throw ProtocolError("the manifest has no \"\(key)\"") }
@@ -74,24 +77,5 @@ public struct ReleaseManifest: Equatable, Sendable {
             }
         }
         self.init(version: version, url: url, sha256: sha256, stagingPercent: percent, yanked: yanked)
-    }
-
-    /// The binary's URL for this host: `{os}` and `{arch}` filled in, and a
-    /// relative `url` resolved against `manifestURL` (a path, `http(s)://` or `s3://`).
-    public func binaryURL(manifestURL: String, os: String, arch: String) -> String {
-        let filled = url.replacing("{os}", with: os).replacing("{arch}", with: arch)
-        if filled.contains("://") || filled.hasPrefix("/") { return filled }
-        var base = Substring(manifestURL)
-        if let query = base.firstIndex(where: { $0 == "?" || $0 == "#" }) { base = base[..<query] }
-        if let scheme = base.firstRange(of: "://") {
-            // Never above the host (or bucket): only the path's last part is replaced.
-            let afterHost = base[scheme.upperBound...].firstIndex(of: "/")
-            guard let afterHost, let slash = base.lastIndex(of: "/"), slash >= afterHost else {
-                return String(base) + "/" + filled
-            }
-            return String(base[...slash]) + filled
-        }
-        guard let slash = base.lastIndex(of: "/") else { return filled }
-        return String(base[...slash]) + filled
     }
 }

@@ -19,13 +19,20 @@ public struct SignalSource: Sendable {
         self.fd = FileDescriptor(rawValue: fd)
     }
 
-    /// The next pending signal and who sent it, or nil when none is pending.
-    public func next() throws(SystemError) -> (signal: Int32, sender: Int32)? {
-        var signal: Int32 = 0
-        var sender: Int32 = 0
-        let rc = overseer_signalfd_read(fd.rawValue, &signal, &sender)
+    /// One signal read: its number, the pid that sent it (0 for the kernel)
+    /// and its `ssi_code` (`SI_USER`, `SI_KERNEL`, a signal-specific code, ...).
+    public struct Received: Equatable, Sendable {
+        public var signal: Int32
+        public var sender: Int32
+        public var code: Int32
+    }
+
+    /// The next pending signal, or nil when none is pending.
+    public func next() throws(SystemError) -> Received? {
+        var received = Received(signal: 0, sender: 0, code: 0)
+        let rc = overseer_signalfd_read(fd.rawValue, &received.signal, &received.sender, &received.code)
         if rc < 0 { throw .last("read(signalfd)") }
-        return rc == 1 ? (signal, sender) : nil
+        return rc == 1 ? received : nil
     }
 }
 

@@ -11,6 +11,7 @@
 //   OTC_TERM_EXIT=N        on SIGTERM/SIGINT/SIGQUIT exit with N instead of dying of it
 //   OTC_SLOW_MS=N          take N ms to answer each request
 //   OTC_STATUS=TEXT        send STATUS=TEXT to NOTIFY_SOCKET at start
+//   OTC_STDERR_BYTES=N     write N bytes of lines to stderr from a thread of its own (it may block there)
 //   OTC_CONFIG=FILE        KEY=VALUE lines read at start that override the variables above,
 //                          so a test can change what the next generation does
 // Every signal it gets is printed on stdout as "signal SIGNAME pid PID".
@@ -202,6 +203,27 @@ let ignoreTerm = env("OTC_IGNORE_TERM") == "1"
 let hangOnTerm = env("OTC_TERM_HANG") == "1"
 let termExit = env("OTC_TERM_EXIT").flatMap(Int32.init)
 say("child started pid \(getpid()) generation \(generation)")
+
+/// Writes `argument` (an `Int`) bytes of lines to stderr; on a thread of its own,
+/// so that a stderr nobody reads blocks it, never the serving loop.
+nonisolated func writeStderrLines(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    let total = argument!.assumingMemoryBound(to: Int.self).pointee
+    var line = Array(repeating: UInt8(ascii: "x"), count: 1023) + [UInt8(ascii: "\n")]
+    var written = 0
+    while written < total {
+        let count = line.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, min($0.count, total - written)) }
+        if count <= 0 { break }
+        written += count
+    }
+    return nil
+}
+
+if let total = env("OTC_STDERR_BYTES").flatMap(Int.init) {
+    var thread = pthread_t()
+    let size = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+    size.pointee = total
+    pthread_create(&thread, nil, writeStderrLines, size)
+}
 
 func answer(_ connection: Int32) {
     var buffer = [UInt8](repeating: 0, count: 4096)

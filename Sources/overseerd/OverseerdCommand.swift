@@ -141,6 +141,9 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: ArgumentHelp("debug, info, notice, warning or error.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(name: .customLong("child-output"), help: ArgumentHelp("inherit (the program writes to overseerd's stdout and stderr) or capture (overseerd reads them through pipes and writes each line itself, tagged with generation, pid and stream, in the --log-format).", valueName: "mode"))
+    var childOutput: String = "inherit"
+
     @Option(name: .customLong("log-format"), help: ArgumentHelp("text, json (one object per line on stderr) or journal (journald's native protocol, with OVERSEERD_* fields); default journal when stderr is the journal (JOURNAL_STREAM), text otherwise.", valueName: "format"))
     var logFormat: String?
 
@@ -186,7 +189,7 @@ struct OverseerdCommand: ParsableCommand {
     static let environmentOptions: [(name: String, kind: EnvironmentOptions.Kind)] = [
         ("listen", .repeated), ("backlog", .single), ("unix-mode", .single), ("ready", .single),
         ("ready-timeout", .single), ("restart-signal", .single), ("reexec-signal", .single), ("stop-signal", .single),
-        ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single), ("log-format", .single),
+        ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single), ("log-format", .single), ("child-output", .single),
         ("watchdog", .single), ("control-socket", .single), ("metrics-listen", .single), ("fetch", .single), ("manifest", .single), ("host-id", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
         ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
         ("no-restart", .flag), ("subreaper", .flag), ("probation", .single), ("probation-watchdog", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
@@ -219,6 +222,7 @@ struct OverseerdCommand: ParsableCommand {
         configuration.parentDeathSignal = parentDeathSignal.lowercased() == "none" ? nil : try SignalNumber.parse(parentDeathSignal)
         configuration.upgrade = try makeUpgradeSettings()
         configuration.subreaper = subreaper
+        configuration.childOutput = try ChildOutputMode(parsing: childOutput)
         if let stateDirectory {
             guard stateDirectory.hasPrefix("/") else {
                 throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")

@@ -49,7 +49,7 @@ do {
             }
         }
     }
-    Daemon.run(configuration, logger: logger)
+    Daemon.run(configuration, logger: logger, logFormat: logFormat)
 } catch let error as ConfigurationError {
     // The values quoted in a message come from the command line or OVERSEERD_*:
     // a newline or an escape sequence in one must not cut or forge the line.

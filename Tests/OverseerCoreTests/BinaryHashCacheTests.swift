@@ -153,4 +153,11 @@ import Testing
         configuration.stateDirectory = "/var/lib/app"
         #expect(configuration.binaryHashCacheDirectory == "/var/lib/app")
     }
+
+    /// A full disk under --state-directory: the advice is not to give one.
+    @Test func theAdviceOnAFailedWriteFitsWhetherAStateDirectoryWasGiven() {
+        #expect(BinaryHashCache.unsavedAdvice(stateDirectory: nil).contains("give --state-directory"))
+        let given = BinaryHashCache.unsavedAdvice(stateDirectory: "/var/lib/app")
+        #expect(!given.contains("give --state-directory") && given.contains("/var/lib/app"))
+    }
 }

@@ -62,16 +62,12 @@ final class Container {
     /// The first log object with `name` (and `generation`), waiting for it.
     @discardableResult
     func event(_ name: String, generation: Int? = nil) throws -> [String: Any] {
-        Self.object(try run.waitForEvent(named: name, generation: generation))
+        try StructuredLogTests.waitForEvent(run, name, generation: generation)
     }
 
     /// Log objects with `name` so far.
     func events(_ name: String) -> [[String: Any]] {
-        run.events(named: name).map(Self.object)
-    }
-
-    private static func object(_ event: LoggedEvent) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(event.line.utf8))) as? [String: Any] ?? [:]
+        StructuredLogTests.objects(run).filter { $0["event"] as? String == name }
     }
 
     /// An `overseerd` control command against this daemon.

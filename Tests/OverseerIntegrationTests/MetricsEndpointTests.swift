@@ -241,6 +241,22 @@ import Testing
         }
     }
 
+    /// RFC 9112: a target in absolute form is accepted (3.2.2), and an empty
+    /// line before the request line is ignored (2.2).
+    @Test func absoluteFormTargetsAndALeadingEmptyLineAreServed() throws {
+        let (run, port) = try Self.serving()
+        defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
+        for request in ["GET http://127.0.0.1:\(port)/metrics HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n",
+                        "\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                        "\r\nGET HTTP://localhost/metrics?x=1 HTTP/1.0\r\n\r\n"] {
+            let connection = try TCPConnection(port: port)
+            connection.send(Array(request.utf8))
+            let answer = connection.receiveAll()
+            #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(request.debugDescription): \(answer.prefix(40))")
+            #expect(answer.contains("overseerd_generation 1"), "\(request.debugDescription)")
+        }
+    }
+
     /// overseerd with a serving test child and `--metrics-listen 127.0.0.1:0`; the endpoint's port.
     static func serving() throws -> (RunningProcess, UInt16) {
         let run = try RunningProcess.overseerd(["--ready", "notify", "--metrics-listen", "127.0.0.1:0", "-l", "127.0.0.1:0",

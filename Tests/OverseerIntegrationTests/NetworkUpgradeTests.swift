@@ -52,9 +52,14 @@ extension UpgradeTests.Deployment {
         let hash = try UpgradeTests.sha256(new)
         try new.write(to: URL(fileURLWithPath: site + "/app"))
         try Data("\(hash)  app\n".utf8).write(to: URL(fileURLWithPath: site + "/app.sha256"))
+        // The helper runs as nobody, who must be able to reach it: a build in a clone
+        // under /root (mode 0700) is out of its reach, so it runs from a copy here.
+        chmod(deployment.scratch.path, 0o711)
+        let helper = deployment.scratch.file("overseerd-fetch")
+        try FileManager.default.copyItem(atPath: Binaries.directory + "/overseerd-fetch", toPath: helper)
         let run = try deployment.overseerdFetching(
             ["--fetch", "http://127.0.0.1:\(server.port)/app", "--checksum", "sidecar",
-             "--fetch-interval", "300ms", "--fetch-user", "nobody"])
+             "--fetch-interval", "300ms", "--fetch-user", "nobody", "--fetch-helper", helper])
         try run.waitForEvent(.upgradeSucceeded, binary: hash)
         #expect(deployment.installed() == new)
         // The next polls cost a 304 and change nothing.

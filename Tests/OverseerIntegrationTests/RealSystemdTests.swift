@@ -616,16 +616,21 @@ enum ExampleUnit {
     /// Installs what the shipped units name, in the instance's mount namespace only
     /// (the host's /usr and /srv are untouched): an overlay on /usr with the test
     /// child as /usr/local/lib/overseerd-example/app and /usr/bin/overseerd, the
-    /// package's (`packageTree`, from dpkg -x) or else the built one; a tmpfs on
-    /// /srv with an empty /srv/deploy.
+    /// package's (`packageTree`, from dpkg -x) or else a copy of the built one
+    /// (with overseerd-fetch in /usr/libexec/overseerd, where the package puts
+    /// it); a tmpfs on /srv with an empty /srv/deploy.
     static func install(in systemd: SystemdInstance, scratch: ScratchDirectory, packageTree: String? = nil) throws {
         let upper = scratch.file("usr")
         let work = scratch.file("work")
-        for directory in [upper + "/bin", upper + "/local/lib/overseerd-example", work] {
+        for directory in [upper + "/bin", upper + "/libexec/overseerd", upper + "/local/lib/overseerd-example", work] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         if packageTree == nil {
-            try FileManager.default.createSymbolicLink(atPath: upper + "/bin/overseerd", withDestinationPath: Binaries.overseerd)
+            // Copies, not links into the build directory: the shipped unit's PrivateTmp=
+            // and ProtectHome= hide a build under /tmp or /root from the service.
+            try FileManager.default.copyItem(atPath: Binaries.overseerd, toPath: upper + "/bin/overseerd")
+            try FileManager.default.copyItem(atPath: Binaries.directory + "/overseerd-fetch",
+                                             toPath: upper + "/libexec/overseerd/overseerd-fetch")
         }
         try FileManager.default.copyItem(atPath: Binaries.testChild, toPath: upper + "/local/lib/overseerd-example/app")
         let lower = (packageTree.map { [$0 + "/usr"] } ?? []) + ["/usr"]

@@ -114,3 +114,19 @@ import Testing
         #expect(run.stderrText == "overseerd: bad --log-format \"xml\": write text, json or journal — see overseerd --help\n")
     }
 }
+
+extension StructuredLogTests {
+    /// overseerd's events so far as JSON objects (for tests that read fields beyond `LoggedEvent`'s).
+    static func objects(_ run: RunningProcess) -> [[String: Any]] {
+        run.events().map(object)
+    }
+
+    /// Waits for `event` (of `generation`) through the shared helper; the line as a JSON object.
+    static func waitForEvent(_ run: RunningProcess, _ event: String, generation: Int? = nil) throws -> [String: Any] {
+        object(try run.waitForEvent(named: event, generation: generation))
+    }
+
+    private static func object(_ event: LoggedEvent) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(event.line.utf8))) as? [String: Any] ?? [:]
+    }
+}

@@ -30,6 +30,9 @@ import Testing
         (#"{"version":"","url":"u","sha256":"\#(hash)"}"#, "non-empty"),
         ("[1,2]", "not a JSON object"),
         ("{\"version\":", "not JSON"),
+        (#"{"version":"1","url":"u","sha256":"\#(hash)","url":"/etc/x"}"#, "key \"url\" twice"),
+        (#"{"version":"1","url":"u","sha256":"\#(hash)","\u0075rl":"v"}"#, "key \"url\" twice"),
+        (#"{"version":"1","url":"u","sha256":"\#(hash)","notes":[{"a":1,"a":2}]}"#, "key \"a\" twice"),
     ])
     func malformedManifestsAreRefusedWithAReason(text: String, reason: String) {
         #expect { try Self.parse(text) } throws: { ($0 as? ProtocolError)?.description.contains(reason) == true }
@@ -43,13 +46,54 @@ import Testing
         ("/srv/releases/manifest.json", "/srv/releases/app-linux-amd64"),
         ("manifest.json", "app-linux-amd64"),
     ])
-    func relativeURLsResolveAgainstTheManifest(manifestURL: String, expected: String) {
+    func relativeURLsResolveAgainstTheManifest(manifestURL: String, expected: String) throws {
         let manifest = ReleaseManifest(version: "1", url: "app-{os}-{arch}", sha256: Self.hash)
-        #expect(manifest.binaryURL(manifestURL: manifestURL, os: "linux", arch: "amd64") == expected)
+        #expect(try manifest.binaryURL(manifestURL: manifestURL, os: "linux", arch: "amd64") == expected)
     }
 
-    @Test func absoluteURLsStayAsTheyAre() {
+    @Test func absoluteURLsStayAsTheyAre() throws {
         let manifest = ReleaseManifest(version: "1", url: "https://cdn.example.com/{arch}/app", sha256: Self.hash)
-        #expect(manifest.binaryURL(manifestURL: "s3://b/m.json", os: "linux", arch: "arm64") == "https://cdn.example.com/arm64/app")
+        #expect(try manifest.binaryURL(manifestURL: "s3://b/m.json", os: "linux", arch: "arm64") == "https://cdn.example.com/arm64/app")
+    }
+
+    /// A manifest fetched over the network never names a local file; on s3 a
+    /// relative url stays in the manifest's bucket.
+    @Test(arguments: [
+        ("https://r.example.com/app/m.json", "/rel/app-2.0.0", "https://r.example.com/rel/app-2.0.0"),
+        ("https://r.example.com/app/m.json", "//cdn.example.com/x", "https://cdn.example.com/x"),
+        ("http://r.example.com:8080/a/b/m.json?sig=1#f", "../c/./app", "http://r.example.com:8080/a/c/app"),
+        ("https://r.example.com/app/m.json", "../../../app", "https://r.example.com/app"),
+        ("https://r.example.com/app/m.json", "?v=2", "https://r.example.com/app/m.json?v=2"),
+        ("https://r.example.com/app/m.json", "s3://other/key", "s3://other/key"),
+        ("s3://bucket/app/m.json", "/other/key", "s3://bucket/other/key"),
+        ("s3://bucket/app/m.json", "../key", "s3://bucket/key"),
+        ("s3://bucket/app/m.json", "//other/key", "s3://other/key"),
+        ("/srv/releases/m.json", "../app", "/srv/app"),
+        ("/srv/releases/m.json", "/opt/app", "/opt/app"),
+        ("/srv/releases/m.json", "file:///opt/app", "/opt/app"),
+        ("/srv/releases/m.json", "app?x#y", "/srv/releases/app?x#y"),
+    ])
+    func networkManifestsResolvePerRFC3986(manifestURL: String, url: String, expected: String) throws {
+        let manifest = ReleaseManifest(version: "1", url: url, sha256: Self.hash)
+        #expect(try manifest.binaryURL(manifestURL: manifestURL, os: "linux", arch: "amd64") == expected)
+    }
+
+    @Test(arguments: [
+        ("https://r.example.com/m.json", "file:///etc/shadow", "http(s):// or s3://"),
+        ("https://r.example.com/m.json", "ftp://h/x", "http(s):// or s3://"),
+        ("https://r.example.com/m.json", "https:///x", "no host"),
+        ("s3://bucket/app/m.json", "../../other/key", "climbs above the bucket"),
+        ("s3://bucket/app/m.json", "/../other/key", "climbs above the bucket"),
+        ("s3://bucket/app/m.json", "%2e%2e/%2E%2E/other/key", "percent encoding"),
+        ("s3://bucket/app/m.json", "..%2fother/key", "percent encoding"),
+        ("s3://bucket/app/m.json", "..\\..\\other/key", "backslash"),
+        ("/srv/m.json", "//host/x", "without a scheme"),
+        ("/srv/m.json", "gopher://h/x", "scheme gopher"),
+    ])
+    func urlsLeavingTheirOriginAreRefused(manifestURL: String, url: String, reason: String) {
+        let manifest = ReleaseManifest(version: "1", url: url, sha256: Self.hash)
+        #expect { try manifest.binaryURL(manifestURL: manifestURL, os: "linux", arch: "amd64") } throws: {
+            ($0 as? ProtocolError)?.description.contains(reason) == true
+        }
     }
 }

@@ -46,6 +46,8 @@ public final class RunningProcess: @unchecked Sendable {
     private var stderrFD: Int32
     /// The write end of the child's stdin, when it was started with `stdinPipe`.
     private var stdinFD: Int32?
+    /// The read end of a stderr pipe nobody reads (`unreadStderr`).
+    private var unreadStderrFD: Int32?
     public private(set) var stdoutText = ""
     public private(set) var stderrText = ""
     /// How the process ended; nil while it runs.
@@ -65,9 +67,12 @@ public final class RunningProcess: @unchecked Sendable {
     /// names in `removing` (and the test runner's own LISTEN_* and NOTIFY_SOCKET),
     /// plus `environment`. `extraFDs[i]` becomes fd 3 + i in the child. Its stdin
     /// is /dev/null, or with `stdinPipe` a pipe that `closeStdin()` closes.
+    /// With `unreadStderr` its stderr is a pipe kept open here and never read
+    /// (`stderrText` stays empty, `unreadStderrIsFull` says whether it is full).
     /// The child leads a process group of its own.
     public init(_ arguments: [String], environment: [String: String] = [:], removing: [String] = [],
-                workingDirectory: String? = nil, extraFDs: [Int32] = [], stdinPipe: Bool = false) throws {
+                workingDirectory: String? = nil, extraFDs: [Int32] = [], stdinPipe: Bool = false,
+                unreadStderr: Bool = false) throws {
         // Closed on return: the child's ends always, this side's too when it did not start.
         var opened: [Int32] = []
         defer { for fd in opened { Posix.close(fd) } }
@@ -109,8 +114,20 @@ public final class RunningProcess: @unchecked Sendable {
         let kept = [stdout.read.rawValue, stderr.read.rawValue] + (stdin.map { [$0.write.rawValue] } ?? [])
         opened.removeAll { kept.contains($0) }
         stdoutFD = stdout.read.rawValue
-        stderrFD = stderr.read.rawValue
+        stderrFD = unreadStderr ? -1 : stderr.read.rawValue
+        unreadStderrFD = unreadStderr ? stderr.read.rawValue : nil
         stdinFD = stdin?.write.rawValue
+    }
+
+    /// Whether a stderr pipe nobody reads (`unreadStderr`) is full: a writer would block.
+    public var unreadStderrIsFull: Bool {
+        guard let unreadStderrFD else { return false }
+        // A write end of the same pipe, opened without writing anything, to ask poll().
+        let probe = open("/proc/self/fd/\(unreadStderrFD)", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard probe >= 0 else { return false }
+        defer { close(probe) }
+        var entry = pollfd(fd: probe, events: Int16(POLLOUT), revents: 0)
+        return poll(&entry, 1, 0) == 0
     }
 
     /// A test that has just written a program may find it busy (ETXTBSY): another
@@ -140,6 +157,7 @@ public final class RunningProcess: @unchecked Sendable {
         if let stdinFD { close(stdinFD) }
         if stdoutFD >= 0 { close(stdoutFD) }
         if stderrFD >= 0 { close(stderrFD) }
+        if let unreadStderrFD { close(unreadStderrFD) }
         process.release()
     }
 

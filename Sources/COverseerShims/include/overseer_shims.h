@@ -79,9 +79,9 @@ int overseer_wait_for_sigchld(int64_t timeout_ns);
 void overseer_block_all_signals(void);
 /// A non-blocking, close-on-exec signalfd for every catchable signal.
 int overseer_signalfd_all(void);
-/// Reads one signal from a signalfd: returns 1 and sets *signo/*sender, 0 if
-/// none is pending, -1 on error.
-int overseer_signalfd_read(int fd, int *signo, pid_t *sender);
+/// Reads one signal from a signalfd: returns 1 and sets *signo/*sender/*code
+/// (ssi_code: SI_USER, SI_KERNEL, ...), 0 if none is pending, -1 on error.
+int overseer_signalfd_read(int fd, int *signo, pid_t *sender, int *code);
 /// Dies of `signo` with its default action and no core file; falls back to
 /// _exit(128 + signo) if the signal does not terminate.
 void overseer_die_by_signal(int signo) __attribute__((noreturn));
