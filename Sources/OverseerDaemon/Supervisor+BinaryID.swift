@@ -26,6 +26,44 @@ extension Supervisor {
         }
     }
 
+    /// Runs `work` (a restart's request) once the program's SHA-256 is known:
+    /// at once while the file is unchanged since it was hashed, else after
+    /// hashing it on a thread of its own, so that the spawn which follows finds
+    /// it and the loop never reads a large program (a file replaced by hand, then
+    /// SIGUSR2). The hash is kept for that spawn even when the file is too young
+    /// for the cache file (`vouch`).
+    func whenProgramHashed(_ work: @escaping () -> Void) {
+        if programHashWaiters != nil {
+            programHashWaiters?.append(work)
+            return
+        }
+        guard let path = try? resolvedProgram(), let stamp = BinaryIdentity.stamp(ofFileAt: path),
+              binaryHashes.sha256(for: stamp) == nil else { return work() }
+        programHashWaiters = [work]
+        do {
+            try reactor.inBackground({ () -> Result<BinaryIdentity.Stamped, SystemError> in
+                Result { () throws(SystemError) in try BinaryIdentity.stampedSHA256(ofFileAt: path) }
+            }, then: { [unowned self] result in
+                if case let .success(hashed) = result {
+                    if binaryHashes.record(path: path, sha256: hashed.sha256, stampBefore: hashed.stampBefore,
+                                           stampAfter: hashed.stampAfter, hashingBegan: hashed.began) {
+                        binaryHashUnsaved = true
+                    } else if hashed.stampBefore == hashed.stampAfter {
+                        binaryHashes.vouch(path: path, sha256: hashed.sha256, stamp: hashed.stampAfter)
+                    }
+                    logger.log(.debug, .binaryHashed, "hashed \(path) for OVERSEER_BINARY_ID, off the loop")
+                }
+                let waiting = programHashWaiters ?? []
+                programHashWaiters = nil
+                for work in waiting { work() }
+            })
+        } catch {
+            let waiting = programHashWaiters ?? []
+            programHashWaiters = nil
+            for work in waiting { work() }
+        }
+    }
+
     /// The hash in the cache file, read the first time `path` is started.
     private func cachedBinaryHash(of path: String, stamp: BinaryHashCache.FileStamp) -> String? {
         guard let file = binaryHashFile(for: path), binaryHashFilesRead.insert(path).inserted else { return nil }

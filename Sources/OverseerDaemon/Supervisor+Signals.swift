@@ -25,7 +25,7 @@ extension Supervisor {
             } else if signal == configuration.reexecSignal {
                 requestReexec(reason: "\(SignalNumber.name(signal)) from pid \(sender)") { _, _ in }
             } else if signal == configuration.restartSignal {
-                feed(.restartRequested(reason: "\(SignalNumber.name(signal)) from pid \(sender)"))
+                requestRestart(reason: "\(SignalNumber.name(signal)) from pid \(sender)")
             } else if SignalNumber.stopping.contains(signal) {
                 if stopSignalledAt == nil { stopSignalledAt = MonotonicTimer.now }
                 feed(.stopRequested(signal: signal))

@@ -18,7 +18,7 @@ extension Supervisor: ControlTarget {
 
     /// Asks for a graceful restart, as the restart signal does.
     func requestRestart(reason: String) {
-        feed(.restartRequested(reason: reason))
+        whenProgramHashed { [unowned self] in feed(.restartRequested(reason: reason)) }
     }
 
     func forget(_ sha256: String) -> (Bool, String) {

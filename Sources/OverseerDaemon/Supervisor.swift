@@ -90,6 +90,8 @@ public final class Supervisor {
     var binaryLifeStore: BinaryLifeStore?
     /// The program file upgrades replace and rollbacks put back (`Installer.target`).
     var upgradeTarget: String?
+    /// Restart requests waiting for the program's hash (`whenProgramHashed`); nil while none is computed.
+    var programHashWaiters: [() -> Void]?
     /// From a rollback's start until a generation is ready again (`health` says "rolling back").
     var recoveringFromRollback = false
     private var pending: [Supervision.Event] = []

@@ -28,10 +28,14 @@ public enum BinaryIdentity {
     /// Hashes the file at `path` and says when, and what it was before and after.
     public static func stampedSHA256(ofFileAt path: String) throws(SystemError) -> Stamped {
         let began = wallClockNanoseconds
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking: a FIFO put where the program belongs must not hold the reader for ever.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw .last("open", on: path) }
         defer { Posix.close(fd) }
-        let before = try stamp(of: fd, path)
+        var info = stat()
+        _ = try Posix.retrying("fstat", on: path) { fstat(fd, &info) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw SystemError("open", on: path, errno: .init(rawValue: EINVAL)) }
+        let before = stamp(info)
         var digest = try gcryptSHA256(fd, path)
         if digest == nil { digest = try sodiumSHA256(fd, path) }
         return Stamped(sha256: hex(digest ?? []), stampBefore: before, stampAfter: try stamp(of: fd, path), began: began)
