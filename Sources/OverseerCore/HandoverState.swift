@@ -12,22 +12,37 @@ public struct HandoverState: Equatable, Sendable {
     public static let checkConfigurationFlag = "--check-configuration"
     static let version = "1"
 
-    /// What `--check-configuration` prints on success. Its `(takes over: metrics)` tells
-    /// the running image that the new one reads the `metrics` record: an image from
-    /// before it would refuse the whole state, and the child would go with it.
+    /// What `--check-configuration` prints on success. Its `(takes over: metrics, output)`
+    /// tells the running image that the new one reads the `metrics` and `output`
+    /// records: an image from before them would refuse the whole state, and the
+    /// child would go with it.
     public static func checkConfigurationAnswer(version: String) -> String {
-        "overseerd \(version): the command line is valid (takes over: metrics)\ntakes over: binary-life"
+        "overseerd \(version): the command line is valid (takes over: metrics, output, binary-life)"
     }
 
     /// Whether the image that gave `answer` reads the `binary-life` record (the
     /// trial, the last good binary); an older one gets only the rejected hashes.
     public static func takesOverBinaryLife(checkAnswer answer: String) -> Bool {
-        answer.split(separator: "\n").contains("takes over: binary-life")
+        takenOver(checkAnswer: answer).contains("binary-life")
+    }
+
+    /// What the image that gave `answer` to `--check-configuration` says it takes over.
+    static func takenOver(checkAnswer answer: String) -> [Substring] {
+        guard let line = answer.split(separator: "\n").first, let open = line.firstRange(of: "(takes over: "),
+              line.hasSuffix(")") else { return [] }
+        return line[open.upperBound..<line.index(before: line.endIndex)].split(separator: ",").map { $0.drop { $0 == " " } }
     }
 
     /// Whether the image that gave `answer` to `--check-configuration` takes over the metrics listener.
     public static func takesOverMetrics(checkAnswer answer: String) -> Bool {
-        answer.split(separator: "\n").first?.hasSuffix("(takes over: metrics)") == true
+        takenOver(checkAnswer: answer).contains("metrics")
+    }
+
+    /// Whether the image that gave `answer` to `--check-configuration` takes over the
+    /// children's output pipes (`--child-output capture`): an older one would refuse
+    /// the whole state ("unknown record"), exit, and leave the child without a supervisor.
+    public static func takesOverChildOutput(checkAnswer answer: String) -> Bool {
+        takenOver(checkAnswer: answer).contains("output")
     }
 
     public struct ListenerRecord: Equatable, Sendable {
@@ -78,6 +93,22 @@ public struct HandoverState: Equatable, Sendable {
         }
     }
 
+    /// The read end of a generation's output pipe (`--child-output capture`).
+    public struct OutputRecord: Equatable, Sendable {
+        public var fd: Int32
+        public var generation: Int
+        public var pid: Int32
+        /// `stdout` or `stderr`.
+        public var stream: String
+
+        public init(fd: Int32, generation: Int, pid: Int32, stream: String) {
+            self.fd = fd
+            self.generation = generation
+            self.pid = pid
+            self.stream = stream
+        }
+    }
+
     public var startedAt: Int64
     public var listeners: [ListenerRecord]
     public var child: ChildRecord
@@ -89,10 +120,15 @@ public struct HandoverState: Equatable, Sendable {
     public var metricsListener: ListenerRecord?
     /// `BinaryLife.Record`'s text: the trial goes on in the new image.
     public var binaryLife: String?
+    /// With `--child-output capture`, the pipes the generations write their output to,
+    /// kept open across the exec so that no child loses its stdout or stderr.
+    public var childOutput: [OutputRecord]
 
     public init(startedAt: Int64, listeners: [ListenerRecord], child: ChildRecord, controlFD: Int32?, controlPath: String?,
-                rejected: [String], metricsListener: ListenerRecord? = nil, binaryLife: String? = nil) {
+                rejected: [String], metricsListener: ListenerRecord? = nil, childOutput: [OutputRecord] = [],
+                binaryLife: String? = nil) {
         self.metricsListener = metricsListener
+        self.childOutput = childOutput
         self.binaryLife = binaryLife
         self.startedAt = startedAt
         self.listeners = listeners
@@ -104,7 +140,7 @@ public struct HandoverState: Equatable, Sendable {
 
     /// Every fd the new image must inherit.
     public var fds: [Int32] {
-        listeners.map(\.fd) + [child.pidfd, child.notifyFD, controlFD, metricsListener?.fd].compactMap { $0 }
+        listeners.map(\.fd) + [child.pidfd, child.notifyFD, controlFD, metricsListener?.fd].compactMap { $0 } + childOutput.map(\.fd)
     }
 
     public var encoded: String {
@@ -127,6 +163,10 @@ public struct HandoverState: Equatable, Sendable {
         for sha256 in rejected { lines.append(["rejected", sha256]) }
         // Only to an image whose --check-configuration says it reads it.
         if let binaryLife { lines.append(["binary-life", binaryLife]) }
+        // Only with --child-output capture, which an image without this record rejects in its --check-configuration.
+        for output in childOutput {
+            lines.append(["output", String(output.fd), String(output.generation), String(output.pid), output.stream])
+        }
         return lines.map { $0.map(Self.escape).joined(separator: "\t") }.joined(separator: "\n") + "\n"
     }
 
@@ -140,6 +180,7 @@ public struct HandoverState: Equatable, Sendable {
         var rejected: [String] = []
         var metricsListener: ListenerRecord?
         var binaryLife: String?
+        var childOutput: [OutputRecord] = []
         // Split by Unicode scalar, not by Character: a field ending in "\r" would make one
         // "\r\n" Character of it and the newline after it, and the lines would not split.
         for (index, scalars) in text.unicodeScalars.split(separator: "\n").enumerated() {
@@ -180,13 +221,17 @@ public struct HandoverState: Equatable, Sendable {
                 rejected.append(fields[1])
             case ("binary-life", 2):
                 binaryLife = fields[1]
+            case ("output", 5):
+                guard let fd = try int32(fields[1]), let generation = Int(fields[2]), let pid = try int32(fields[3]),
+                      ["stdout", "stderr"].contains(fields[4]) else { throw bad("output record \(line.prefix(60))") }
+                childOutput.append(OutputRecord(fd: fd, generation: generation, pid: pid, stream: fields[4]))
             default:
                 throw bad("unknown record \(line.prefix(40))")
             }
         }
         guard let startedAt, let child else { throw bad("no child or start time") }
         self.init(startedAt: startedAt, listeners: listeners, child: child, controlFD: controlFD, controlPath: controlPath,
-                  rejected: rejected, metricsListener: metricsListener, binaryLife: binaryLife)
+                  rejected: rejected, metricsListener: metricsListener, childOutput: childOutput, binaryLife: binaryLife)
     }
 
     static func escape(_ field: String) -> String {

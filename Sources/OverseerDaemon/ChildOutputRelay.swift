@@ -74,6 +74,33 @@ final class ChildOutputRelay {
         }
     }
 
+    /// The pipes to hand to a new image (re-exec): their read ends, and whose they are.
+    var handoverRecords: [HandoverState.OutputRecord] {
+        sources.keys.sorted().compactMap { key in
+            sources[key].map { HandoverState.OutputRecord(fd: $0.fd.rawValue, generation: $0.generation, pid: $0.pid, stream: $0.stream) }
+        }
+    }
+
+    /// Before a re-exec: a line read only in part is written now, marked unterminated;
+    /// its rest comes from the new image as a line of its own.
+    func flushPartialLines() {
+        for key in sources.keys.sorted() {
+            guard let source = sources[key], let partial = sources[key]?.splitter.finish() else { continue }
+            write([partial], of: source)
+        }
+    }
+
+    /// After a re-exec: the pipes the earlier image read, read on from here.
+    func adopt(_ records: [HandoverState.OutputRecord]) throws(SystemError) {
+        for record in records {
+            let key = nextKey
+            nextKey += 1
+            sources[key] = Source(fd: FileDescriptor(rawValue: record.fd), generation: record.generation, pid: record.pid,
+                                  stream: record.stream)
+            try startReading(key)
+        }
+    }
+
     private func startReading(_ key: Int) throws(SystemError) {
         guard let source = sources[key], source.watch == nil else { return }
         sources[key]?.watch = try loop.watch(source.fd) { [unowned self] in read(key) }

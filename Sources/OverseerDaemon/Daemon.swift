@@ -31,7 +31,8 @@ public enum Daemon {
 
         // After a re-exec the child already runs: from here on this image only takes it over.
         if let stateFD {
-            resume(configuration, environment: environment, stateFD: stateFD, upgradePlan: upgradePlan, logger: logger)
+            resume(configuration, environment: environment, stateFD: stateFD, upgradePlan: upgradePlan, logger: logger,
+                   logFormat: logFormat)
         }
 
         // A program that cannot run is found out before any socket is made.
@@ -102,13 +103,22 @@ public enum Daemon {
     }
 
     /// The relay of `--child-output capture`, writing in the format overseerd's own lines use.
+    /// After a re-exec, the relay reads on from the pipes the earlier image handed over (`adopting`).
     private static func makeChildOutput(_ configuration: Configuration, supervisor: Supervisor, logFormat: LogFormat?,
-                                        environment: [String: String]) -> ChildOutputRelay? {
-        guard configuration.childOutput == .capture else { return nil }
+                                        environment: [String: String],
+                                        adopting pipes: [HandoverState.OutputRecord] = []) -> ChildOutputRelay? {
+        // Pipes handed over are read whatever the mode: a child writing to them must never meet EPIPE.
+        guard configuration.childOutput == .capture || !pipes.isEmpty else { return nil }
         let (format, stderrIsJournal) = resolvedFormat(logFormat, environment: environment)
         let writer = ChildLineWriter(format: format, program: ChildLineWriter.programName(configuration.program),
                                      stderrIsJournal: stderrIsJournal)
-        return ChildOutputRelay(loop: supervisor.reactor, writer: writer)
+        let relay = ChildOutputRelay(loop: supervisor.reactor, writer: writer)
+        do {
+            try relay.adopt(pipes)
+        } catch {
+            supervisor.logger.log(.error, .internalError, "cannot read the output pipes handed over: \(error)")
+        }
+        return relay
     }
 
     /// The format in use: `format`, or the journal when stderr is its stream, else
@@ -121,7 +131,7 @@ public enum Daemon {
 
     /// Goes on where an earlier image of overseerd re-executed into this one.
     private static func resume(_ configuration: Configuration, environment: ProcessEnvironment, stateFD: Int32,
-                               upgradePlan: UpgradeDriver.Plan?, logger: Logger) -> Never {
+                               upgradePlan: UpgradeDriver.Plan?, logger: Logger, logFormat: LogFormat?) -> Never {
         let state: HandoverState
         do {
             state = try Handover.read(fd: stateFD)
@@ -150,6 +160,8 @@ public enum Daemon {
             let supervisor = try Supervisor(configuration: configuration, environment: environment, listeners: listeners,
                                             metricsListener: metricsListener, upgradePlan: upgradePlan, handover: state,
                                             logger: logger)
+            supervisor.childOutput = makeChildOutput(configuration, supervisor: supervisor, logFormat: logFormat,
+                                                     environment: environment.dictionary, adopting: state.childOutput)
             supervisor.run()
         } catch {
             fail("cannot take over from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)

@@ -20,7 +20,7 @@ extension Supervisor {
             completion(false, "a re-exec is already being checked; wait for it")
             return
         }
-        if let why = activity.reexecRefusal ?? childOutputReexecRefusal {
+        if let why = activity.reexecRefusal {
             logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
             completion(false, why)
             return
@@ -47,6 +47,13 @@ extension Supervisor {
                 }
                 // Asked again now: the check took time, and something may have started meanwhile.
                 if let why = activity.reexecRefusal {
+                    logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
+                    completion(false, why)
+                    return
+                }
+                if let records = childOutput?.handoverRecords, !records.isEmpty,
+                   !HandoverState.takesOverChildOutput(checkAnswer: result.output) {
+                    let why = "\(path) cannot take over the pipes of --child-output capture (an older overseerd); the program would lose its output"
                     logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
                     completion(false, why)
                     return
@@ -84,6 +91,7 @@ extension Supervisor {
             controlFD: control?.fd.rawValue, controlPath: control?.path,
             rejected: upgrade?.rejected ?? [],
             metricsListener: handingOverMetrics ? metricsServer.map { Handover.record(of: $0.listener) } : nil,
+            childOutput: childOutput?.handoverRecords ?? [],
             binaryLife: handingOverBinaryLife && upgrade != nil ? supervision.binaryLife.record.encoded : nil)
         if metricsServer != nil, !handingOverMetrics {
             logger.log(.warning, .metricsEndpoint, "re-exec: \(path) cannot take over the metrics endpoint (an older overseerd); it closes with the exec")
@@ -102,6 +110,7 @@ extension Supervisor {
             for fd in inherited { try? Posix.setInheritable(fd, false) }
             return "\(error)"
         }
+        childOutput?.flushPartialLines()
         // The next image speaks to systemd after everything this one said.
         systemd.drain(timeout: .seconds(1))
         let environmentEntries = inheritableEnvironmentForSelf + ["\(HandoverState.environmentVariable)=\(memfd.rawValue)"]

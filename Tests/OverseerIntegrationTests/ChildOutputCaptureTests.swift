@@ -63,20 +63,22 @@ import Testing
         #expect(!run.stderrText.contains("\u{1b}") && run.stdoutText.isEmpty)
     }
 
-    /// The read ends of the pipes are not handed over to a new image: a re-exec is refused, and the child writes on.
-    @Test func reexecIsRefusedAndTheChildKeepsItsOutput() throws {
+    /// The read ends of the pipes go to the new image with the child: after a re-exec
+    /// the child's lines still come through, tagged as before.
+    @Test func reexecHandsThePipesOver() throws {
         let setup = GracefulRestartTests.Setup()
         setup.configure(["OTC_READY_AFTER_MS": "0"])
         let run = try setup.start(["--ready", "notify", "--child-output", "capture", "--log-format", "json", "--reexec-signal", "HUP"])
         let started = try StructuredLogTests.waitForEvent(run, "generation_started", generation: 1)
+        let pid = try #require(started["pid"] as? Int)
         _ = try StructuredLogTests.waitForEvent(run, "generation_ready", generation: 1)
         run.signal(SIGHUP)
-        let refused = try StructuredLogTests.waitForEvent(run, "reexec_refused")
-        #expect((refused["message"] as? String)?.contains("--child-output capture") == true, "\(refused)")
-        // The child's stdout still reaches the log: a signal it gets is printed there.
+        _ = try StructuredLogTests.waitForEvent(run, "took_over")
+        // The child prints every signal it gets on its stdout.
         run.signal(SIGUSR1)
-        let line = try run.waitForLine(containing: "signal SIGUSR1 pid \(started["pid"] as? Int ?? 0)")
-        #expect(line.contains(#""logger":"child""#) && line.contains(#""stream":"stdout""#), "\(line)")
+        let line = try run.waitForLine(containing: "signal SIGUSR1 pid \(pid)")
+        #expect(line.contains(#""logger":"child""#) && line.contains(#""stream":"stdout""#) && line.contains(#""generation":1"#), "\(line)")
+        #expect(Processes.isAlive(Int32(pid)))
         run.signal(SIGTERM)
         _ = try run.waitForExit()
     }

@@ -89,4 +89,25 @@ import Testing
         let old = "overseerd-handover\t1\nstarted\t1\nchild\t1\t2\t\t\t\tb\t1\t\nmetrics\t9\tmetrics\ttcp\t127.0.0.1:1\t\tbound\n"
         #expect((try? HandoverState(parsing: old))?.metricsListener?.fd == 9)
     }
+
+    /// The output pipes of --child-output capture go to the next image, and only to one
+    /// that says it reads them: an image that answers "(takes over: metrics)" does not.
+    @Test func theChildOutputPipesAreHandedOverToAnImageThatTakesThemOver() throws {
+        let state = HandoverState(startedAt: 1, listeners: [],
+                                  child: .init(generation: 4, pid: 2, pidfd: 5, notifyFD: nil, notifyAddress: nil, binaryID: "b",
+                                               startedAt: 1, lastStatus: nil),
+                                  controlFD: nil, controlPath: nil, rejected: [],
+                                  childOutput: [.init(fd: 11, generation: 4, pid: 2, stream: "stdout"),
+                                                .init(fd: 12, generation: 4, pid: 2, stream: "stderr")])
+        let parsed = try HandoverState(parsing: state.encoded)
+        #expect(parsed == state)
+        #expect(parsed.fds.contains(11) && parsed.fds.contains(12))
+        #expect(HandoverState.takesOverChildOutput(checkAnswer: HandoverState.checkConfigurationAnswer(version: "0.2.0") + "\n"))
+        #expect(HandoverState.takesOverMetrics(checkAnswer: HandoverState.checkConfigurationAnswer(version: "0.2.0")))
+        #expect(!HandoverState.takesOverChildOutput(checkAnswer: "overseerd 0.1.0: the command line is valid (takes over: metrics)\n"))
+        #expect(HandoverState.takesOverMetrics(checkAnswer: "overseerd 0.1.0: the command line is valid (takes over: metrics)\n"))
+        #expect(throws: ConfigurationError.self) {
+            try HandoverState(parsing: "overseerd-handover\t1\nstarted\t1\nchild\t1\t2\t\t\t\tb\t1\t\noutput\t11\t1\t2\tstdin\n")
+        }
+    }
 }
