@@ -90,6 +90,18 @@ import Testing
         #expect((try? HandoverState(parsing: old))?.metricsListener?.fd == 9)
     }
 
+    /// The binaries' record (a trial, the last good binary) goes to an image that says it reads it.
+    @Test func theBinaryLifeRecordIsHandedOverToAnImageThatTakesItOver() throws {
+        let record = "overseerd-state 2\ninstalled \(String(repeating: "b", count: 64)) 2.0%20rc\ntrial\ngood \(String(repeating: "a", count: 64))\n"
+        let state = HandoverState(startedAt: 1, listeners: [],
+                                  child: .init(generation: 2, pid: 2, pidfd: 5, notifyFD: nil, notifyAddress: nil, binaryID: "b",
+                                               startedAt: 1, lastStatus: nil),
+                                  controlFD: nil, controlPath: nil, rejected: [], binaryLife: record)
+        #expect(try HandoverState(parsing: state.encoded).binaryLife == record)
+        #expect(HandoverState.takesOverBinaryLife(checkAnswer: HandoverState.checkConfigurationAnswer(version: "0.3.0") + "\n"))
+        #expect(!HandoverState.takesOverBinaryLife(checkAnswer: "overseerd 0.1.0: the command line is valid (takes over: metrics, output)\n"))
+    }
+
     /// The output pipes of --child-output capture go to the next image, and only to one
     /// that says it reads them: an image that answers "(takes over: metrics)" does not.
     @Test func theChildOutputPipesAreHandedOverToAnImageThatTakesThemOver() throws {
