@@ -101,6 +101,8 @@ public struct BinaryLife: Equatable, Sendable {
     /// The trial binary served (a generation on it became ready) in this run; its window runs.
     public private(set) var trialServing = false
     public private(set) var rollback: Rollback?
+    /// A yank that could not be carried out was said for this binary (once).
+    private var yankRefusedFor: String?
 
     public init(probation: Duration, probationWatchdog: Duration? = nil, record: Record = Record()) {
         self.probation = probation
@@ -126,6 +128,11 @@ public struct BinaryLife: Equatable, Sendable {
     }
     /// The installed release's version and the one a yank goes back to (for `RolloutDecision`).
     public var previousVersion: String? { record.onTrial ? record.lastGood?.version : record.prior?.version }
+    /// The release version of `sha256`, when the record knows it (installed, last good or the one before).
+    public func version(of sha256: String) -> String? {
+        [record.installed, record.lastGood, record.prior].compactMap { $0 }.first { $0.sha256 == sha256 }?.version
+    }
+
     /// Whether `generation` runs a binary that was rejected (it must not keep serving).
     public func runsRejected(_ generation: Int) -> Bool {
         generations[generation].map { record.rejected.contains($0) } ?? false
@@ -144,6 +151,8 @@ public struct BinaryLife: Equatable, Sendable {
                 break
             }
             if record.lastGood == nil { record.lastGood = record.installed }
+            // The install moves the last good binary to PROGRAM.previous: the one before it is gone from disk.
+            record.prior = nil
             record.installed = release
             record.onTrial = true
             trialServing = false
@@ -273,8 +282,9 @@ public struct BinaryLife: Equatable, Sendable {
         } else if !record.onTrial, let prior = record.prior {
             actions.append(.log(.notice, .rolloutDecision, "release \(reason); \(prior.sha256.prefix(12)) goes back", binary: installed.sha256))
             beginRollback(to: prior, bad: installed, reason: "release \(reason)", into: &actions)
-        } else {
-            actions.append(.log(.error, .rollbackFailed, "release \(reason), but no earlier good binary is known to go back to; it stays", binary: installed.sha256))
+        } else if yankRefusedFor != installed.sha256 {
+            yankRefusedFor = installed.sha256
+            actions.append(.log(.error, .rollbackFailed, "release \(reason), but no earlier good binary is on disk to go back to; it stays", binary: installed.sha256))
         }
     }
 
@@ -303,6 +313,12 @@ public struct BinaryLife: Equatable, Sendable {
             let why = failure ?? "the file put back hashes to \(restored?.prefix(12) ?? "?"), not \(rollback.target.sha256.prefix(12))"
             // The rejected binary stays in place; it is not on trial any more (nothing to roll back to).
             record.onTrial = false
+            if record.lastGood == rollback.bad {
+                // A yanked good release that cannot be replaced serves on as the last good binary: not rejected.
+                record.rejected.remove(rollback.bad.sha256)
+                record.prior = nil
+                yankRefusedFor = rollback.bad.sha256
+            }
             actions.append(.log(.error, .rollbackFailed, "cannot put \(rollback.target.sha256.prefix(12)) back: \(why); \(rollback.bad.sha256.prefix(12)) stays installed", binary: rollback.bad.sha256))
         }
         actions.append(.persist)

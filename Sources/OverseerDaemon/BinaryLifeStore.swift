@@ -2,6 +2,7 @@ import Logging
 import OverseerCore
 import OverseerProtocol
 import OverseerSystem
+import SystemPackage
 
 /// Keeps `BinaryLife.Record` in the state directory: one file per program
 /// (`upgrades-XXXXXXXXXXXXXXXX`, so that two instances given one directory
@@ -22,10 +23,29 @@ final class BinaryLifeStore {
     private var written: String?
     private var writing = false
     private var next: String?
-    private var waiting: [() -> Void] = []
+    private var waiting: [(String?) -> Void] = []
     private var failureLogged = false
+    /// Why the last write failed; nil once one succeeds.
+    private var lastFailure: String?
 
     var path: String { file.path }
+    /// Held while this overseerd keeps the program's state (`takeLock`).
+    private var lock: FileDescriptor?
+
+    /// Takes the state file's lock: two overseerd for one program and one state
+    /// directory would undo each other's installs and rollbacks. The reason when another holds it.
+    func takeLock() -> String? {
+        do {
+            lock = try file.lock()
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    /// Why the directory cannot hold the state (not private: others can write it, it is not owned by
+    /// this user or root, it is not a directory), nil when it can.
+    var directoryProblem: String? { file.directoryProblem() }
     /// A write is under way or queued.
     var isBusy: Bool { writing || next != nil }
 
@@ -91,9 +111,10 @@ final class BinaryLifeStore {
         writeNext()
     }
 
-    /// Runs `work` once everything saved so far is on disk (or failed to be).
-    func whenWritten(_ work: @escaping () -> Void) {
-        if isBusy { waiting.append(work) } else { work() }
+    /// Runs `work` once everything saved so far is on disk, with nil, or with
+    /// why it could not be written.
+    func whenWritten(_ work: @escaping (String?) -> Void) {
+        if isBusy { waiting.append(work) } else { work(lastFailure) }
     }
 
     /// At exit: what is still queued is written on the loop's thread (a few hundred bytes).
@@ -118,6 +139,7 @@ final class BinaryLifeStore {
                 }
             }, then: { [unowned self] failure in
                 writing = false
+                lastFailure = failure
                 if let failure {
                     if !failureLogged { logger.log(.warning, .stateWarning, "cannot write \(file.path): \(failure); upgrade state is kept in memory only") }
                     failureLogged = true
@@ -130,16 +152,17 @@ final class BinaryLifeStore {
                 } else {
                     let ready = waiting
                     waiting = []
-                    for work in ready { work() }
+                    for work in ready { work(lastFailure) }
                 }
             })
         } catch {
             writing = false
+            lastFailure = "cannot start writing it: \(error)"
             if !failureLogged { logger.log(.warning, .stateWarning, "cannot start writing \(file.path): \(error); upgrade state is kept in memory only") }
             failureLogged = true
             let ready = waiting
             waiting = []
-            for work in ready { work() }
+            for work in ready { work(lastFailure) }
         }
     }
 }

@@ -12,7 +12,9 @@ extension Supervisor {
         do {
             path = try ProgramLocator.resolve(configuration.program, path: environment.dictionary["PATH"])
         } catch {
-            raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description))
+            // Unreadable or gone: as far as overseerd knows the file there is the binary on trial, if one is.
+            raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description,
+                                    binary: supervision.binaryLife.trialBinary))
             return
         }
         let absolutePath = ProcFS.absolute(path)

@@ -23,11 +23,13 @@ extension Supervisor: UpgradeHost {
     /// The binaries' life, for the driver to read.
     var binaryLife: BinaryLife { supervision.binaryLife }
 
+    var servingBinary: String? { supervision.serving.flatMap { children[$0]?.binaryID } }
+
     /// Through the one queue: handled after the event being handled now, if any.
     func binaryLifeEvent(_ event: BinaryLife.Event) { feed(.binaryLife(event)) }
 
-    func whenStateWritten(_ work: @escaping () -> Void) {
-        if let binaryLifeStore { binaryLifeStore.whenWritten(work) } else { work() }
+    func whenStateWritten(_ work: @escaping (String?) -> Void) {
+        if let binaryLifeStore { binaryLifeStore.whenWritten(work) } else { work(nil) }
     }
 
     /// The generations on trial that pinged and then stopped for `--probation-watchdog`.

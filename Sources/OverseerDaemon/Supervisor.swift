@@ -220,6 +220,16 @@ public final class Supervisor {
             logger.log(.notice, .stateWarning, "no --state-directory (nor $STATE_DIRECTORY): rejected binaries and a binary on trial are forgotten when overseerd restarts (a re-exec keeps them)")
         }
         var record = binaryLifeStore?.load() ?? BinaryLife.Record(program: target)
+        if binaryLifeStore?.directoryProblem == nil, let held = binaryLifeStore?.takeLock() {
+            logger.log(.error, .configurationError, "upgrades are off: another overseerd keeps the upgrade state of \(target) in \(upgradePlan.settings.stateDirectory ?? "?") (\(held)); give each instance of one program its own --state-directory")
+            binaryLifeStore = nil
+            return
+        }
+        if let problem = binaryLifeStore?.directoryProblem {
+            // Unusable from the start: as without a state directory (a write failing later, a full disk, holds installs instead).
+            logger.log(.warning, .stateWarning, "the state directory is not used: \(problem); rejected binaries and a binary on trial are kept in memory only, as without --state-directory")
+            binaryLifeStore = nil
+        }
         if let text = handover?.binaryLife {
             do {
                 record = try BinaryLife.Record(parsing: text)

@@ -34,7 +34,13 @@ extension UpgradeDriver {
         let target = target
         let modificationTime = signatureTimestamp
         // The trial is on disk before the file moves: overseerd killed at any instant after this finds it.
-        host.whenStateWritten { [unowned self] in
+        // Without that record nothing moves (a full or read-only state directory): the staged file waits.
+        host.whenStateWritten { [unowned self] failure in
+            if let failure {
+                host.binaryLifeEvent(.installFailed(sha256: sha256))
+                feed(.installFailed(reason: "its trial cannot be recorded in the state directory (\(failure)), and without that record overseerd killed during the trial would not roll it back"))
+                return
+            }
             do {
                 // fsync of up to --max-binary-size: off the loop.
                 try inBackground({ () -> String? in

@@ -17,10 +17,12 @@ protocol UpgradeHost: AnyObject {
     func upgradeStatusChanged()
     /// The binaries' life (installed, last good, rejected, the trial): read only.
     var binaryLife: BinaryLife { get }
+    /// The SHA-256 of the binary the serving generation runs, if one serves.
+    var servingBinary: String? { get }
     /// Hands an event to `BinaryLife`, through the daemon's one event queue.
     func binaryLifeEvent(_ event: BinaryLife.Event)
-    /// Runs `work` once the upgrade state saved so far is on disk.
-    func whenStateWritten(_ work: @escaping () -> Void)
+    /// Runs `work` once the upgrade state saved so far is on disk (nil), or with why it is not.
+    func whenStateWritten(_ work: @escaping (String?) -> Void)
     /// The program as it would be started now (PATH looked up again).
     func resolvedProgram() throws -> String
     /// overseerd's environment less what systemd meant for overseerd itself.
@@ -66,8 +68,12 @@ final class UpgradeDriver {
     var expectedBinary: String?
     /// Counts of upgrades and polls, for the metrics.
     var metrics = UpgradeMetrics()
-    /// The installed binary's release version (from a manifest), if known.
-    var releaseVersion: String? { host.binaryLife.installed?.version }
+    /// The release version (from a manifest) of the binary that serves (with
+    /// `--no-restart` not yet the installed one), else of the installed one.
+    var releaseVersion: String? {
+        guard let serving = host.servingBinary else { return host.binaryLife.installed?.version }
+        return host.binaryLife.version(of: serving)
+    }
     /// What the last manifest said, and its release while it is fetched and checked.
     var manifestTracking = ManifestTracking()
 

@@ -67,8 +67,11 @@ public enum Installer {
     @discardableResult
     public static func rollback(_ target: String, expectedSHA256: String? = nil) throws(Failure) -> String? {
         let (directory, name) = split(target)
-        let lock = try lockDirectory(directory)
-        defer { Posix.close(lock) }
+        // The service may be down until this is done: the lock is waited for a
+        // while, then gone without (anyone who can read the directory can hold
+        // it; the link and the rename below are atomic on their own).
+        let lock = lockDirectory(directory, patience: 5)
+        defer { if let lock { Posix.close(lock) } }
         let previous = previousPath(of: target)
         let temporary = "\(directory)/.\(name).overseerd-rollback-\(String(UInt32.random(in: 0 ... .max), radix: 16))"
         guard link(previous, temporary) == 0 else {
@@ -100,6 +103,16 @@ public enum Installer {
         }
         syncDirectory(directory)
         return restored
+    }
+
+    /// The directory's lock, tried every 50 ms for up to `patience` seconds;
+    /// nil when it could not be had (run it off the event loop).
+    static func lockDirectory(_ directory: String, patience: Int) -> Int32? {
+        for attempt in 0 ... patience * 20 {
+            if let fd = try? lockDirectory(directory) { return fd }
+            if attempt < patience * 20 { usleep(50_000) }
+        }
+        return nil
     }
 
     /// An exclusive flock on the directory: two overseerd instances never install into it at once.

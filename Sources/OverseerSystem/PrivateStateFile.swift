@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// A small file overseerd keeps about itself across its own restarts (the
 /// upgrade state, the program's hash cache), read only from a private place:
@@ -62,6 +63,22 @@ public struct PrivateStateFile: Sendable {
         } catch {
             throw Failure(description: error.description)
         }
+    }
+
+    /// Takes `PATH.lock` (created with mode 0600) with an exclusive `flock`,
+    /// held while the returned fd stays open (close-on-exec, so a re-exec's new
+    /// image takes it again). Throws a one-line reason when another process holds it.
+    public func lock() throws(Failure) -> FileDescriptor {
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
+        guard fd >= 0 else { throw Failure(description: SystemError.last("open", on: lockPath).description) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let error = Posix.errno
+            Posix.close(fd)
+            if error == EWOULDBLOCK { throw Failure(description: "\(lockPath) is held by another process") }
+            throw Failure(description: SystemError("flock", on: lockPath, errno: .init(rawValue: error)).description)
+        }
+        return FileDescriptor(rawValue: fd)
     }
 
     /// Why the directory is not a private place, nil when it is.

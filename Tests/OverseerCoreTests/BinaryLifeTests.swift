@@ -66,6 +66,37 @@ import Testing
         #expect(life.rejected == [Self.b])
     }
 
+    /// Red team, issue 22: after a trial's rollback the binary before the last good one is not on disk
+    /// any more, so a yank of the last good release has nowhere to go: it serves on, not rejected.
+    @Test func aYankAfterATrialRollbackHasNoPriorAndRejectsNothing() {
+        var life = BinaryLife(probation: .seconds(3), record: .init(installed: .init(sha256: Self.b, version: "2"),
+                                                                    lastGood: .init(sha256: Self.b, version: "2"),
+                                                                    prior: .init(sha256: Self.a, version: "1")))
+        _ = life.handle(.started(identified: Self.b))
+        _ = life.handle(.installing(.init(sha256: Self.c, version: "3")))
+        #expect(life.record.prior == nil, "the install moved the last good binary to PROGRAM.previous")
+        _ = life.handle(.generationStarted(2, binary: Self.c))
+        _ = life.handle(.generationFailed(2, reason: "exited"))
+        _ = life.handle(.rollbackFinished(restored: Self.b, failure: nil))
+        let yank = life.handle(.yanked(reason: "2 yanked"))
+        #expect(!yank.contains { if case .rollBack = $0 { true } else { false } })
+        #expect(!life.rejected.contains(Self.b))
+        #expect(life.handle(.yanked(reason: "2 yanked")).isEmpty, "said once")
+    }
+
+    @Test func aYankThatCannotBeCarriedOutLeavesTheGoodReleaseServingAndUnrejected() {
+        var life = BinaryLife(probation: .seconds(3), record: .init(installed: .init(sha256: Self.b, version: "2"),
+                                                                    lastGood: .init(sha256: Self.b, version: "2"),
+                                                                    prior: .init(sha256: Self.a, version: "1")))
+        _ = life.handle(.started(identified: Self.b))
+        #expect(life.handle(.yanked(reason: "2 yanked")).contains(.rollBack(to: .init(sha256: Self.a, version: "1"), replacing: .init(sha256: Self.b, version: "2"))))
+        _ = life.handle(.rollbackFinished(restored: nil, failure: "PROGRAM.previous is something else"))
+        #expect(!life.rejected.contains(Self.b))
+        #expect(life.installed?.sha256 == Self.b && life.lastGood?.sha256 == Self.b)
+        // The version reported is the serving binary's (with --no-restart, not always the installed one's).
+        #expect(life.version(of: Self.b) == "2" && life.version(of: Self.c) == nil)
+    }
+
     @Test func forgetAndReject() {
         var life = BinaryLife(probation: .seconds(30))
         #expect(life.handle(.rejected(sha256: Self.c)) == [.persist])

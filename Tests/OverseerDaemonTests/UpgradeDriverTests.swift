@@ -32,10 +32,12 @@ import Testing
         /// The real machine, fed at once (the daemon queues the events; nothing else is fed here).
         var binaryLife = BinaryLife(probation: .zero)
         var lifeActions: [BinaryLife.Action] = []
+        var servingBinary: String?
         init(program: String) { self.program = program }
         func start() { lifeActions += binaryLife.handle(.started(identified: identify(program))) }
         func binaryLifeEvent(_ event: BinaryLife.Event) { lifeActions += binaryLife.handle(event) }
-        func whenStateWritten(_ work: @escaping () -> Void) { work() }
+        var stateFailure: String?
+        func whenStateWritten(_ work: @escaping (String?) -> Void) { work(stateFailure) }
         func requestRestart(reason: String) { restarts.append(reason) }
         func identify(_ path: String) -> String { (try? BinaryIdentity.sha256(ofFileAt: path)) ?? "" }
         func remember(binaryID: String, of path: String) { remembered[path] = binaryID }
@@ -106,6 +108,22 @@ import Testing
         fixture.driver.restartFinished(binary: fixture.host.identify(fixture.program), succeeded: false, reason: "exited")
         #expect(fixture.driver.isIdle)
         #expect(fixture.records.count(.error) == 1)
+    }
+
+    /// Issue 22 (red team): a trial that cannot be recorded (full or read-only
+    /// state directory) is no trial: nothing is installed, the staged file waits.
+    @Test func nothingIsInstalledWhileItsTrialCannotBeRecorded() throws {
+        let fixture = try Fixture()
+        fixture.host.stateFailure = "no space left on device"
+        try fixture.deploy("v2")
+        try run(fixture.reactor) { fixture.helpers.running == 1 }
+        let request = fixture.helpers.requests[0].request
+        fixture.helpers.finish(HelperResult(exit: .exited(0), output: try Self.token(in: request) + "\n", timedOut: false))
+        try run(fixture.reactor) { fixture.driver.pendingInstall != nil }
+        #expect(fixture.installed == "v1")
+        #expect(fixture.host.restarts.isEmpty)
+        #expect(!fixture.host.binaryLife.isOnTrial)
+        #expect(fixture.driver.pendingInstall?.contains("cannot be recorded") == true)
     }
 
     /// A helper killed at its deadline, or one that could not even start, is a

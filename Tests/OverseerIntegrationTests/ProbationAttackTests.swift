@@ -372,11 +372,54 @@ import Testing
         #expect(outcome.event == .upgradeSucceeded, "\(outcome)\n\(logged)")
         #expect(deployment.installed() == b)
         // The program's hash cache warns about this directory too (state_warning): the
-        // warning looked for is the one that names the planted file.
-        let name = URL(fileURLWithPath: file).lastPathComponent
-        #expect(run.events(.stateWarning).contains { $0.message.contains(name) },
-                "no state_warning names \(name), the planted file:\n\(logged)")
+        // warning looked for is the upgrade state's own (the directory is not private, so
+        // the file in it is not even opened, and nothing is written there either).
+        #expect(run.events(.stateWarning).contains { $0.message.hasPrefix("upgrade state not used: \(state)") },
+                "no state_warning says the upgrade state in \(state) is not used:\n\(logged)")
+        #expect(run.events(.stateWarning).contains { $0.message.hasPrefix("the state directory is not used") })
         try Self.stop(run)
+    }
+
+    /// Red team: anyone who can open the program's directory can hold its install lock.
+    /// A rollback waits for it a few seconds, then goes on without it (the link and the
+    /// rename are atomic): a lock held for ever cannot keep the last good binary away.
+    @Test func aHeldDirectoryLockDoesNotStopARollback() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let (run, _, _) = try deployment.start(["--probation", "10s"])
+        deployment.configureNextGeneration("OTC_EXIT_AFTER_MS=1500\nOTC_EXIT_CODE=4\n")
+        let bad = deployment.variant("crashes, lock held")
+        try deployment.deploy(bad)
+        try run.waitForEvent(.probationStarted, generation: 2)
+        deployment.configureNextGeneration("")
+        let directory = open(deployment.scratch.path, O_RDONLY | O_DIRECTORY)
+        try #require(directory >= 0 && flock(directory, LOCK_EX | LOCK_NB) == 0)
+        defer { close(directory) }
+        try run.waitForEvent(.probationFailed, generation: 2)
+        try run.waitForEvent(.upgradeRolledBack, timeout: 30)
+        try run.waitForEvent(.generationReady, generation: 3)
+        #expect(deployment.installed() == deployment.original)
+        #expect(run.exit == nil && !run.hasLogged(.rollbackFailed))
+        try Self.stop(run)
+    }
+
+    /// Red team: two overseerd for one program and one state directory would undo each
+    /// other's installs and rollbacks (both moving PROGRAM.previous): the second runs
+    /// its program with upgrades off and says why.
+    @Test func aSecondInstanceOfOneProgramInOneStateDirectoryTakesNoUpgrades() throws {
+        let deployment = try UpgradeTests.Deployment()
+        let state = deployment.scratch.file("state")
+        let (first, _, _) = try deployment.start(["--state-directory", state])
+        try first.waitForEvent(.upgradesConfigured)
+        let second = try RunningProcess.overseerd(
+            ["--ready", "notify", "--log-format", "json", "--fetch", deployment.deployPath, "-l", "127.0.0.1:0",
+             "--state-directory", state, "--", deployment.program],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "OTC_CONFIG": deployment.configPath])
+        let refused = try second.waitForEvent(.configurationError)
+        #expect(refused.message.contains("another overseerd keeps the upgrade state"), "\(refused)")
+        try second.waitForEvent(.generationReady, generation: 1)
+        #expect(!second.hasLogged(.upgradesConfigured))
+        try Self.stop(second)
+        try Self.stop(first)
     }
 
     // MARK: - 9
