@@ -12,14 +12,19 @@
 // __WALL: a child cloned without SIGCHLD as its exit signal is an orphan to
 // reap like any other.
 
-pid_t overseer_peek_exited_child(void) {
-    siginfo_t info;
-    memset(&info, 0, sizeof info);
+// Looks at any exited child without reaping it (WNOWAIT); -1 with errno on failure.
+static int peek_any_child(siginfo_t *info) {
+    memset(info, 0, sizeof *info);
     int rc;
     do {
-        rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL);
+        rc = waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT | __WALL);
     } while (rc < 0 && errno == EINTR);
-    if (rc < 0) return errno == ECHILD ? 0 : -1;
+    return rc;
+}
+
+pid_t overseer_peek_exited_child(void) {
+    siginfo_t info;
+    if (peek_any_child(&info) < 0) return errno == ECHILD ? 0 : -1;
     return info.si_pid;
 }
 
@@ -48,12 +53,7 @@ int overseer_set_child_subreaper(void) {
 
 int overseer_has_children(void) {
     siginfo_t info;
-    memset(&info, 0, sizeof info);
-    int rc;
-    do {
-        rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) return errno == ECHILD ? 0 : -1;
+    if (peek_any_child(&info) < 0) return errno == ECHILD ? 0 : -1;
     return 1;
 }
 
