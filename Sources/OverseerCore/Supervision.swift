@@ -277,7 +277,6 @@ public struct Supervision: Sendable {
         guard phases[generation] == .starting else { return }
         phases[generation] = nil
         candidate = nil
-        let covered = binary.map { isCoveredByTrial($0) } ?? false
         if let binary {
             feedLife(.generationStarted(generation, binary: binary), into: &actions)
             feedLife(.generationFailed(generation, reason: "could not start: \(reason)"), into: &actions)
@@ -287,7 +286,7 @@ public struct Supervision: Sendable {
             restartFailed(generation, "generation \(generation) could not start: \(reason); generation \(serving) keeps serving", into: &actions)
             actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
             runQueuedRestart(into: &actions)
-        } else if covered, binaryLife.rollback != nil {
+        } else if isRollingBack(binary) {
             orphanedExit = orphanedExit ?? .exited(exitCode)
             actions.append(.log(.info, .stopping, "waiting for the rollback before starting generation \(nextGeneration)"))
         } else if orphanedExit == nil {
@@ -344,7 +343,7 @@ public struct Supervision: Sendable {
             exitIfDone(into: &actions)
             return
         }
-        let covered = binaryLife.generations[generation].map { isCoveredByTrial($0) } ?? false
+        let binary = binaryLife.generations[generation]
         switch phase {
         case .starting:
             candidate = nil
@@ -354,7 +353,7 @@ public struct Supervision: Sendable {
                 restartFailed(generation, "generation \(generation) exited with \(exit) before ready; generation \(serving) keeps serving", into: &actions)
                 actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
                 runQueuedRestart(into: &actions)
-            } else if covered, binaryLife.rollback != nil {
+            } else if isRollingBack(binary) {
                 orphanedExit = orphanedExit ?? exit
                 actions.append(.log(.warning, .generationExited, "generation \(generation) exited with \(exit) before it was ready; starting another on the last good binary once it is back", generation: generation))
             } else if let earlier = orphanedExit {
@@ -368,7 +367,7 @@ public struct Supervision: Sendable {
             serving = nil
             feedLife(.generationFailed(generation, reason: "exited with \(exit)"), into: &actions)
             feedLife(.generationExited(generation), into: &actions)
-            if covered, binaryLife.rollback != nil {
+            if isRollingBack(binary) {
                 // A release that crashes after cutover must not take the service down.
                 orphanedExit = exit
                 actions.append(.log(.warning, .generationExited, "generation \(generation) exited with \(exit); starting another on the last good binary once it is back", generation: generation))
@@ -405,7 +404,7 @@ public struct Supervision: Sendable {
             if case .delay = settings.readiness {
                 actions.append(.cancelTimer(.readyDelay(generation: generation)))
             }
-            let covered = binaryLife.generations[generation].map { isCoveredByTrial($0) } ?? false
+            let binary = binaryLife.generations[generation]
             // Marked first, so that a rollback its failure starts does not stop it a second time.
             phases[generation] = .stopping(failed: true)
             feedLife(.generationFailed(generation, reason: "was not ready after \(timeout)"), into: &actions)
@@ -414,7 +413,7 @@ public struct Supervision: Sendable {
                 stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
                 actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
                 runQueuedRestart(into: &actions)
-            } else if covered, binaryLife.rollback != nil {
+            } else if isRollingBack(binary) {
                 orphanedExit = orphanedExit ?? .exited(OverseerExitCode.notReady)
                 stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
             } else {
@@ -521,9 +520,9 @@ public struct Supervision: Sendable {
         }
     }
 
-    /// Whether a failure of a generation on `binary` is the trial's (and rolls back).
-    private func isCoveredByTrial(_ binary: String) -> Bool {
-        binaryLife.trialBinary == binary || binaryLife.rollback?.bad.sha256 == binary
+    /// Whether a rollback of `binary` is under way: its generation's failure waits for it, not ends overseerd.
+    private func isRollingBack(_ binary: String?) -> Bool {
+        binary != nil && binaryLife.rollback?.bad.sha256 == binary
     }
 
     // MARK: - Helpers

@@ -120,7 +120,7 @@ public struct UpgradeSettings: Equatable, Sendable {
     /// During probation, a child that sends WATCHDOG=1 and then stops for this
     /// long fails it (`--probation-watchdog`); nil: not watched.
     public var probationWatchdog: Duration?
-    /// Where `UpgradeState` is kept across overseerd's own restarts; nil: nowhere.
+    /// Where `BinaryLife.Record` is kept across overseerd's own restarts; nil: nowhere.
     public var stateDirectory: String?
     /// `source` is a release manifest (`--manifest`), not the binary itself.
     public var manifest = false

@@ -137,32 +137,29 @@ final class BinaryLifeStore {
                 } catch {
                     return "\(error)"
                 }
-            }, then: { [unowned self] failure in
-                writing = false
-                lastFailure = failure
-                if let failure {
-                    if !failureLogged { logger.log(.warning, .stateWarning, "cannot write \(file.path): \(failure); upgrade state is kept in memory only") }
-                    failureLogged = true
-                } else {
-                    written = text
-                    failureLogged = false
-                }
-                if next != nil {
-                    writeNext()
-                } else {
-                    let ready = waiting
-                    waiting = []
-                    for work in ready { work(lastFailure) }
-                }
-            })
+            }, then: { [unowned self] failure in finished(text, failure: failure) })
         } catch {
-            writing = false
-            lastFailure = "cannot start writing it: \(error)"
-            if !failureLogged { logger.log(.warning, .stateWarning, "cannot start writing \(file.path): \(error); upgrade state is kept in memory only") }
-            failureLogged = true
-            let ready = waiting
-            waiting = []
-            for work in ready { work(lastFailure) }
+            finished(text, failure: "cannot start writing it: \(error)")
         }
+    }
+
+    /// A write ended (or never started): said once if it failed; the next queued one goes, else the waiters run.
+    private func finished(_ text: String, failure: String?) {
+        writing = false
+        lastFailure = failure
+        if let failure {
+            if !failureLogged { logger.log(.warning, .stateWarning, "cannot write \(file.path): \(failure); upgrade state is kept in memory only") }
+            failureLogged = true
+        } else {
+            written = text
+            failureLogged = false
+        }
+        if next != nil {
+            writeNext()
+            return
+        }
+        let ready = waiting
+        waiting = []
+        for work in ready { work(lastFailure) }
     }
 }

@@ -14,10 +14,7 @@ extension Supervisor {
         }
         do {
             let hashed = try BinaryIdentity.stampedSHA256(ofFileAt: path)
-            if binaryHashes.record(path: path, sha256: hashed.sha256, stampBefore: hashed.stampBefore,
-                                   stampAfter: hashed.stampAfter, hashingBegan: hashed.began) {
-                binaryHashUnsaved = true
-            }
+            _ = keep(hashed, of: path)
             logger.log(.debug, .binaryHashed, "hashed \(path) for OVERSEER_BINARY_ID")
             return hashed.sha256
         } catch {
@@ -45,23 +42,30 @@ extension Supervisor {
                 Result { () throws(SystemError) in try BinaryIdentity.stampedSHA256(ofFileAt: path) }
             }, then: { [unowned self] result in
                 if case let .success(hashed) = result {
-                    if binaryHashes.record(path: path, sha256: hashed.sha256, stampBefore: hashed.stampBefore,
-                                           stampAfter: hashed.stampAfter, hashingBegan: hashed.began) {
-                        binaryHashUnsaved = true
-                    } else if hashed.stampBefore == hashed.stampAfter {
+                    if !keep(hashed, of: path), hashed.stampBefore == hashed.stampAfter {
                         binaryHashes.vouch(path: path, sha256: hashed.sha256, stamp: hashed.stampAfter)
                     }
                     logger.log(.debug, .binaryHashed, "hashed \(path) for OVERSEER_BINARY_ID, off the loop")
                 }
-                let waiting = programHashWaiters ?? []
-                programHashWaiters = nil
-                for work in waiting { work() }
+                runProgramHashWaiters()
             })
         } catch {
-            let waiting = programHashWaiters ?? []
-            programHashWaiters = nil
-            for work in waiting { work() }
+            runProgramHashWaiters()
         }
+    }
+
+    private func runProgramHashWaiters() {
+        let waiting = programHashWaiters ?? []
+        programHashWaiters = nil
+        for work in waiting { work() }
+    }
+
+    /// Keeps a fresh hash in the cache (to be written to its file) when `BinaryHashCache` may trust it.
+    private func keep(_ hashed: BinaryIdentity.Stamped, of path: String) -> Bool {
+        guard binaryHashes.record(path: path, sha256: hashed.sha256, stampBefore: hashed.stampBefore,
+                                  stampAfter: hashed.stampAfter, hashingBegan: hashed.began) else { return false }
+        binaryHashUnsaved = true
+        return true
     }
 
     /// The hash in the cache file, read the first time `path` is started.

@@ -42,7 +42,7 @@ extension UpgradeDriver {
         case (.exited(0), .notModified?):
             discardStaged()
             feed(.unchanged)
-        case let (.exited(0), .downloaded?):
+        case (.exited(0), .downloaded?):
             let bytes = staging.flatMap { SmallFile.bytes($0.path, limit: ReleaseManifest.maximumSize + 1) }
             discardStaged()
             guard let bytes, let report else {
