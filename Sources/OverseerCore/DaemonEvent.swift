@@ -147,4 +147,14 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case upgradeIgnored = "upgrade_ignored"
     /// A verified release waits, staged: the installed binary is on trial (or being rolled back); it is installed once that has ended.
     case upgradeHeld = "upgrade_held"
+    /// A manifest's sequence is below the highest taken: an old manifest replayed; refused.
+    case manifestReplayed = "manifest_replayed"
+    /// A manifest's sequence was taken before with other bytes; refused.
+    case manifestConflict = "manifest_conflict"
+    /// A manifest's `expires` has passed (or the one last taken has, while the server sends nothing newer); nothing is installed.
+    case manifestExpired = "manifest_expired"
+    /// A manifest refused for its signatures, its name, a missing field or a malformed key rotation.
+    case manifestRefused = "manifest_refused"
+    /// A manifest installed new keys (a rotation), or `overseerd forget-keys` went back to the command line's.
+    case manifestKeysChanged = "manifest_keys_changed"
 }

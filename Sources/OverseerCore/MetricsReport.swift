@@ -20,6 +20,8 @@ public struct MetricsReport: Sendable {
     public var orphansReaped: Int?
     /// Lines overseerd dropped because its stderr was full (`LogStream`).
     public var logLinesDropped = 0
+    /// When the newest signed release manifest expires, in seconds since the Unix epoch (`--manifest`, its `expires`).
+    public var manifestExpires: Int64?
 
     public init(servingGeneration: Int?, childStartTime: Double?, binarySHA256: String?, releaseVersion: String?,
                 restarts: RestartMetrics, upgrades: UpgradeMetrics?, process: ProcessUsage) {
@@ -66,6 +68,10 @@ public struct MetricsReport: Sendable {
             for result in UpgradeMetrics.PollResult.allCases {
                 out.sample("overseerd_upgrade_polls_total", [("result", result.rawValue)], upgrades.polls[result] ?? 0)
             }
+        }
+        if let manifestExpires {
+            out.single("overseerd_manifest_expires_timestamp_seconds", .gauge,
+                       help: "When the newest release manifest expires (its \"expires\"), since the Unix epoch, in seconds.", Double(manifestExpires))
         }
         if let orphansReaped {
             out.family("overseerd_orphans_reaped_total", .counter, help: "Processes reparented to overseerd (PID 1 or subreaper) that it reaped.")

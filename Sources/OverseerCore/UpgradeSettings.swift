@@ -95,8 +95,19 @@ public struct UpgradeSettings: Equatable, Sendable {
     public var sha256: String?
     /// Also fetch `URL.sha256` and require the binary to match it.
     public var sidecarChecksum = false
-    /// The minisign public key (the base64 line, from a file or given inline).
-    public var minisignKey: String?
+    /// The minisign public keys (`--minisign-key`, repeatable: a .pub file or its base64 line).
+    public var minisignKeys: [String] = []
+    /// The first of `minisignKeys`: a single key, as before thresholds.
+    public var minisignKey: String? {
+        get { minisignKeys.first }
+        set { minisignKeys = newValue.map { [$0] } ?? [] }
+    }
+    /// How many distinct keys of `minisignKeys` must have signed (`--signatures-required`).
+    public var signaturesRequired = 1
+    /// A network manifest may come unsigned (`--allow-unsigned-manifest`).
+    public var allowUnsignedManifest = false
+    /// The product a manifest must name (`--release-name`); nil: the program's file name.
+    public var releaseName: String?
     public var check: Check = .token
     public var checkTimeout: Duration = .seconds(5)
     /// A command run with the staged path as its argument; non-zero rejects.
@@ -154,6 +165,41 @@ public struct UpgradeSettings: Equatable, Sendable {
         }
         if maxBinarySize <= 0 {
             throw ConfigurationError("--max-binary-size must be more than 0")
+        }
+        try validateTrust()
+    }
+
+    /// The rules of trusted rollouts (docs/SECURITY.md): a network manifest is
+    /// signed unless said otherwise, and its replay protection survives restarts.
+    private func validateTrust() throws(ConfigurationError) {
+        if !minisignKeys.isEmpty, !(1 ... minisignKeys.count).contains(signaturesRequired) {
+            throw ConfigurationError("--signatures-required \(signaturesRequired) is not between 1 and the \(minisignKeys.count) --minisign-key given")
+        }
+        if minisignKeys.isEmpty, signaturesRequired != 1 {
+            throw ConfigurationError("--signatures-required needs --minisign-key: give the keys whose signatures count")
+        }
+        if minisignKeys.count > 16 {
+            throw ConfigurationError("\(minisignKeys.count) --minisign-key given: at most 16")
+        }
+        guard manifest else {
+            if allowUnsignedManifest { throw ConfigurationError("--allow-unsigned-manifest needs --manifest: it is about release manifests") }
+            if releaseName != nil { throw ConfigurationError("--release-name needs --manifest: it is the name a manifest must carry") }
+            return
+        }
+        if case .network = source, minisignKeys.isEmpty, !allowUnsignedManifest {
+            throw ConfigurationError("--manifest \(source) needs --minisign-key: a manifest fetched over the network is signed, or anyone on the path picks what every host runs; give --allow-unsigned-manifest to take it on the transport's word")
+        }
+        if allowUnsignedManifest, !minisignKeys.isEmpty {
+            throw ConfigurationError("--allow-unsigned-manifest and --minisign-key contradict each other: leave out one")
+        }
+        if stateDirectory == nil {
+            throw ConfigurationError("--manifest needs --state-directory (or $STATE_DIRECTORY): the highest manifest sequence taken must survive restarts, or an old manifest replayed after one would be followed")
+        }
+        if let releaseName {
+            guard !releaseName.isEmpty, releaseName.utf8.count <= 128,
+                  !releaseName.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+                throw ConfigurationError("bad --release-name: give 1 to 128 printable characters, as the manifests' \"name\"")
+            }
         }
     }
 }

@@ -47,13 +47,23 @@ public enum UpgradeVerification {
 
     /// The hash overseerd-fetch reported for the bytes it wrote, checked for form
     /// and against the size overseerd sees in the staged file.
-    public static func fetchedHash(reported: String?, reportedSize: Int64?, stagedSize: Int64, limit: Int64) -> Result<String, FetchRejection> {
+    public static func fetchedHash(reported: String?, reportedSize: Int64?, stagedSize: Int64, limit: Int64,
+                                   expectedSize: Int64? = nil) -> Result<String, FetchRejection> {
+        if let reason = sizeMismatch(stagedSize, expected: expectedSize) { return .failure(reason) }
         guard stagedSize <= limit else { return .failure(.init("download is \(stagedSize) bytes, over --max-binary-size")) }
         guard let reported, SHA256Hex.isValid(reported.lowercased()) else { return .failure(.init("overseerd-fetch reported no valid sha256 for the download")) }
         if let reportedSize, reportedSize != stagedSize {
             return .failure(.init("overseerd-fetch reported \(reportedSize) bytes but \(stagedSize) are staged"))
         }
         return .success(reported.lowercased())
+    }
+}
+
+extension UpgradeVerification {
+    /// A manifest's `size` is the binary's exact length: a shorter or longer one is refused before it is hashed.
+    public static func sizeMismatch(_ size: Int64, expected: Int64?) -> FetchRejection? {
+        guard let expected, size != expected else { return nil }
+        return FetchRejection("the binary is \(size) bytes, the manifest's \"size\" says \(expected)")
     }
 }
 

@@ -19,6 +19,8 @@ protocol ControlTarget: AnyObject {
     func requestReexec(reason: String, completion: @escaping (Bool, String) -> Void)
     /// Takes a rejected binary off the list; the answer's text, and whether it was there.
     func forget(_ sha256: String) -> (Bool, String)
+    /// `overseerd forget-keys`: back to the command line's manifest keys.
+    func forgetKeys() -> (Bool, String)
 }
 
 /// The unix socket `overseerd status` and `overseerd restart` talk to. Only
@@ -170,6 +172,9 @@ final class ControlServer {
             if !wait { finish(connection, "\(ControlAnswer.ok) restart requested\n") }
         case let .forget(sha256):
             let (done, message) = target.forget(sha256)
+            finish(connection, "\(done ? ControlAnswer.ok : ControlAnswer.error) \(message)\n")
+        case .forgetKeys:
+            let (done, message) = target.forgetKeys()
             finish(connection, "\(done ? ControlAnswer.ok : ControlAnswer.error) \(message)\n")
         case .reexec:
             connection.waitingAfter = Int.max

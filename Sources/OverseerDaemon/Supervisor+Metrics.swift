@@ -34,6 +34,7 @@ extension Supervisor {
             restarts: restartMetrics, upgrades: upgrade?.metrics, process: process)
         report.orphansReaped = orphans?.reaped
         report.logLinesDropped = LogStream.standardError.droppedLines
+        report.manifestExpires = upgrade?.manifestTracking.expires
         return report.text
     }
 }

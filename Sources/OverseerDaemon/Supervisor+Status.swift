@@ -28,6 +28,11 @@ extension Supervisor: ControlTarget {
         return (true, "\(sha256.prefix(12)) may be installed again")
     }
 
+    func forgetKeys() -> (Bool, String) {
+        guard let upgrade else { return (false, "upgrades are not configured: there are no manifest keys") }
+        return upgrade.forgetKeys()
+    }
+
     /// What `overseerd status` prints after its `ok` line.
     func statusText() -> String {
         var lines = ["overseerd pid \(Posix.pid), up \(Duration.seconds(seconds(since: startedAt)).shortDescription), program \(configuration.program)"]

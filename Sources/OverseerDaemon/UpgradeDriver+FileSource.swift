@@ -41,7 +41,8 @@ extension UpgradeDriver {
     func startCopy(from path: String, identity: [Int]?) {
         guard let staging = newStagingFile() else { return }
         self.staging = staging
-        let limit = settings.maxBinarySize
+        let expectedSize = manifestTracking.pendingSize
+        let limit = min(expectedSize ?? settings.maxBinarySize, settings.maxBinarySize)
         struct Intake: Sendable {
             let result: Result<(size: Int64, sha256: String), StagingError>
             let sidecars: [String: String]
@@ -65,7 +66,11 @@ extension UpgradeDriver {
                 return Intake(result: result, sidecars: sidecars)
             }, then: { [unowned self] (intake: Intake) in
                 switch intake.result {
-                case let .success((_, sha256)):
+                case let .success((size, sha256)):
+                    if let rejection = UpgradeVerification.sizeMismatch(size, expected: expectedSize) {
+                        feed(.fetchFailed(reason: rejection.description))
+                        return
+                    }
                     if let identity { lastTakenIdentity = identity }
                     sidecars = intake.sidecars
                     fetched(sha256)

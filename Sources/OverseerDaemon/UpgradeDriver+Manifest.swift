@@ -15,9 +15,72 @@ extension UpgradeDriver {
         var lastNote: String?
         /// What the last manifest said, for `status`.
         var seen: (version: String, bucket: Int, percent: Int, decision: String)?
+        /// Which manifests are followed (`ManifestTrust`), and where that is kept; set at the first poll.
+        var trust: ManifestTrust?
+        var trustStore: ManifestTrustStore?
+        /// The `expires` of the newest manifest whose signatures passed (taken, or refused as expired): the metric.
+        var expires: Int64?
+        /// The newest manifest has expired (said once, until a fresh one is taken).
+        var expired = false
+        /// The binary's exact size the manifest's release gave.
+        var pendingSize: Int64?
+    }
+
+    /// The name a manifest must carry: `--release-name`, else the program's file name.
+    var releaseName: String {
+        settings.releaseName ?? String(target.split(separator: "/").last ?? "")
+    }
+
+    /// Reads the trust kept in the state directory, once, before the first manifest.
+    private func prepareTrust() {
+        guard manifestTracking.trust == nil else { return }
+        var record = ManifestTrust.Record()
+        if let directory = settings.stateDirectory {
+            let store = ManifestTrustStore(directory: directory, program: target, logger: logger) { [unowned self] work, then throws(SystemError) in
+                try inBackground(work, then: then)
+            }
+            record = store.load()
+            manifestTracking.trustStore = store
+        }
+        let commandLine = ManifestTrust.KeySet(keys: plan.keys.map(\.base64), required: settings.signaturesRequired)
+        let trust = ManifestTrust(commandLine: commandLine, record: record)
+        if record.rotated != nil, trust.rotated == nil {
+            logger.log(.notice, .manifestKeysChanged, "the keys a manifest rotated to were installed over other --minisign-key keys than these: the command line's \(commandLine) are used")
+        } else if let rotated = trust.rotated {
+            logger.log(.notice, .manifestKeysChanged, "manifests must be signed by the keys a manifest rotated to (\(rotated)), not the command line's (overseerd forget-keys goes back to them)")
+        }
+        manifestTracking.trust = trust
+        manifestTracking.expires = trust.expires
+    }
+
+    /// `overseerd forget-keys`: back to the command line's keys; what was done, in one line.
+    func forgetKeys() -> (Bool, String) {
+        prepareTrust()
+        guard settings.manifest, var trust = manifestTracking.trust else { return (false, "no --manifest: there are no manifest keys") }
+        guard trust.forgetKeys() else { return (false, "manifests are signed by the command line's keys already (\(trust.commandLine))") }
+        manifestTracking.trust = trust
+        manifestTracking.trustStore?.save(trust.record)
+        let line = "manifest keys forgotten: manifests must be signed by the command line's keys again (\(trust.commandLine))"
+        logger.log(.notice, .manifestKeysChanged, line)
+        host.upgradeStatusChanged()
+        return (true, line)
+    }
+
+    /// Nothing new came (304, or a failed poll): the manifest taken last may have expired meanwhile.
+    func noteManifestUnchanged() {
+        guard let trust = manifestTracking.trust, let at = trust.expires, trust.hasExpired(now: Posix.wallClockSeconds) else { return }
+        manifestExpired(at, from: "\(settings.source)")
+    }
+
+    private func manifestExpired(_ at: Int64, from location: String) {
+        manifestTracking.expires = at
+        guard !manifestTracking.expired else { return }
+        manifestTracking.expired = true
+        manifestNote(.warning, .manifestExpired, "manifest from \(EscapedText.escape(location)) expired at \(RFC3339.format(at)) and nothing newer came: nothing is installed until the publisher signs a fresh one; the installed binary stays")
     }
 
     func startManifestPoll() {
+        prepareTrust()
         switch settings.source {
         case let .file(path):
             guard let bytes = SmallFile.bytes(path, limit: ReleaseManifest.maximumSize + 1) else {
@@ -29,7 +92,7 @@ extension UpgradeDriver {
             guard let staging = newStagingFile() else { return }
             self.staging = staging
             startNetworkFetch(url, conditional: true, maxSize: Int64(ReleaseManifest.maximumSize),
-                              sidecars: settings.minisignKey != nil ? [".minisig"] : [], into: staging) { [unowned self] result in
+                              sidecars: plan.keys.isEmpty ? [] : [".minisig"], into: staging) { [unowned self] result in
                 manifestFetched(result, from: url)
             }
         }
@@ -41,6 +104,7 @@ extension UpgradeDriver {
         switch (result.exit, report?.result) {
         case (.exited(0), .notModified?):
             discardStaged()
+            noteManifestUnchanged()
             feed(.unchanged)
         case (.exited(0), .downloaded?):
             let bytes = staging.flatMap { SmallFile.bytes($0.path, limit: ReleaseManifest.maximumSize + 1) }
@@ -53,30 +117,41 @@ extension UpgradeDriver {
             manifestArrived(bytes, signature: report.sidecar(".minisig"), from: url)
         default:
             let reason = report?.message.map { EscapedText.escape($0) } ?? "overseerd-fetch ended with \(result.exit)"
+            noteManifestUnchanged()
             feed(.fetchFailed(reason: "manifest: \(reason)"))
         }
     }
 
     /// Checks, reads and decides on a manifest; the cycle is in `.fetching`.
     private func manifestArrived(_ bytes: [UInt8], signature: String?, from location: String) {
-        if let key = plan.key {
-            guard let signature else {
-                refuseManifest("there is no .minisig signature beside it", from: location)
-                return
-            }
-            do {
-                try Minisign.verify(contents: bytes, signature: try Minisign.Signature(parsing: signature), key: key)
-            } catch {
-                refuseManifest("its signature: \(error)", from: location)
-                return
-            }
-        }
+        // Parsed before its signatures are checked (the parser is bounded and fuzzed):
+        // a rotation's new keys must be known to count their signatures.
         let manifest: ReleaseManifest
         do {
             manifest = try ReleaseManifest(parsing: bytes)
         } catch {
             refuseManifest("\(error)", from: location)
             return
+        }
+        guard let verdict = judgeTrust(manifest, bytes: bytes, signature: signature, from: location) else { return }
+        switch verdict {
+        case let .refused(refusal):
+            if case let .expired(at) = refusal {
+                validators.keepManifest()
+                manifestExpired(at, from: location)
+                feed(.unchanged)
+                return
+            }
+            refuseManifest(refusal.description, from: location, event: refusal.event)
+            return
+        case let .accepted(rotated):
+            manifestTracking.expires = manifest.expires
+            manifestTracking.expired = false
+            if let trust = manifestTracking.trust { manifestTracking.trustStore?.save(trust.record) }
+            if let rotated {
+                logger.log(.notice, .manifestKeysChanged, "manifest from \(EscapedText.escape(location)) rotated the keys: from now on manifests must be signed by \(rotated) it names, in place of the command line's (overseerd forget-keys goes back to them)")
+                host.upgradeStatusChanged()
+            }
         }
         let bucket = RolloutBucket.bucket(hostID: plan.hostID ?? "", version: manifest.version)
         let facts = RolloutDecision.Facts(manifestVersion: manifest.version, stagingPercent: manifest.stagingPercent,
@@ -118,7 +193,7 @@ extension UpgradeDriver {
                 return
             }
             manifestNote(.notice, .rolloutDecision, "taking release \(version) (\(EscapedText.escape(why))) from \(EscapedText.escape(url))")
-            fetchRelease(version: manifest.version, sha256: manifest.sha256, from: url)
+            fetchRelease(version: manifest.version, sha256: manifest.sha256, size: manifest.size, from: url)
         }
     }
 
@@ -126,9 +201,54 @@ extension UpgradeDriver {
         manifestTracking.seen = (EscapedText.escape(manifest.version, limit: 128), bucket, manifest.stagingPercent, decision)
     }
 
-    private func refuseManifest(_ why: String, from location: String) {
-        manifestNote(.error, .upgradePollFailed, "manifest from \(EscapedText.escape(location)) refused: \(why); the installed binary stays")
+    private func refuseManifest(_ why: String, from location: String, event: DaemonEvent = .upgradePollFailed) {
+        manifestNote(.error, event, "manifest from \(EscapedText.escape(location)) refused: \(why); the installed binary stays")
         feed(.unchanged)
+    }
+
+    /// Which trusted keys signed `bytes`, then `ManifestTrust`'s verdict; nil when
+    /// the manifest was refused here already (no or malformed signatures, a malformed key).
+    private func judgeTrust(_ manifest: ReleaseManifest, bytes: [UInt8], signature: String?,
+                            from location: String) -> ManifestTrust.Verdict? {
+        guard var trust = manifestTracking.trust else { return nil }
+        var rotation: ManifestTrust.KeySet?
+        var newKeys: [Minisign.PublicKey] = []
+        if let keys = manifest.keys {
+            for text in keys {
+                do {
+                    newKeys.append(try Minisign.PublicKey(parsing: text))
+                } catch {
+                    refuseManifest("its \"keys\" holds \(EscapedText.escape(text, limit: 64)): \(error)", from: location, event: .manifestRefused)
+                    return nil
+                }
+            }
+            rotation = ManifestTrust.KeySet(keys: newKeys.map(\.base64), required: manifest.signaturesRequired ?? 1)
+        }
+        var signers: Set<String> = []
+        if !trust.current.isUnsigned || rotation != nil {
+            guard let signature else {
+                refuseManifest("there is no .minisig signature beside it", from: location, event: .manifestRefused)
+                return nil
+            }
+            let signatures: [Minisign.Signature]
+            do {
+                signatures = try Minisign.signatures(parsing: signature)
+            } catch {
+                refuseManifest("its signature: \(error)", from: location, event: .manifestRefused)
+                return nil
+            }
+            var keys = newKeys
+            for text in trust.current.keys {
+                if let key = try? Minisign.PublicKey(parsing: text), !keys.contains(key) { keys.append(key) }
+            }
+            signers = Minisign.signers(of: bytes, signatures: signatures, keys: keys).keys
+        }
+        let candidate = ManifestTrust.Candidate(name: manifest.name, sequence: manifest.sequence, size: manifest.size,
+                                                expires: manifest.expires, rotation: rotation,
+                                                digest: Minisign.sha256(bytes), signers: signers)
+        let verdict = trust.judge(candidate, releaseName: releaseName, now: Posix.wallClockSeconds)
+        manifestTracking.trust = trust
+        return verdict
     }
 
     /// A decision about the manifest is said once, not at every poll.
@@ -140,15 +260,17 @@ extension UpgradeDriver {
     }
 
     /// Fetches the manifest's binary (a path or a URL) and checks it against the manifest's sha256.
-    private func fetchRelease(version: String, sha256: String, from url: String) {
+    private func fetchRelease(version: String, sha256: String, size: Int64?, from url: String) {
         manifestTracking.pendingRelease = (version, sha256)
+        manifestTracking.pendingSize = size
         if url.hasPrefix("/") {
             startCopy(from: url, identity: nil)
             return
         }
         guard let staging = newStagingFile() else { return }
         self.staging = staging
-        startNetworkFetch(url, conditional: false, maxSize: settings.maxBinarySize, sidecars: [], into: staging) { [unowned self] result in
+        // The manifest's size caps the download: overseerd-fetch stops one byte past it.
+        startNetworkFetch(url, conditional: false, maxSize: min(size ?? settings.maxBinarySize, settings.maxBinarySize), sidecars: [], into: staging) { [unowned self] result in
             fetchFinished(result, keepsValidators: false)
         }
     }

@@ -100,7 +100,7 @@ extension UpgradeDriver {
             }
             let reported: String
             switch UpgradeVerification.fetchedHash(reported: report.sha256, reportedSize: report.bytes, stagedSize: size,
-                                                   limit: settings.maxBinarySize) {
+                                                   limit: settings.maxBinarySize, expectedSize: manifestTracking.pendingSize) {
             case let .success(sha256): reported = sha256
             case let .failure(rejection):
                 feed(.fetchFailed(reason: rejection.description))

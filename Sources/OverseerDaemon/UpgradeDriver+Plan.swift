@@ -1,12 +1,16 @@
 import OverseerCore
 import OverseerFetch
+import OverseerProtocol
 import OverseerSystem
 
 extension UpgradeDriver {
     /// What is checked once at start: a mistake here stops overseerd before it binds anything.
     struct Plan {
         let settings: UpgradeSettings
-        let key: Minisign.PublicKey?
+        /// The `--minisign-key` keys, in order.
+        let keys: [Minisign.PublicKey]
+        /// The first key (a binary's signature with `--fetch` and one key).
+        var key: Minisign.PublicKey? { keys.first }
         let fetchHelper: String?
         let fetchUser: (uid: UInt32, gid: UInt32)?
         /// This host's id for staged rollouts (with --manifest).
@@ -16,17 +20,22 @@ extension UpgradeDriver {
 
         init(_ settings: UpgradeSettings) throws(ConfigurationError) {
             self.settings = settings
-            if let keyText = settings.minisignKey {
+            var keys: [Minisign.PublicKey] = []
+            for keyText in settings.minisignKeys {
                 var text = keyText
                 if keyText.contains("/"), let contents = SmallFile.read(keyText) { text = contents }
+                let key: Minisign.PublicKey
                 do {
                     key = try Minisign.PublicKey(parsing: text)
                 } catch {
-                    throw ConfigurationError("bad --minisign-key \"\(keyText)\": \(error); give the .pub file or its base64 line")
+                    throw ConfigurationError("bad --minisign-key \"\(EscapedText.escape(keyText, limit: 128))\": \(error); give the .pub file or its base64 line")
                 }
-            } else {
-                key = nil
+                if keys.contains(where: { $0.keyID == key.keyID }) {
+                    throw ConfigurationError("--minisign-key \"\(EscapedText.escape(keyText, limit: 128))\" has the key id of another --minisign-key: give each key once (--signatures-required counts distinct keys)")
+                }
+                keys.append(key)
             }
+            self.keys = keys
             if case .network = settings.source {
                 let candidates = [settings.fetchHelperPath, ProcFS.besideOwnExecutable("overseerd-fetch"),
                                   "/usr/libexec/overseerd/overseerd-fetch"].compactMap { $0 }

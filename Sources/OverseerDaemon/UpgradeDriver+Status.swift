@@ -21,6 +21,7 @@ extension UpgradeDriver {
             if let seen = manifestTracking.seen {
                 release += "; manifest \(seen.version), bucket \(seen.bucket) of \(seen.percent) %: \(seen.decision)"
             }
+            release += "; \(trustSummary)"
         }
         return "from \(settings.manifest ? "manifest " : "")\(settings.source), installed \(host.binaryLife.installed.map { String($0.sha256.prefix(12)) } ?? "unknown")\(release), \(state), \(host.binaryLife.rejected.count) rejected"
     }
@@ -33,7 +34,29 @@ extension UpgradeDriver {
             fields += [("manifest_version", .string(seen.version)), ("bucket", .integer(Int64(seen.bucket))),
                        ("staging_percent", .integer(Int64(seen.percent))), ("rollout", .string(seen.decision))]
         }
+        let trust = manifestTracking.trust
+        fields += [("manifest_sequence", trust?.highest.map { .integer(Int64($0.sequence)) } ?? .null),
+                   ("manifest_expires", manifestTracking.expires.map { .string(RFC3339.format($0)) } ?? .null),
+                   ("manifest_expired", .bool(manifestTracking.expired)),
+                   ("manifest_keys", .string(keysDescription))]
         return fields
+    }
+
+    /// Which keys manifests must be signed with, as a person reads it.
+    private var keysDescription: String {
+        guard let trust = manifestTracking.trust else { return "not read yet" }
+        return trust.rotated.map { "rotated by a manifest: \($0)" } ?? "command line: \(trust.commandLine)"
+    }
+
+    /// The manifest's trust in one line: sequence, expiry, keys.
+    private var trustSummary: String {
+        var parts: [String] = []
+        if let sequence = manifestTracking.trust?.highest?.sequence { parts.append("sequence \(sequence)") }
+        if let expires = manifestTracking.expires {
+            parts.append("\(manifestTracking.expired ? "expired" : "expires") \(RFC3339.format(expires))")
+        }
+        parts.append("keys \(keysDescription)")
+        return parts.joined(separator: ", ")
     }
 
     /// The installed release's version as a person reads it.
@@ -51,6 +74,9 @@ extension UpgradeDriver {
         var text = "release \(shownVersion)"
         if let seen = manifestTracking.seen, seen.decision != "up to date" {
             text += ", manifest \(seen.version) \(seen.decision) (bucket \(seen.bucket) of \(seen.percent) %)"
+        }
+        if manifestTracking.expired, let expires = manifestTracking.expires {
+            text += ", manifest expired at \(RFC3339.format(expires))"
         }
         return text
     }

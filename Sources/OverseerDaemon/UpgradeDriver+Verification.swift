@@ -34,7 +34,7 @@ extension UpgradeDriver {
     }
 
     private func verifySignature(_ staging: StagingFile) {
-        guard let key = plan.key else {
+        guard !plan.keys.isEmpty else {
             feed(.stepFailed(.signature, reason: "no --minisign-key is loaded"))
             return
         }
@@ -42,34 +42,30 @@ extension UpgradeDriver {
             feed(.stepFailed(.signature, reason: "no .minisig signature beside the binary"))
             return
         }
-        let signature: Minisign.Signature
+        let signatures: [Minisign.Signature]
         do {
-            signature = try Minisign.Signature(parsing: text)
+            signatures = try Minisign.signatures(parsing: text)
         } catch {
             feed(.stepFailed(.signature, reason: error.description))
             return
         }
         let path = staging.path
+        let keys = plan.keys
+        let required = settings.signaturesRequired
         do {
             // BLAKE2b over the whole file: as long as a hash, so off the loop.
-            try inBackground({ () -> String? in
-                do {
-                    try Minisign.verify(fileAt: path, signature: signature, key: key)
-                    return nil
-                } catch {
-                    return "\(error)"
-                }
-            }, then: { [unowned self] failure in
-                if let failure {
-                    feed(.stepFailed(.signature, reason: failure))
+            try inBackground({ Minisign.signers(ofFileAt: path, signatures: signatures, keys: keys) },
+                             then: { [unowned self] signers in
+                guard signers.keys.count >= required else {
+                    feed(.stepFailed(.signature, reason: signers.shortfall(required: required, keys: keys, signatures: signatures)))
                     return
                 }
                 let installedAt = Int64(ProcFS.modificationTime(target))
-                if let reason = UpgradeVerification.antiReplay(signedAt: signature.timestamp, installedAt: installedAt) {
+                if let reason = UpgradeVerification.antiReplay(signedAt: signers.oldestTimestamp, installedAt: installedAt) {
                     feed(.stepFailed(.signature, reason: reason))
                     return
                 }
-                signatureTimestamp = signature.timestamp
+                signatureTimestamp = signers.oldestTimestamp
                 feed(.stepPassed(.signature))
             })
         } catch {

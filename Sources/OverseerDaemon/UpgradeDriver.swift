@@ -109,6 +109,7 @@ final class UpgradeDriver {
 
     func shutdown() {
         discardStaged()
+        manifestTracking.trustStore?.flush()
     }
 
     /// Polls wait until `release()` (a re-exec is being checked).

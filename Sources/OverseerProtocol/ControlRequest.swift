@@ -12,6 +12,8 @@ public enum ControlRequest: Equatable, Sendable {
     case reexec
     /// Take a rejected binary (its SHA-256) off the rejected list.
     case forget(sha256: String)
+    /// Go back to the command line's manifest keys, dropping those a manifest rotated to.
+    case forgetKeys
 
     /// The longest request line taken.
     public static let maximumLength = 256
@@ -26,6 +28,7 @@ public enum ControlRequest: Equatable, Sendable {
         case ["reexec"]: self = .reexec
         case ["metrics"]: self = .metrics
         case ["health"]: self = .health
+        case ["forget-keys"]: self = .forgetKeys
         case let words where words.count == 2 && words[0] == "forget":
             let hash = words[1].lowercased()
             guard SHA256Hex.isValid(hash) else {
@@ -33,7 +36,7 @@ public enum ControlRequest: Equatable, Sendable {
             }
             self = .forget(sha256: hash)
         default:
-            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], health, metrics, restart [--wait], reexec or forget SHA256")
+            throw ProtocolError("unknown request \"\(line.prefix(64))\": expected status [--json], health, metrics, restart [--wait], reexec, forget SHA256 or forget-keys")
         }
     }
 
@@ -45,6 +48,7 @@ public enum ControlRequest: Equatable, Sendable {
         case .metrics: "metrics"
         case .health: "health"
         case let .forget(sha256): "forget \(sha256)"
+        case .forgetKeys: "forget-keys"
         }
     }
 }

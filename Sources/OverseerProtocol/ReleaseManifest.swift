@@ -2,10 +2,13 @@
 /// its hosts it is offered. JSON, polled like `--fetch`:
 ///
 /// ```json
-/// {"version": "2.0.0", "url": "app-2.0.0-{os}-{arch}", "sha256": "<hex>",
+/// {"name": "app", "sequence": 42, "expires": "2027-01-31T00:00:00Z",
+///  "version": "2.0.0", "url": "app-2.0.0-{os}-{arch}", "sha256": "<hex>", "size": 7340032,
 ///  "staging_percent": 30, "yanked": ["1.9.0"]}
 /// ```
 /// Unknown members are ignored, so a manifest can carry more than overseerd reads.
+/// `name`, `sequence`, `size`, `expires`, `keys` and `signatures_required` are
+/// judged by `ManifestTrust` (docs/PROTOCOL.md; the schema is docs/release-manifest.schema.json).
 public struct ReleaseManifest: Equatable, Sendable {
     /// The largest manifest read.
     public static let maximumSize = 1 << 20
@@ -19,13 +22,36 @@ public struct ReleaseManifest: Equatable, Sendable {
     public var stagingPercent: Int
     /// Versions that must not run.
     public var yanked: [String]
+    /// The product this manifest releases; must equal `--release-name`.
+    public var name: String?
+    /// Raised by the publisher on every change: a lower one is a replay.
+    public var sequence: UInt64?
+    /// The binary's exact length in bytes.
+    public var size: Int64?
+    /// When the manifest stops being valid, seconds since the epoch (from RFC 3339 UTC).
+    public var expires: Int64?
+    /// A key rotation: the minisign public keys (base64 lines) to trust from now on.
+    public var keys: [String]?
+    /// With `keys`: how many of them must sign (default 1).
+    public var signaturesRequired: Int?
 
-    public init(version: String, url: String, sha256: String, stagingPercent: Int = 100, yanked: [String] = []) {
+    /// The most keys a rotation may name.
+    public static let maximumKeys = 16
+
+    public init(version: String, url: String, sha256: String, stagingPercent: Int = 100, yanked: [String] = [],
+                name: String? = nil, sequence: UInt64? = nil, size: Int64? = nil, expires: Int64? = nil,
+                keys: [String]? = nil, signaturesRequired: Int? = nil) {
         self.version = version
         self.url = url
         self.sha256 = sha256
         self.stagingPercent = stagingPercent
         self.yanked = yanked
+        self.name = name
+        self.sequence = sequence
+        self.size = size
+        self.expires = expires
+        self.keys = keys
+        self.signaturesRequired = signaturesRequired
     }
 
     /// Parses a manifest; a malformed one throws with one line saying what is wrong.
@@ -77,5 +103,39 @@ public struct ReleaseManifest: Equatable, Sendable {
             }
         }
         self.init(version: version, url: url, sha256: sha256, stagingPercent: percent, yanked: yanked)
+        name = try text("name", required: false)
+        if let name, name.utf8.count > 128 { throw ProtocolError("the manifest's \"name\" is over 128 bytes") }
+        func whole(_ key: String, _ range: ClosedRange<UInt64>, _ what: String) throws(ProtocolError) -> UInt64? {
+            guard let node = root[key] else { return nil }
+            guard case let .number(digits) = node, digits.utf8.count <= 20, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let value = UInt64(digits), range.contains(value) else {
+                throw ProtocolError("the manifest's \"\(key)\" is not \(what)")
+            }
+            return value
+        }
+        sequence = try whole("sequence", 1 ... UInt64(Int64.max), "a whole number from 1 to 2^63-1")
+        size = try whole("size", 1 ... UInt64(Int64.max), "a whole number of bytes above 0").map { Int64($0) }
+        if let text = try text("expires", required: false) {
+            guard let seconds = RFC3339.parse(text) else {
+                throw ProtocolError("the manifest's \"expires\" is not an RFC 3339 time such as 2027-01-31T00:00:00Z")
+            }
+            expires = seconds
+        }
+        if let node = root["keys"] {
+            guard case let .array(items) = node, !items.isEmpty, items.count <= Self.maximumKeys else {
+                throw ProtocolError("the manifest's \"keys\" is not a list of 1 to \(Self.maximumKeys) minisign public keys")
+            }
+            keys = try items.map { item throws(ProtocolError) in
+                guard let key = item.stringValue, (1 ... 128).contains(key.utf8.count),
+                      key.utf8.allSatisfy({ $0 < 0x80 && ($0 == 0x2b || $0 == 0x2f || $0 == 0x3d || (0x30 ... 0x39).contains($0) || (0x41 ... 0x5a).contains($0) || (0x61 ... 0x7a).contains($0)) }) else {
+                    throw ProtocolError("the manifest's \"keys\" holds something other than minisign public keys (their base64 line)")
+                }
+                return key
+            }
+        }
+        signaturesRequired = try whole("signatures_required", 1 ... UInt64(Self.maximumKeys), "a whole number from 1 to \(Self.maximumKeys)").map { Int($0) }
+        if signaturesRequired != nil, keys == nil {
+            throw ProtocolError("the manifest has \"signatures_required\" without \"keys\": a rotation names both")
+        }
     }
 }

@@ -50,6 +50,7 @@ enum ControlClient {
                            overseerd restart [--wait] [--timeout DURATION] [--control-socket PATH]
                            overseerd reexec [--timeout DURATION] [--control-socket PATH]
                            overseerd forget SHA256 [--control-socket PATH]
+                           overseerd forget-keys [--control-socket PATH]
 
                     Asks the overseerd listening on PATH (default \(path); also OVERSEERD_CONTROL_SOCKET).
                     health exits 0 when a generation serves and is ready (also during a restart), and 1 with
@@ -60,6 +61,8 @@ enum ControlClient {
                     listening sockets and the serving child.
                     forget takes a rejected binary (its SHA-256, as the log shows it) off the rejected list,
                     in memory and in --state-directory, so that it may be installed again.
+                    forget-keys drops the manifest keys a key rotation installed: manifests must be signed
+                    by the --minisign-key keys of the command line again.
                     --timeout gives up when no answer came by then (default \(defaultTimeout.shortDescription)); a restart
                     still under way goes on. Ctrl-C (SIGINT) or SIGTERM ends the command at once, with the
                     usual 130 or 143 of a command killed by that signal.

@@ -96,8 +96,8 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("checksum"), help: ArgumentHelp("sidecar: a new binary must match URL.sha256 (or PATH.sha256).", valueName: "source"))
     var checksum: String?
 
-    @Option(name: .customLong("minisign-key"), help: ArgumentHelp("A new binary must carry a minisign signature (URL.minisig) by this key: a .pub file or its base64 line.", valueName: "key"))
-    var minisignKey: String?
+    @Option(name: .customLong("minisign-key"), help: ArgumentHelp("A new binary (or a --manifest) must carry a minisign signature (URL.minisig) by this key: a .pub file or its base64 line. Repeatable, with --signatures-required.", valueName: "key"))
+    var minisignKey: [String] = []
 
     @Option(name: .customLong("check"), help: ArgumentHelp("How a new binary proves it starts: token (prints OVERSEER_CHECK_TOKEN back), exec:ARGS (exits 0), or none.", valueName: "mode"))
     var check: String = "token"
@@ -137,6 +137,15 @@ struct OverseerdCommand: ParsableCommand {
 
     @Option(name: .customLong("asset-pattern"), help: ArgumentHelp("Which release asset to take for github: (a glob).", valueName: "glob"))
     var assetPattern: String?
+
+    @Option(name: .customLong("signatures-required"), help: ArgumentHelp("How many distinct --minisign-key must have signed (URL.minisig may hold several signatures, one after another).", valueName: "n"))
+    var signaturesRequired: String?
+
+    @Flag(name: .customLong("allow-unsigned-manifest"), help: "Take a --manifest fetched over the network without a signature, on the transport's word (a warning at start).")
+    var allowUnsignedManifest = false
+
+    @Option(name: .customLong("release-name"), help: ArgumentHelp("The product name a --manifest must carry in \"name\" (default: the program's file name).", valueName: "name"))
+    var releaseName: String?
 
     @Option(name: .customLong("log-level"), help: ArgumentHelp("debug, info, notice, warning or error.", valueName: "level"))
     var logLevel: String = "info"
@@ -191,9 +200,10 @@ struct OverseerdCommand: ParsableCommand {
         ("ready-timeout", .single), ("restart-signal", .single), ("reexec-signal", .single), ("stop-signal", .single),
         ("stop-timeout", .single), ("parent-death-signal", .single), ("log-level", .single), ("log-format", .single), ("child-output", .single),
         ("watchdog", .single), ("control-socket", .single), ("metrics-listen", .single), ("fetch", .single), ("manifest", .single), ("host-id", .single), ("fetch-interval", .single), ("fetch-timeout", .single), ("sha256", .single), ("checksum", .single),
-        ("minisign-key", .single), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
+        ("minisign-key", .repeated), ("check", .single), ("check-timeout", .single), ("pre-upgrade", .single),
         ("no-restart", .flag), ("subreaper", .flag), ("probation", .single), ("probation-watchdog", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
+        ("signatures-required", .single), ("allow-unsigned-manifest", .flag), ("release-name", .single),
     ]
 
     /// The checked configuration.
@@ -256,8 +266,10 @@ struct OverseerdCommand: ParsableCommand {
             throw ConfigurationError("--fetch and --manifest are exclusive: a manifest names the binary itself")
         }
         guard let location = fetch ?? manifest else {
-            let stray = [("--sha256", sha256), ("--checksum", checksum), ("--minisign-key", minisignKey),
-                         ("--pre-upgrade", preUpgrade), ("--fetch-user", fetchUser), ("--host-id", hostID)].first { $0.1 != nil }
+            let stray = [("--sha256", sha256), ("--checksum", checksum), ("--minisign-key", minisignKey.first),
+                         ("--pre-upgrade", preUpgrade), ("--fetch-user", fetchUser), ("--host-id", hostID),
+                         ("--signatures-required", signaturesRequired), ("--release-name", releaseName),
+                         ("--allow-unsigned-manifest", allowUnsignedManifest ? "" : nil)].first { $0.1 != nil }
             if let stray {
                 throw ConfigurationError("\(stray.0) needs --fetch or --manifest: it applies to new binaries, and none are fetched")
             }
@@ -285,7 +297,15 @@ struct OverseerdCommand: ParsableCommand {
             }
             settings.sidecarChecksum = true
         }
-        settings.minisignKey = minisignKey
+        settings.minisignKeys = minisignKey
+        if let signaturesRequired {
+            guard let count = Int(signaturesRequired), count > 0 else {
+                throw ConfigurationError("bad --signatures-required \"\(EscapedText.escape(signaturesRequired, limit: 32))\": give a whole number from 1 to the number of --minisign-key")
+            }
+            settings.signaturesRequired = count
+        }
+        settings.allowUnsignedManifest = allowUnsignedManifest
+        settings.releaseName = releaseName
         settings.check = try .init(parsing: check)
         settings.checkTimeout = try Duration(parsing: checkTimeout)
         settings.preUpgrade = preUpgrade

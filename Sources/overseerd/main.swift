@@ -10,7 +10,7 @@ let environment = ProcessEnvironment.current().dictionary
 var commandLine = Array(CommandLine.arguments.dropFirst())
 // The control commands are short-lived clients: signals keep their usual effect
 // (Ctrl-C ends them), so they run before the daemon's signal set-up.
-if let first = commandLine.first, ["status", "health", "metrics", "restart", "reexec", "forget"].contains(first) {
+if let first = commandLine.first, ["status", "health", "metrics", "restart", "reexec", "forget", "forget-keys"].contains(first) {
     ControlClient.run(commandLine, environment: environment)
 }
 
