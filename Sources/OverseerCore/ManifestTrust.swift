@@ -17,7 +17,8 @@ import OverseerProtocol
 /// 5. `expires` is not past.
 ///
 /// What is accepted raises the highest sequence, remembers the bytes' digest
-/// and expiry, and installs a rotation's keys in place of the command line's.
+/// and expiry, and installs a rotation's keys in place of the command line's
+/// (only the first time: the same manifest again rotates nothing).
 public struct ManifestTrust: Equatable, Sendable {
     /// A set of minisign public keys (their base64 lines) and how many of them must sign.
     public struct KeySet: Equatable, Sendable, CustomStringConvertible {
@@ -160,7 +161,10 @@ public struct ManifestTrust: Equatable, Sendable {
             }
         }
         var rotation: KeySet?
-        if let proposed = candidate.rotation, proposed != current {
+        // The manifest taken last, polled again, rotates nothing: a rotation happens once, when
+        // its manifest is new (else a replay of it would undo `forget-keys`).
+        let takenAlready = candidate.sequence != nil && highest?.sequence == candidate.sequence && highest?.digest == candidate.digest
+        if let proposed = candidate.rotation, proposed != current, !takenAlready {
             if let problem = proposed.problem { return .refused(.badRotation(problem)) }
             guard !current.isUnsigned else {
                 return .refused(.badRotation("an unsigned manifest cannot install keys: start overseerd with --minisign-key"))
