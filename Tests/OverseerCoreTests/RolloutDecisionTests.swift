@@ -67,3 +67,26 @@ import Testing
         #expect(RolloutDecision.goArchitecture(machine: "aarch64") == "arm64")
     }
 }
+
+/// The rules docs/PROTOCOL.md gives a publisher for ordering versions, example by example.
+@Suite struct ReleaseVersionRulesTests {
+    @Test(arguments: [
+        // Numbers compare as numbers, part by part.
+        ("1.9", "1.10"), ("1.9.9", "1.10.0"), ("2", "10"), ("0.9.99", "1.0.0"),
+        // A pre-release comes before its release; its parts compare the same way.
+        ("2.0.0-rc.1", "2.0.0"), ("2.0.0-rc.9", "2.0.0-rc.10"), ("2.0.0-alpha", "2.0.0-alpha.1"), ("2.0.0-alpha.beta", "2.0.0-beta"),
+        // Numeric parts before words, words by their bytes (upper case before lower case).
+        ("1.0.0-1", "1.0.0-alpha"), ("1.0.0-RC1", "1.0.0-rc1"),
+        // A version that is not numeric sorts by its bytes, after every numeric one.
+        ("9.9", "nightly"), ("banana", "cherry"), ("2024.10.01", "2024.10.2"),
+    ])
+    func ordered(older: String, newer: String) {
+        #expect(ReleaseVersion.compare(older, newer) == -1, "\(older) < \(newer)")
+        #expect(ReleaseVersion.compare(newer, older) == 1, "\(newer) > \(older)")
+    }
+
+    @Test(arguments: [("1.0", "1.0.0"), ("v1.2.3", "1.2.3"), ("V1.2.3", "1.2.3"), ("1.2.3+build.5", "1.2.3+build.9"), ("1.0.0-rc.1+x", "1.0.0-rc.1")])
+    func equal(a: String, b: String) {
+        #expect(ReleaseVersion.compare(a, b) == 0)
+    }
+}

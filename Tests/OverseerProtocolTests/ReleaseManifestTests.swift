@@ -10,7 +10,7 @@ import Testing
     @Test func readsTheFieldsAndIgnoresUnknownOnes() throws {
         let manifest = try Self.parse(#"""
             {"version": "2.0.0", "url": "app-2.0.0-{os}-{arch}", "sha256": "\#(Self.hash.uppercased())",
-             "staging_percent": 30, "yanked": ["1.9.0", "1.9.1"], "notes": {"any": [1, true, null]}, "size": 1.5e6}
+             "staging_percent": 30, "yanked": ["1.9.0", "1.9.1"], "notes": {"any": [1, true, null]}, "length": 1.5e6}
             """#)
         #expect(manifest == ReleaseManifest(version: "2.0.0", url: "app-2.0.0-{os}-{arch}", sha256: Self.hash,
                                             stagingPercent: 30, yanked: ["1.9.0", "1.9.1"]))
@@ -95,5 +95,38 @@ import Testing
         #expect { try manifest.binaryURL(manifestURL: manifestURL, os: "linux", arch: "amd64") } throws: {
             ($0 as? ProtocolError)?.description.contains(reason) == true
         }
+    }
+}
+
+/// The fields that make a manifest trusted (docs/PROTOCOL.md, docs/release-manifest.schema.json).
+@Suite struct ReleaseManifestTrustFieldsTests {
+    static let hash = ReleaseManifestTests.hash
+    static let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"
+
+    @Test func readsTheTrustFields() throws {
+        let manifest = try ReleaseManifestTests.parse(#"""
+            {"name": "app", "sequence": 42, "expires": "2027-01-31T00:00:00Z", "version": "2.0.0", "url": "u",
+             "sha256": "\#(Self.hash)", "size": 7340032, "keys": ["\#(Self.key)"], "signatures_required": 1}
+            """#)
+        #expect(manifest.name == "app" && manifest.sequence == 42 && manifest.size == 7_340_032)
+        #expect(manifest.expires == RFC3339.parse("2027-01-31T00:00:00Z"))
+        #expect(manifest.keys == [Self.key] && manifest.signaturesRequired == 1)
+        let plain = try ReleaseManifestTests.parse(#"{"version":"1","url":"u","sha256":"\#(Self.hash)"}"#)
+        #expect(plain.name == nil && plain.sequence == nil && plain.size == nil && plain.expires == nil && plain.keys == nil)
+    }
+
+    @Test(arguments: [
+        (#""sequence":0"#, "\"sequence\" is not"), (#""sequence":-1"#, "\"sequence\" is not"), (#""sequence":1.5"#, "\"sequence\" is not"),
+        (#""sequence":"7""#, "\"sequence\" is not"), (#""sequence":99999999999999999999"#, "\"sequence\" is not"),
+        (#""sequence":1e3"#, "\"sequence\" is not"), (#""size":0"#, "\"size\" is not"), (#""size":-5"#, "\"size\" is not"),
+        (#""expires":"tomorrow""#, "RFC 3339"), (#""expires":1767225600"#, "\"expires\" is not a non-empty string"),
+        (#""name":"""#, "\"name\" is not a non-empty string"), (#""keys":[]"#, "\"keys\" is not a list"),
+        (#""keys":"RWQ""#, "\"keys\" is not a list"), (#""keys":["not base64!"]"#, "minisign public keys"),
+        (#""keys":["RWQ"],"signatures_required":0"#, "\"signatures_required\" is not"),
+        (#""signatures_required":1"#, "without \"keys\""),
+    ])
+    func malformedTrustFieldsAreRefused(field: String, reason: String) {
+        let text = #"{"version":"1","url":"u","sha256":"\#(Self.hash)",\#(field)}"#
+        #expect { try ReleaseManifestTests.parse(text) } throws: { ($0 as? ProtocolError)?.description.contains(reason) == true }
     }
 }
