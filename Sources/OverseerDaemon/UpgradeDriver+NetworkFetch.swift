@@ -132,6 +132,9 @@ extension UpgradeDriver {
         default:
             // overseerd-fetch's message can quote what a server sent: escaped, bounded.
             var reason = report.message.map { EscapedText.escape($0) } ?? "overseerd-fetch ended with \(result.exit)"
+            if report.kind == "size", let size = manifestTracking.pendingSize, size <= settings.maxBinarySize {
+                reason = "the binary is longer than the manifest's \"size\" \(size): refused without reading it whole (\(reason))"
+            }
             if keepsValidators, report.kind == "size", report.etag != nil || report.lastModified != nil {
                 // Like a rejected hash: the same body is not downloaded again, the next poll asks with its validators.
                 validators.remember(etag: report.etag, lastModified: report.lastModified)
