@@ -42,11 +42,14 @@ import Testing
         try site.publish("2.0.0", v2, sha256: try UpgradeTests.sha256(v2), percent: 30)
         let socket = a.scratch.file("control.sock")
         // A short probation: a release verified during a trial waits for it (and 2.1.0 follows 2.0.0 here).
-        let runA = try a.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-a",
+        // Unsigned on purpose: this is about the rollout's rules (signing: TrustedRolloutTests).
+        let runA = try a.overseerdFetching(["--manifest", site.manifestURL, "--allow-unsigned-manifest", "--state-directory", a.scratch.file("state"),
+                                            "--fetch-interval", "300ms", "--host-id", "host-a",
                                             "--control-socket", socket, "--probation", "1s"])
         // host-b tells "systemd" (a fake NOTIFY_SOCKET) what the rollout means for it.
         var receiver: DatagramReceiver? = try DatagramReceiver(b.scratch.file("notify"))
-        let runB = try b.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-b",
+        let runB = try b.overseerdFetching(["--manifest", site.manifestURL, "--allow-unsigned-manifest", "--state-directory", b.scratch.file("state"),
+                                            "--fetch-interval", "300ms", "--host-id", "host-b",
                                             "--probation", "1s"],
                                            environment: ["NOTIFY_SOCKET": b.scratch.file("notify")])
         let v2Hash = try UpgradeTests.sha256(v2)
@@ -133,6 +136,7 @@ import Testing
         func start(_ deployment: UpgradeTests.Deployment, _ host: String) throws -> RunningProcess {
             try deployment.overseerdFetching(
                 ["--manifest", "s3://releases/app/manifest.json", "--s3-endpoint", "http://127.0.0.1:\(port)",
+                 "--allow-unsigned-manifest", "--state-directory", deployment.scratch.file("state"),
                  "--fetch-interval", "300ms", "--host-id", host], environment: credentials)
         }
         let runA = try start(a, "host-a")
@@ -180,7 +184,8 @@ import Testing
         try v2.write(to: URL(fileURLWithPath: "\(releases)/app-2.0.0-linux-\(arch)"))
         let manifest = releases + "/manifest.json"
         func publish(signed: Bool) throws {
-            let text = #"{"version":"2.0.0","url":"app-2.0.0-{os}-{arch}","sha256":"\#(try UpgradeTests.sha256(v2))"}"#
+            // Signed: it names its product, its sequence and its binary's size (docs/SECURITY.md).
+            let text = #"{"name":"app","sequence":1,"size":\#(v2.count),"version":"2.0.0","url":"app-2.0.0-{os}-{arch}","sha256":"\#(try UpgradeTests.sha256(v2))"}"#
             let temporary = releases + "/.manifest.tmp"
             try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
             if signed {
@@ -192,9 +197,10 @@ import Testing
         try publish(signed: false)
         let run = try RunningProcess.overseerd(
             ["--ready", "notify", "--log-format", "json", "--manifest", manifest, "--minisign-key", key + ".pub",
+             "--state-directory", deployment.scratch.file("state"),
              "--host-id", "host-a", "--fetch-interval", "300ms", "-l", "127.0.0.1:0", "--", deployment.program],
             environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
-        let refused = try run.waitForEvent(.upgradePollFailed)
+        let refused = try run.waitForEvent(.manifestRefused)
         #expect(refused.message.contains("refused: there is no .minisig signature beside it"), "\(refused)")
         try publish(signed: true)
         try run.waitForEvent(.upgradeSucceeded, binary: try UpgradeTests.sha256(v2))

@@ -24,7 +24,8 @@ import Testing
         let local = deployment.scratch.file("local-app-2.0.0")
         try deployment.write(v2, to: local)
         try Self.publish(site, version: "2.0.0", url: local, binary: v2)
-        let run = try deployment.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--log-format", "json"])
+        let run = try deployment.overseerdFetching(["--manifest", site.manifestURL, "--allow-unsigned-manifest", "--state-directory", deployment.scratch.file("state"),
+                                                    "--fetch-interval", "300ms", "--log-format", "json"])
         _ = try StructuredLogTests.waitForEvent(run, "generation_ready", generation: 1)
         try site.server.process.waitForLine(containing: "\"GET \(local) HTTP/1.1\" 404")
         _ = try StructuredLogTests.waitForEvent(run, "upgrade_poll_failed")
@@ -42,7 +43,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: site.directory + "/rel", withIntermediateDirectories: true)
         try deployment.write(v2, to: site.directory + "/rel/app-2.0.0")
         try Self.publish(site, version: "2.0.0", url: "//127.0.0.1:\(site.server.port)/rel/app-2.0.0", binary: v2)
-        let run = try deployment.overseerdFetching(["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--log-format", "json"])
+        let run = try deployment.overseerdFetching(["--manifest", site.manifestURL, "--allow-unsigned-manifest", "--state-directory", deployment.scratch.file("state"),
+                                                    "--fetch-interval", "300ms", "--log-format", "json"])
         _ = try StructuredLogTests.waitForEvent(run, "upgrade_succeeded")
         #expect(deployment.installed() == v2)
         run.signal(SIGTERM)

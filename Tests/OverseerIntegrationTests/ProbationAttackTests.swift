@@ -243,7 +243,8 @@ import Testing
         // 1.0.0 is the binary installed: only its version becomes known.
         try site.publish("1.0.0", nil, sha256: aHash)
         let run = try deployment.overseerdFetching(
-            ["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-a", "--control-socket", socket])
+            ["--manifest", site.manifestURL, "--allow-unsigned-manifest", "--state-directory", deployment.scratch.file("state"),
+             "--fetch-interval", "300ms", "--host-id", "host-a", "--control-socket", socket])
         try run.waitForEvent(.generationReady, generation: 1)
         try #require(Self.waitForReleaseVersion(socket, "1.0.0") == "1.0.0")
 
@@ -438,14 +439,14 @@ import Testing
         let v5Hash = try UpgradeTests.sha256(v5)
         try siteOne.publish("5.0.0", v5, sha256: v5Hash)
         let first = try one.overseerdFetching(
-            ["--manifest", siteOne.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-1", "--state-directory", state])
+            ["--manifest", siteOne.manifestURL, "--allow-unsigned-manifest", "--fetch-interval", "300ms", "--host-id", "host-1", "--state-directory", state])
         try first.waitForEvent(.upgradeSucceeded, binary: v5Hash)
 
         let v11 = two.variant("1.1.0")
         let v11Hash = try UpgradeTests.sha256(v11)
         try siteTwo.publish("1.1.0", v11, sha256: v11Hash)
         let second = try two.overseerdFetching(
-            ["--manifest", siteTwo.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-2", "--state-directory", state])
+            ["--manifest", siteTwo.manifestURL, "--allow-unsigned-manifest", "--fetch-interval", "300ms", "--host-id", "host-2", "--state-directory", state])
         try second.waitForEvent(.upgradeSucceeded, binary: v11Hash, timeout: 8)
         #expect(!second.hasLogged(.upgradePollFailed), "\(second.events(.upgradePollFailed))")
         #expect(one.installed() == v5 && two.installed() == v11)
