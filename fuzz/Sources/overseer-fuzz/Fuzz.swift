@@ -16,6 +16,7 @@ let targets: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
     "control": fuzzControl,
     "minisign": fuzzMinisign,
     "metrics": fuzzMetrics,
+    "manifest": fuzzManifest,
 ]
 
 nonisolated(unsafe) var selected: ((UnsafeRawBufferPointer) -> Void)?
