@@ -30,7 +30,7 @@ func fuzzManifest(_ bytes: UnsafeRawBufferPointer) {
         var trust = ManifestTrust(commandLine: .init(keys: ["k"], required: 1))
         let rotation = manifest.keys.map { ManifestTrust.KeySet(keys: $0, required: manifest.signaturesRequired ?? 1) }
         _ = trust.judge(.init(name: manifest.name, sequence: manifest.sequence, size: manifest.size, expires: manifest.expires,
-                              rotation: rotation, digest: Minisign.sha256(rest), signers: ["k"] + (manifest.keys ?? [])),
+                              rotation: rotation, digest: Minisign.sha256(rest), signers: Set(["k"] + (manifest.keys ?? []))),
                         releaseName: "app", now: 1_800_000_000)
         let again = try? ManifestTrust.Record(parsing: trust.record.encoded)
         require(again == trust.record, "trust record \(trust.record.encoded.debugDescription) does not parse back")

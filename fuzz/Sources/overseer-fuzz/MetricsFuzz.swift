@@ -19,6 +19,11 @@ func fuzzMetrics(_ bytes: UnsafeRawBufferPointer) {
             let line = head.prefix { $0 != 0x0d && $0 != 0x0a }
             require(line.starts(with: Array("GET /metrics".utf8)) || line.starts(with: Array("HEAD /metrics".utf8)),
                     "head \(head) served")
+        case .health:
+            let line = head.prefix { $0 != 0x0d && $0 != 0x0a }
+            require(MetricsHTTP.healthPaths.contains { path in
+                line.starts(with: Array("GET \(path)".utf8)) || line.starts(with: Array("HEAD \(path)".utf8))
+            }, "head \(head) answered as a health check")
         case let .refuse(status, _):
             require([400, 404, 405, 431].contains(status), "status \(status) for \(head)")
             require(ended || status == 431, "head \(head) refused before it ended")
