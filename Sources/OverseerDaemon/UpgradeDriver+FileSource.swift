@@ -81,6 +81,10 @@ extension UpgradeDriver {
                 case let .failure(error):
                     // Not taken again until it changes: a FIFO or an oversized file would fail the same way each poll.
                     if let identity { lastTakenIdentity = identity }
+                    if let expectedSize, expectedSize < settings.maxBinarySize, error.isOverLimit {
+                        feed(.fetchFailed(reason: "the binary is longer than the manifest's \"size\" \(expectedSize): refused without reading it whole"))
+                        return
+                    }
                     feed(.fetchFailed(reason: "\(error)"))
                 }
             })

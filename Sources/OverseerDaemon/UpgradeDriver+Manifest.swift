@@ -142,7 +142,8 @@ extension UpgradeDriver {
                 feed(.unchanged)
                 return
             }
-            refuseManifest(refusal.description, from: location, event: refusal.event)
+            // A refusal can quote the manifest's name: escaped and bounded like anything from the network.
+            refuseManifest(EscapedText.escape(refusal.description), from: location, event: refusal.event)
             return
         case let .accepted(rotated):
             manifestTracking.expires = manifest.expires

@@ -97,7 +97,9 @@ public final class StagingFile: @unchecked Sendable {
             if count == 0 { break }
             total += Int64(count)
             if total > limit {
-                throw StagingError("\(source) is larger than --max-binary-size (\(limit) bytes)")
+                var error = StagingError("\(source) is larger than --max-binary-size (\(limit) bytes)")
+                error.isOverLimit = true
+                throw error
             }
             crypto_hash_sha256_update(&state, buffer, UInt64(count))
             var written = 0
@@ -182,6 +184,8 @@ public struct StagingError: Error, Sendable, CustomStringConvertible {
     public let description: String
     /// The source is still being written: not a failure, try again after its writer closes it.
     public let isStillWritten: Bool
+    /// The source is longer than the limit it was copied with (read only up to it).
+    public var isOverLimit = false
 
     public init(_ description: String, stillWritten: Bool = false) {
         self.description = description

@@ -183,9 +183,9 @@ import Testing
         let v2 = deployment.variant("signed-2.0.0")
         try v2.write(to: URL(fileURLWithPath: "\(releases)/app-2.0.0-linux-\(arch)"))
         let manifest = releases + "/manifest.json"
-        func publish(signed: Bool) throws {
+        func publish(signed: Bool, sequence: Int = 1, size: Int? = nil) throws {
             // Signed: it names its product, its sequence and its binary's size (docs/SECURITY.md).
-            let text = #"{"name":"app","sequence":1,"size":\#(v2.count),"version":"2.0.0","url":"app-2.0.0-{os}-{arch}","sha256":"\#(try UpgradeTests.sha256(v2))"}"#
+            let text = #"{"name":"app","sequence":\#(sequence),"size":\#(size ?? v2.count),"version":"2.0.0","url":"app-2.0.0-{os}-{arch}","sha256":"\#(try UpgradeTests.sha256(v2))"}"#
             let temporary = releases + "/.manifest.tmp"
             try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
             if signed {
@@ -202,7 +202,13 @@ import Testing
             environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0"])
         let refused = try run.waitForEvent(.manifestRefused)
         #expect(refused.message.contains("refused: there is no .minisig signature beside it"), "\(refused)")
-        try publish(signed: true)
+        // A size one byte short of the binary: copied only up to it, refused.
+        let mark = run.logMark
+        try publish(signed: true, sequence: 1, size: v2.count - 1)
+        let short = try run.waitForEvent(.upgradePollFailed, after: mark)
+        #expect(short.message.contains("the binary is longer than the manifest's \"size\" \(v2.count - 1): refused without reading it whole"), "\(short)")
+        #expect(deployment.installed() == deployment.original)
+        try publish(signed: true, sequence: 2)
         try run.waitForEvent(.upgradeSucceeded, binary: try UpgradeTests.sha256(v2))
         #expect(deployment.installed() == v2)
         #expect(!run.hasLogged(.upgradeRejected))
