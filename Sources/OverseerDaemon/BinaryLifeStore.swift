@@ -18,11 +18,8 @@ final class BinaryLifeStore {
 
     private let file: PrivateStateFile
     private let program: String
-    private let loop: EventScheduling
     private let logger: Logger
-    private var written: String?
-    private var writing = false
-    private var next: String?
+    private let writer: StateFileWriter
     private var waiting: [(String?) -> Void] = []
     private var failureLogged = false
     /// Why the last write failed; nil once one succeeds.
@@ -47,14 +44,15 @@ final class BinaryLifeStore {
     /// this user or root, it is not a directory), nil when it can.
     var directoryProblem: String? { file.directoryProblem() }
     /// A write is under way or queued.
-    var isBusy: Bool { writing || next != nil }
+    var isBusy: Bool { writer.isBusy }
 
     init(directory: String, program: String, loop: EventScheduling, logger: Logger) {
         file = PrivateStateFile(directory: directory, name: BinaryLife.Record.fileName(for: program),
                                 limit: BinaryLife.Record.maximumFileSize)
         self.program = program
-        self.loop = loop
         self.logger = logger
+        writer = StateFileWriter(file: file) { work, then throws(SystemError) in try loop.inBackground(work, then: then) }
+        writer.ended = { [unowned self] _, failure in finished(failure: failure) }
     }
 
     /// The record kept for this program; any problem is one warning and an empty record.
@@ -98,17 +96,14 @@ final class BinaryLifeStore {
             if !record.rejected.isEmpty {
                 logger.log(.info, .stateLoaded, "\(record.rejected.count) rejected binary(ies) remembered from \(file.path) (overseerd forget SHA256 to clear one)")
             }
-            written = source.path == file.path ? record.encoded : nil
+            writer.holds(source.path == file.path ? record.encoded : nil)
             return record
         }
     }
 
     /// Writes `record` soon, off the loop; a failure is said once and the record stays in memory.
     func save(_ record: BinaryLife.Record) {
-        let text = record.encoded
-        guard text != (next ?? (writing ? nil : written)) else { return }
-        next = text
-        writeNext()
+        writer.save(record.encoded)
     }
 
     /// Runs `work` once everything saved so far is on disk, with nil, or with
@@ -119,45 +114,19 @@ final class BinaryLifeStore {
 
     /// At exit: what is still queued is written on the loop's thread (a few hundred bytes).
     func flush() {
-        guard let text = next else { return }
-        next = nil
-        try? file.write(text)
+        writer.flush()
     }
 
-    private func writeNext() {
-        guard !writing, let text = next else { return }
-        next = nil
-        writing = true
-        let file = file
-        do {
-            try loop.inBackground({ () -> String? in
-                do {
-                    try file.write(text)
-                    return nil
-                } catch {
-                    return "\(error)"
-                }
-            }, then: { [unowned self] failure in finished(text, failure: failure) })
-        } catch {
-            finished(text, failure: "cannot start writing it: \(error)")
-        }
-    }
-
-    /// A write ended (or never started): said once if it failed; the next queued one goes, else the waiters run.
-    private func finished(_ text: String, failure: String?) {
-        writing = false
+    /// A write ended (or never started): said once if it failed; once no other is queued, the waiters run.
+    private func finished(failure: String?) {
         lastFailure = failure
         if let failure {
             if !failureLogged { logger.log(.warning, .stateWarning, "cannot write \(file.path): \(failure); upgrade state is kept in memory only") }
             failureLogged = true
         } else {
-            written = text
             failureLogged = false
         }
-        if next != nil {
-            writeNext()
-            return
-        }
+        guard !writer.isBusy else { return }
         let ready = waiting
         waiting = []
         for work in ready { work(lastFailure) }

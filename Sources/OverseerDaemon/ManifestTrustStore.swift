@@ -11,29 +11,33 @@ import OverseerSystem
 /// driver's background jobs, so a re-exec waits for them and the next image
 /// reads the record from disk.
 final class ManifestTrustStore {
-    typealias Background = (@escaping @Sendable () -> String?, @escaping (String?) -> Void) throws(SystemError) -> Void
-
-    private let file: PrivateStateFile
+    private let writer: StateFileWriter
     private let logger: Logger
-    private let background: Background
-    private var written: String?
-    private var writing = false
-    private var next: String?
     private var failureLogged = false
 
-    var path: String { file.path }
+    var path: String { writer.file.path }
 
-    init(directory: String, program: String, logger: Logger, background: @escaping Background) {
-        file = PrivateStateFile(directory: directory, name: ManifestTrust.Record.fileName(for: program),
-                                limit: ManifestTrust.Record.maximumFileSize)
+    init(directory: String, program: String, logger: Logger, background: @escaping StateFileWriter.Background) {
+        writer = StateFileWriter(file: PrivateStateFile(directory: directory, name: ManifestTrust.Record.fileName(for: program),
+                                                        limit: ManifestTrust.Record.maximumFileSize),
+                                 background: background)
         self.logger = logger
-        self.background = background
+        writer.ended = { [unowned self] _, failure in
+            if let failure {
+                if !failureLogged {
+                    logger.log(.warning, .stateWarning, "cannot write \(path): \(failure); the highest manifest sequence is kept in memory only")
+                }
+                failureLogged = true
+            } else {
+                failureLogged = false
+            }
+        }
     }
 
     /// The record kept for this program; a problem is one warning and an empty
     /// record (replay protection then starts again from the next manifest).
     func load() -> ManifestTrust.Record {
-        switch file.read() {
+        switch writer.file.read() {
         case .missing:
             return .init()
         case let .ignored(why):
@@ -42,60 +46,18 @@ final class ManifestTrustStore {
         case let .text(text):
             do {
                 let record = try ManifestTrust.Record(parsing: text)
-                written = record.encoded
+                writer.holds(record.encoded)
                 return record
             } catch {
-                logger.log(.warning, .stateWarning, "\(file.path) ignored: \(error)")
+                logger.log(.warning, .stateWarning, "\(path) ignored: \(error)")
                 return .init()
             }
         }
     }
 
     /// Writes `record` soon, off the loop; a failure is said once and the record stays in memory.
-    func save(_ record: ManifestTrust.Record) {
-        let text = record.encoded
-        guard text != (next ?? (writing ? nil : written)) else { return }
-        next = text
-        writeNext()
-    }
+    func save(_ record: ManifestTrust.Record) { writer.save(record.encoded) }
 
-    /// At exit: what is still queued is written on the loop's thread (a few hundred bytes).
-    func flush() {
-        guard let text = next else { return }
-        next = nil
-        try? file.write(text)
-    }
-
-    private func writeNext() {
-        guard !writing, let text = next else { return }
-        next = nil
-        writing = true
-        let file = file
-        do {
-            try background({ () -> String? in
-                do {
-                    try file.write(text)
-                    return nil
-                } catch {
-                    return "\(error)"
-                }
-            }, { [unowned self] failure in finished(text, failure: failure) })
-        } catch {
-            finished(text, failure: "cannot start writing it: \(error)")
-        }
-    }
-
-    private func finished(_ text: String, failure: String?) {
-        writing = false
-        if let failure {
-            if !failureLogged {
-                logger.log(.warning, .stateWarning, "cannot write \(file.path): \(failure); the highest manifest sequence is kept in memory only")
-            }
-            failureLogged = true
-        } else {
-            written = text
-            failureLogged = false
-        }
-        writeNext()
-    }
+    /// At exit: what is still queued is written now.
+    func flush() { writer.flush() }
 }

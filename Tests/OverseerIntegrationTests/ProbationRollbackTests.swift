@@ -13,7 +13,8 @@ import Testing
     static func stateFile(in directory: String) -> String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         // Its temporary files start with a dot; a per-program file is preferred to a legacy `upgrades`.
-        let candidates = names.filter { $0.hasPrefix("upgrades") }.sorted()
+        // Its lock (`upgrades-….lock`) is made before the file is first written: not the state file.
+        let candidates = names.filter { $0.hasPrefix("upgrades") && !$0.hasSuffix(".lock") }.sorted()
         let chosen = candidates.first { $0 != "upgrades" } ?? candidates.first
         return chosen.map { directory + "/" + $0 }
     }
