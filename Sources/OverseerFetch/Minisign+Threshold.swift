@@ -46,9 +46,9 @@ extension Minisign {
                 .map { hex($0.keyID.reversed()) }
             let detail = invalid.first ?? strangers.first.map {
                 "signed by another key (key id \($0), expected \(keys.map { hex($0.keyID.reversed()) }.joined(separator: " or ")))"
-            } ?? "no signature"
-            guard keys.count > 1 || required > 1 else { return detail }
-            return "valid signatures by \(self.keys.count) of the \(keys.count) trusted key(s), \(required) required (\(detail))"
+            }
+            guard keys.count > 1 || required > 1 else { return detail ?? "no valid signature" }
+            return "valid signatures by \(self.keys.count) of the \(keys.count) trusted key(s), \(required) required" + (detail.map { " (\($0))" } ?? "")
         }
     }
 

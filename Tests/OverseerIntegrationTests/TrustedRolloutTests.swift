@@ -70,12 +70,14 @@ import Testing
         }
 
         /// One `.minisig` holding a signature of `data` by each of `signers`, one after another.
-        func sign(_ data: Data, by signers: [Int]) throws -> Data {
+        /// `timestamp` (Unix time) goes into the trusted comment, as minisign's own default does with the time of signing.
+        func sign(_ data: Data, by signers: [Int], timestamp: Int? = nil) throws -> Data {
             var all = Data()
             for index in signers {
                 let file = "\(directory)/message-\(index)"
                 try data.write(to: URL(fileURLWithPath: file))
-                let status = try RunningProcess(["/usr/bin/minisign", "-S", "-s", "\(directory)/\(index).sec", "-m", file]).waitForExit()
+                let comment = timestamp.map { ["-t", "timestamp:\($0)"] } ?? []
+                let status = try RunningProcess(["/usr/bin/minisign", "-S", "-s", "\(directory)/\(index).sec", "-m", file] + comment).waitForExit()
                 try #require(status == .exited(0))
                 all += try Data(contentsOf: URL(fileURLWithPath: file + ".minisig"))
             }
