@@ -101,14 +101,14 @@ import Testing
             socket = deployment.scratch.file("control.sock")
         }
 
-        /// Starts overseerd trusting keys 0, 1 and 2, two of them required.
-        func start() throws -> RunningProcess {
+        /// Starts overseerd trusting keys 0, 1 and 2, two of them required; `notify`: a fake systemd's socket.
+        func start(notify: String? = nil) throws -> RunningProcess {
             let run = try deployment.overseerdFetching(
                 ["--manifest", site.manifestURL, "--fetch-interval", "300ms", "--host-id", "host-a", "--probation", "0",
                  "--state-directory", deployment.scratch.file("state"), "--control-socket", socket,
                  "--minisign-key", keys.pub(0), "--minisign-key", keys.pub(1), "--minisign-key", keys.pub(2),
                  "--signatures-required", "2", "--release-name", "app"] + site.options,
-                environment: site.environment)
+                environment: site.environment.merging(notify.map { ["NOTIFY_SOCKET": $0] } ?? [:]) { $1 })
             try run.waitForEvent(.generationReady, generation: 1, timeout: 30)
             self.run = run
             return run
@@ -174,7 +174,9 @@ import Testing
         // A replayed older manifest after an overseerd restart: refused, nothing changes.
         try host.stop()
         try host.republish(v2Signed.0, v2Signed.1)
-        run = try host.start()
+        // This time a "systemd" hears STATUS=.
+        var receiver: DatagramReceiver? = try DatagramReceiver(deployment.scratch.file("notify"))
+        run = try host.start(notify: deployment.scratch.file("notify"))
         _ = try Self.wait(run, .manifestReplayed, containing: "its sequence 1 is below 2, the highest taken: an old manifest replayed", timeout: timeout)
         #expect(deployment.installed() == v3.binary)
         #expect(!run.hasLogged(.generationStarted, generation: 2) && !run.hasLogged(.rolloutDecision))
@@ -186,6 +188,10 @@ import Testing
         #expect(try host.metrics().contains("overseerd_manifest_expires_timestamp_seconds 1577836800"))
         let (_, status, _) = try HostileInputTests.control(host.socket, ["status", "--json"])
         #expect(status.contains(#""manifest_expired":true"#), "\(status)")
+        let said = try receiver?.collect(until: { $0.contains("manifest expired at 2020-01-01T00:00:00Z") })
+        #expect(said?.last?.hasPrefix("STATUS=") == true, "\(String(describing: said))")
+        // Nobody reads it from here on: gone, so that sends to it fail at once instead of filling its queue.
+        receiver = nil
         #expect(!run.hasLogged(.upgradeSucceeded, binary: try UpgradeTests.sha256(v4.binary)))
 
         // Another product's manifest, signed by the same keys: refused.
