@@ -55,8 +55,9 @@ extension UpgradeDriver {
 
     /// `overseerd forget-keys`: back to the command line's keys; what was done, in one line.
     func forgetKeys() -> (Bool, String) {
+        guard settings.manifest else { return (false, "no --manifest: there are no manifest keys") }
         prepareTrust()
-        guard settings.manifest, var trust = manifestTracking.trust else { return (false, "no --manifest: there are no manifest keys") }
+        guard var trust = manifestTracking.trust else { return (false, "no --manifest: there are no manifest keys") }
         guard trust.forgetKeys() else { return (false, "manifests are signed by the command line's keys already (\(trust.commandLine))") }
         manifestTracking.trust = trust
         manifestTracking.trustStore?.save(trust.record)
@@ -84,6 +85,7 @@ extension UpgradeDriver {
         switch settings.source {
         case let .file(path):
             guard let bytes = SmallFile.bytes(path, limit: ReleaseManifest.maximumSize + 1) else {
+                noteManifestUnchanged()
                 feed(.unchanged)
                 return
             }
@@ -226,7 +228,8 @@ extension UpgradeDriver {
             rotation = ManifestTrust.KeySet(keys: newKeys.map(\.base64), required: manifest.signaturesRequired ?? 1)
         }
         var signers: Set<String> = []
-        if !trust.current.isUnsigned || rotation != nil {
+        // Unsigned (no --minisign-key), nothing is checked: a rotation is refused by the machine.
+        if !trust.current.isUnsigned {
             guard let signature else {
                 refuseManifest("there is no .minisig signature beside it", from: location, event: .manifestRefused)
                 return nil
@@ -238,11 +241,14 @@ extension UpgradeDriver {
                 refuseManifest("its signature: \(error)", from: location, event: .manifestRefused)
                 return nil
             }
-            var keys = newKeys
-            for text in trust.current.keys {
-                if let key = try? Minisign.PublicKey(parsing: text), !keys.contains(key) { keys.append(key) }
+            // The trusted keys first; a rotation's own keys only once those are satisfied, so that
+            // a forged manifest naming 16 keys of its own costs no more checks than the trusted ones.
+            let current = trust.current.keys.compactMap { try? Minisign.PublicKey(parsing: $0) }
+            signers = Minisign.signers(of: bytes, signatures: signatures, keys: current).keys
+            let proposed = newKeys.filter { !current.contains($0) }
+            if signers.count >= trust.current.required, !proposed.isEmpty {
+                signers.formUnion(Minisign.signers(of: bytes, signatures: signatures, keys: proposed).keys)
             }
-            signers = Minisign.signers(of: bytes, signatures: signatures, keys: keys).keys
         }
         let candidate = ManifestTrust.Candidate(name: manifest.name, sequence: manifest.sequence, size: manifest.size,
                                                 expires: manifest.expires, rotation: rotation,
