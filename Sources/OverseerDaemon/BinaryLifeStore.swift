@@ -20,10 +20,7 @@ final class BinaryLifeStore {
     private let program: String
     private let logger: Logger
     private let writer: StateFileWriter
-    private var waiting: [(String?) -> Void] = []
     private var failureLogged = false
-    /// Why the last write failed; nil once one succeeds.
-    private var lastFailure: String?
 
     var path: String { file.path }
     /// Held while this overseerd keeps the program's state (`takeLock`).
@@ -109,7 +106,7 @@ final class BinaryLifeStore {
     /// Runs `work` once everything saved so far is on disk, with nil, or with
     /// why it could not be written.
     func whenWritten(_ work: @escaping (String?) -> Void) {
-        if isBusy { waiting.append(work) } else { work(lastFailure) }
+        writer.whenWritten(work)
     }
 
     /// At exit: what is still queued is written on the loop's thread (a few hundred bytes).
@@ -117,18 +114,13 @@ final class BinaryLifeStore {
         writer.flush()
     }
 
-    /// A write ended (or never started): said once if it failed; once no other is queued, the waiters run.
+    /// A write ended (or never started): said once if it failed.
     private func finished(failure: String?) {
-        lastFailure = failure
         if let failure {
             if !failureLogged { logger.log(.warning, .stateWarning, "cannot write \(file.path): \(failure); upgrade state is kept in memory only") }
             failureLogged = true
         } else {
             failureLogged = false
         }
-        guard !writer.isBusy else { return }
-        let ready = waiting
-        waiting = []
-        for work in ready { work(lastFailure) }
     }
 }

@@ -13,6 +13,9 @@ final class StateFileWriter {
     private var written: String?
     private var writing = false
     private var next: String?
+    private var waiting: [(String?) -> Void] = []
+    /// Why the last write failed; nil once one succeeds.
+    private(set) var lastFailure: String?
     /// After each write: the text and nil, or why it failed; `isBusy` says whether another follows.
     var ended: (String, String?) -> Void = { _, _ in }
 
@@ -32,6 +35,12 @@ final class StateFileWriter {
         guard text != (next ?? (writing ? nil : written)) else { return }
         next = text
         writeNext()
+    }
+
+    /// Runs `work` once everything saved so far is on disk, with nil, or with
+    /// why it could not be written (at once when nothing is under way).
+    func whenWritten(_ work: @escaping (String?) -> Void) {
+        if isBusy { waiting.append(work) } else { work(lastFailure) }
     }
 
     /// At exit: what is still queued is written on the loop's thread (a few hundred bytes).
@@ -62,8 +71,13 @@ final class StateFileWriter {
 
     private func finished(_ text: String, failure: String?) {
         writing = false
+        lastFailure = failure
         if failure == nil { written = text }
         ended(text, failure)
         writeNext()
+        guard !isBusy else { return }
+        let ready = waiting
+        waiting = []
+        for work in ready { work(lastFailure) }
     }
 }

@@ -150,12 +150,22 @@ extension UpgradeDriver {
         case let .accepted(rotated):
             manifestTracking.expires = manifest.expires
             manifestTracking.expired = false
-            if let trust = manifestTracking.trust { manifestTracking.trustStore?.save(trust.record) }
             if let rotated {
                 logger.log(.notice, .manifestKeysChanged, "manifest from \(EscapedText.escape(location)) rotated the keys: from now on manifests must be signed by \(rotated) it names, in place of the command line's (overseerd forget-keys goes back to them)")
                 host.upgradeStatusChanged()
             }
+            guard let trust = manifestTracking.trust, let store = manifestTracking.trustStore else { break }
+            // The raised sequence is on disk (or could not be: one state_warning) before anything follows
+            // from the manifest: overseerd killed meanwhile has installed nothing a replay could undo.
+            store.save(trust.record)
+            store.whenWritten { [unowned self] in decide(manifest, from: location) }
+            return
         }
+        decide(manifest, from: location)
+    }
+
+    /// What this host does with an accepted manifest (`RolloutDecision`).
+    private func decide(_ manifest: ReleaseManifest, from location: String) {
         let bucket = RolloutBucket.bucket(hostID: plan.hostID ?? "", version: manifest.version)
         let facts = RolloutDecision.Facts(manifestVersion: manifest.version, stagingPercent: manifest.stagingPercent,
                                           yanked: manifest.yanked, installedVersion: host.binaryLife.installed?.version,

@@ -25,12 +25,21 @@ import Testing
         writer.save("two\n")
         writer.save("three\n")
         #expect(writer.isBusy)
+        // A waiter runs once everything saved so far is on disk, not after the first write.
+        var waited: [String] = []
+        writer.whenWritten { failure in
+            waited.append((try? String(contentsOfFile: directory + "/state", encoding: .utf8)) ?? "none")
+            #expect(failure == nil)
+        }
         try run(reactor) { !writer.isBusy }
+        #expect(waited == ["three\n"])
         #expect(ended.map(\.0) == ["one\n", "three\n"] && ended.allSatisfy { $0.1 == nil })
         #expect(try String(contentsOfFile: directory + "/state", encoding: .utf8) == "three\n")
-        // What is on disk is not written again.
+        // What is on disk is not written again, and a waiter then runs at once.
         writer.save("three\n")
         #expect(!writer.isBusy)
+        writer.whenWritten { _ in waited.append("at once") }
+        #expect(waited == ["three\n", "at once"])
     }
 
     @Test func aFailureIsReportedAndTheTextStaysQueuedForTheNextSave() throws {
