@@ -15,7 +15,7 @@ import Testing
 @Suite(.serialized) struct TrustedRolloutTests {
     /// Where releases are published: a directory served over HTTP, or a bucket.
     final class Site {
-        let http: NetworkUpgradeTests.FileServer?
+        let http: StreamingFileServer?
         let moto: MotoS3?
         let directory: String
         private var step = 0
@@ -27,7 +27,7 @@ import Testing
                 moto = try MotoS3(bucket: "releases", uploads: [])
                 http = nil
             } else {
-                http = try NetworkUpgradeTests.FileServer(directory: directory)
+                http = try StreamingFileServer(directory: directory)
                 moto = nil
             }
         }
@@ -123,11 +123,12 @@ import Testing
         /// Publishes a binary for `version` (`extra` bytes past what `size` says) and returns it and its manifest text.
         @discardableResult
         func publish(_ version: String, sequence: Int, signers: [Int], name: String = "app", expires: String = "2099-01-01T00:00:00Z",
-                     extraBytes: Int = 0, keys rotation: [Int]? = nil, required: Int = 1) throws -> (binary: Data, manifest: Data, signature: Data) {
+                     extraBytes: Int = 0, keys rotation: [Int]? = nil, required: Int = 1,
+                     urlPrefix: String = "") throws -> (binary: Data, manifest: Data, signature: Data) {
             let binary = deployment.variant("trusted-\(version)")
             try site.put("app-\(version)-linux-\(arch)", binary + Data(repeating: 0x23, count: extraBytes))
             var fields = [#""name": "\#(name)""#, #""sequence": \#(sequence)"#, #""expires": "\#(expires)""#, #""version": "\#(version)""#,
-                          #""url": "app-\#(version)-{os}-{arch}""#, #""sha256": "\#(try UpgradeTests.sha256(binary))""#, #""size": \#(binary.count)"#]
+                          #""url": "\#(urlPrefix)app-\#(version)-{os}-{arch}""#, #""sha256": "\#(try UpgradeTests.sha256(binary))""#, #""size": \#(binary.count)"#]
             if let rotation {
                 fields.append(#""keys": [\#(try rotation.map { "\"\(try keys.line($0))\"" }.joined(separator: ", "))]"#)
                 fields.append(#""signatures_required": \#(required)"#)
@@ -243,6 +244,70 @@ import Testing
 }
 
 extension TrustedRolloutTests {
+    /// A binary served without a length and followed by bytes without end: overseerd-fetch stops one
+    /// byte past the manifest's `size` and the server sees the connection close, having sent a few
+    /// buffers' worth, not the endless rest.
+    @Test func anEndlessBinaryIsCutOnePastItsSize() throws {
+        let host = try Host(s3: false)
+        let run = try host.start()
+        let mark = run.logMark
+        let published = try host.publish("2.0.0", sequence: 1, signers: [0, 1], urlPrefix: "../stream/")
+        _ = try Self.wait(run, .upgradePollFailed, after: mark, containing: "the binary is longer than the manifest's \"size\" \(published.binary.count)",
+                          timeout: 20)
+        let sent = try host.site.http!.process.waitForLine(containing: "SENT ", in: .stdout)
+        let bytes = try #require(Int(sent.split(separator: " ").last ?? ""))
+        print("endless body: the server sent \(bytes) bytes for a binary of \(published.binary.count)")
+        #expect(bytes > published.binary.count && bytes < published.binary.count + (16 << 20), "\(sent)")
+        #expect(host.deployment.installed() == host.deployment.original)
+        try host.stop()
+    }
+
+    /// python's http.server on 127.0.0.1 (304s from If-Modified-Since included), plus
+    /// `/stream/NAME`: `app/NAME` with no Content-Length, then `#` without end; when the
+    /// client goes it prints `SENT <bytes>`.
+    final class StreamingFileServer {
+        let process: RunningProcess
+        let port: UInt16
+
+        init(directory: String) throws {
+            let script = """
+                import http.server, os, sys
+                class Handler(http.server.SimpleHTTPRequestHandler):
+                    def do_GET(self):
+                        if not self.path.startswith("/stream/"):
+                            return super().do_GET()
+                        self.send_response(200)
+                        self.send_header("Connection", "close")
+                        self.end_headers()
+                        sent = 0
+                        try:
+                            with open(os.path.join("app", os.path.basename(self.path)), "rb") as f:
+                                data = f.read()
+                            self.wfile.write(data)
+                            sent += len(data)
+                            chunk = b"#" * 65536
+                            while True:
+                                self.wfile.write(chunk)
+                                sent += len(chunk)
+                        except (BrokenPipeError, ConnectionResetError):
+                            pass
+                        print("SENT %d" % sent, flush=True)
+                        self.close_connection = True
+                server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+                print("PORT %d" % server.server_address[1], flush=True)
+                server.serve_forever()
+                """
+            process = try RunningProcess(["/usr/bin/env", "python3", "-u", "-c", script], workingDirectory: directory)
+            let line = try process.waitForLine(containing: "PORT ", in: .stdout)
+            port = try #require(UInt16(line.split(separator: " ").last ?? ""))
+        }
+
+        deinit {
+            process.signal(SIGKILL)
+            _ = try? process.waitForExit()
+        }
+    }
+
     /// `overseerd reexec`, asked again while a poll is under way ("busy: try again when it has settled").
     static func reexec(_ run: RunningProcess, socket: String) throws {
         let mark = run.logMark
