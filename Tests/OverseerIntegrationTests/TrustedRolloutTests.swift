@@ -216,18 +216,18 @@ import Testing
         _ = try Self.wait(run, .manifestKeysChanged, after: mark, containing: "rotated the keys: from now on manifests must be signed by 1 of 1 key(s)", timeout: timeout)
         // The retired keys, even two of them and with a higher sequence: refused, after a
         // re-exec of overseerd (the state is on disk before it goes ahead), and after a restart.
-        for restart in [false, true] {
-            if restart {
-                try host.stop()
-                run = try host.start()
-            } else {
-                try Self.reexec(run, socket: host.socket)
-            }
-            mark = run.logMark
-            let v6 = try host.publish("6.0.0", sequence: restart ? 9 : 8, signers: [0, 1, 2])
-            _ = try Self.wait(run, .manifestRefused, after: mark, containing: "it carries valid signatures by 0 of the 1 trusted key(s), 1 required", timeout: timeout)
-            #expect(!run.hasLogged(.upgradeSucceeded, binary: try UpgradeTests.sha256(v6.binary)))
-        }
+        try Self.reexec(run, socket: host.socket)
+        mark = run.logMark
+        let v6 = try host.publish("6.0.0", sequence: 8, signers: [0, 1, 2])
+        let retired = "it carries valid signatures by 0 of the 1 trusted key(s), 1 required"
+        _ = try Self.wait(run, .manifestRefused, after: mark, containing: retired, timeout: timeout)
+        // The same manifest, still served, after a restart (a refusal is said once per overseerd, so
+        // the one at its first poll is the one to wait for: the new process logs from the start).
+        try host.stop()
+        run = try host.start()
+        _ = try Self.wait(run, .manifestRefused, containing: retired, timeout: timeout)
+        #expect(!run.hasLogged(.upgradeSucceeded, binary: try UpgradeTests.sha256(v6.binary)))
+        #expect(deployment.installed() == v3.binary)
         // The new key alone is enough now.
         let v7 = try host.publish("7.0.0", sequence: 10, signers: [3])
         try run.waitForEvent(.upgradeSucceeded, binary: try UpgradeTests.sha256(v7.binary), timeout: timeout)
