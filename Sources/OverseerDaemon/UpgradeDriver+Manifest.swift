@@ -26,9 +26,12 @@ extension UpgradeDriver {
         var pendingSize: Int64?
     }
 
-    /// The name a manifest must carry: `--release-name`, else the program's file name.
+    /// The name a manifest must carry: `--release-name`, else the program's file name as
+    /// started (`/usr/local/bin/app` → `app`), not that of the file a symbolic link leads to
+    /// (`app-2.0.0` in a releases directory).
     var releaseName: String {
-        settings.releaseName ?? String(target.split(separator: "/").last ?? "")
+        let program = (try? host.resolvedProgram()) ?? target
+        return settings.releaseName ?? String(program.split(separator: "/").last ?? "")
     }
 
     /// Reads the trust kept in the state directory, once, before the first manifest.
