@@ -34,6 +34,6 @@ extension Supervisor {
             restarts: restartMetrics, upgrades: upgrade?.metrics, process: process)
         report.orphansReaped = orphans?.reaped
         report.logLinesDropped = LogStream.standardError.droppedLines
-        return report.text
+        return report.text + UDPFlowReport.metricsText(udpFlowReports)
     }
 }

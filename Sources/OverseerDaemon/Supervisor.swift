@@ -99,6 +99,8 @@ public final class Supervisor {
     var orphans: OrphanReaping?
     /// When the first stop signal came: the platform's stop grace runs from then (`Supervisor+Reaping`).
     var stopSignalledAt: Int64?
+    /// The UDP listeners' modes, and the steering of the steered ones (`Supervisor+UDPFlows`).
+    let udpFlows = UDPFlows()
 
     /// Starts a generation's process, and leaves overseerd (`SupervisorParts`).
     let spawnProcess: (ChildProcess.Request) throws(ChildProcess.SpawnError) -> ChildProcess
@@ -161,6 +163,7 @@ public final class Supervisor {
         storeListenersWithSystemd()
         startUpgrades()
         startReapingOrphans()
+        startUDPFlows()
         if let handover {
             let child = handover.child
             logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving", generation: child.generation, pid: child.pid)
@@ -266,6 +269,7 @@ public final class Supervisor {
             pending.removeFirst()
             if busyBefore, !supervision.binaryLife.isOnTrial, supervision.binaryLife.rollback == nil { trialEnded = true }
         }
+        followServingWithUDPFlows()
         // Once the queue is empty: the driver's install then feeds BinaryLife and sees the result at once.
         if trialEnded { upgrade?.trialEnded() }
     }

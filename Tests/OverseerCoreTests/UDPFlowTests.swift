@@ -235,3 +235,32 @@ import Testing
         }
     }
 }
+
+@Suite struct UDPFlowHandoverTests {
+    @Test func theRecordRoundTripsAndItsFDsAreInherited() throws {
+        var state = HandoverState(
+            startedAt: 5, listeners: [.init(fd: 7, name: "quic", kind: "udp", localAddress: "[::]:443", createdPath: nil, inherited: false)],
+            child: .init(generation: 3, pid: 100, pidfd: 8, notifyFD: nil, notifyAddress: nil, binaryID: "ab", startedAt: 1, lastStatus: nil),
+            controlFD: nil, controlPath: nil, rejected: [])
+        state.udpFlows = [.init(listenerFD: 7, steeringFDs: [20, 21, 22, 23, 24], spareFD: 25, slots: "1:2 2 3 3=0:1")]
+        let back = try HandoverState(parsing: state.encoded)
+        #expect(back == state)
+        #expect(Set(back.fds).isSuperset(of: [20, 21, 22, 23, 24, 25]))
+        #expect(HandoverState.takesOverUDPFlows(checkAnswer: HandoverState.checkConfigurationAnswer(version: "1")))
+        #expect(!HandoverState.takesOverUDPFlows(checkAnswer: "overseerd 0.9: the command line is valid (takes over: metrics, output, binary-life)"))
+        let broken = state.encoded.replacing("20,21,22,23,24", with: "20,21")
+        #expect(throws: ConfigurationError.self) { try HandoverState(parsing: broken) }
+    }
+
+    @Test func flowReportsSayTheModeAndTheFlowsPerGeneration() {
+        var steered = UDPFlowReport(name: "quic", address: "[::]:443", mode: .steered, fallbackReason: nil)
+        steered.flows = [4: 12, 5: 1]
+        let shared = UDPFlowReport(name: "dns", address: "0.0.0.0:53", mode: .shared, fallbackReason: "no CAP_BPF")
+        #expect(steered.statusLine == "udp quic ([::]:443): steered, flows: generation 4: 12, generation 5: 1")
+        #expect(shared.statusLine == "udp dns (0.0.0.0:53): shared (no CAP_BPF)")
+        let text = UDPFlowReport.metricsText([steered, shared])
+        #expect(text.contains("overseerd_udp_flows{listener=\"quic\",generation=\"4\"} 12\n"))
+        #expect(text.contains("overseerd_udp_listener_steered{listener=\"dns\"} 0\n"))
+        #expect(UDPFlowReport.metricsText([]) == "")
+    }
+}
