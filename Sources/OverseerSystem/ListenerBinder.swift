@@ -101,11 +101,14 @@ public enum ListenerBinder {
         do throws(SystemError) {
             var one: Int32 = 1
             var zero: Int32 = 0
-            if reusePort && type == Int32(SOCK_DGRAM.rawValue) {
-                // Not SO_REUSEADDR as well: two UDP sockets with it may share a port whoever owns them;
-                // SO_REUSEPORT alone lets only this user's sockets join.
-                try Posix.retrying("setsockopt(SO_REUSEPORT)") {
-                    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+            if type == Int32(SOCK_DGRAM.rawValue) {
+                // Never SO_REUSEADDR on UDP: two UDP sockets with it share a port whoever owns them,
+                // and any local user could bind ours and take its datagrams. SO_REUSEPORT (steered
+                // flows) lets only this user's sockets join.
+                if reusePort {
+                    try Posix.retrying("setsockopt(SO_REUSEPORT)") {
+                        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+                    }
                 }
             } else {
                 try Posix.retrying("setsockopt(SO_REUSEADDR)") {

@@ -162,4 +162,27 @@ import Testing
         defer { ListenerBinder.close([steered]) }
         #expect(ReusePortSocket.hasReusePort(steered.fd))
     }
+
+    /// No SO_REUSEADDR on a UDP listener, steered or shared: another socket cannot share its
+    /// port with SO_REUSEADDR (any user could, before), nor join with SO_REUSEPORT unless steered.
+    @Test(arguments: [false, true])
+    func noOtherSocketSharesAUDPListenersPortByReuseAddr(steered: Bool) throws {
+        let listener = try ListenerBinder.bind(ListenerSpec(parsing: "dns=udp:127.0.0.1:0"), backlog: 16, unixMode: nil, reusePort: steered)
+        defer { ListenerBinder.close([listener]) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UDPFlowSupport.port(of: listener.fd.rawValue).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        for option in [SO_REUSEADDR, SO_REUSEPORT] {
+            let intruder = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(intruder) }
+            var one: Int32 = 1
+            setsockopt(intruder, SOL_SOCKET, option, &one, socklen_t(MemoryLayout<Int32>.size))
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(intruder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
+            // This process is the listener's own user: only a steered listener's group takes it (SO_REUSEPORT).
+            #expect(bound == (steered && option == SO_REUSEPORT), "option \(option), steered \(steered)")
+        }
+    }
 }
