@@ -42,12 +42,12 @@ extension Supervisor {
             // A socket overseerd bound without SO_REUSEPORT was bound so because steering was found unavailable.
             let steeringUnavailable = configuration.udpFlows == .steered && !hasReusePort && listener.origin != .inherited ? unavailable() : nil
             guard var decision = UDPFlowMode.decide(requested: configuration.udpFlows, kind: listener.kind,
-                                                    inherited: listener.origin == .inherited || handover != nil,
+                                                    inherited: listener.origin == .inherited,
                                                     hasReusePort: hasReusePort, steeringUnavailable: steeringUnavailable) else { continue }
-            if decision.mode == .steered {
+            if decision.mode == .steered || (handover != nil && configuration.udpFlows == .steered) {
                 if handover != nil {
-                    // Shared by the serving generation already: it cannot move to a socket of its own.
-                    decision = .init(mode: .shared, fallbackReason: "the previous overseerd image shared it")
+                    // The serving generation has the listener itself, from the image before: it cannot move to a socket of its own.
+                    decision = .init(mode: .shared, fallbackReason: "the serving generation shares the listener's socket since before the re-exec (an overseerd that did not steer it); overseerd's next start steers it")
                 } else {
                     do {
                         udpFlows.steered.append(try UDPFlowListener(index: index, listener: listener, flowTimeout: configuration.udpFlowTimeout))

@@ -108,8 +108,10 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 # An HTTP/3 client (aioquic): one QUIC connection to 127.0.0.1:PORT, a GET every
 # 50 ms (1 s to answer), until stdin closes; a failed request counts and a new
 # connection is made. Prints "connected" once, "request ok" or "request failed"
-# for each request, then at the end one JSON line.
-import asyncio, json, ssl, sys, threading
+# for each request, then at the end one JSON line (with the slowest answer, and
+# how many took over 100 ms: a datagram taken by a generation that does not
+# know the connection is lost, and QUIC sends it again after a while).
+import asyncio, json, ssl, sys, threading, time
 from aioquic.asyncio.client import connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
@@ -148,7 +150,7 @@ async def main(port):
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE, idle_timeout=60)
     done = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
-    stats = {"requests": 0, "failed": 0, "connections": 0, "generations": {}}
+    stats = {"requests": 0, "failed": 0, "connections": 0, "generations": {}, "max_ms": 0, "over_100ms": 0}
     while not done.is_set():
         stats["connections"] += 1
         try:
@@ -157,12 +159,16 @@ async def main(port):
                     print("connected", flush=True)
                 while not done.is_set():
                     stats["requests"] += 1
+                    started = time.monotonic()
                     try:
                         body = await client.get()
                     except Exception:
                         stats["failed"] += 1
                         print("request failed", flush=True)
                         break
+                    took = (time.monotonic() - started) * 1000
+                    stats["max_ms"] = max(stats["max_ms"], round(took))
+                    stats["over_100ms"] += took > 100
                     print("request ok", flush=True)
                     generation = body.decode().split()[1]
                     stats["generations"][generation] = stats["generations"].get(generation, 0) + 1

@@ -13,7 +13,11 @@ import Testing
         let failed: Int
         let connections: Int
         let generations: [String: Int]
-        var description: String { "\(requests) requests, \(failed) failed, \(connections) connection(s), answered by \(generations)" }
+        let slowest: Int
+        let overHundredMS: Int
+        var description: String {
+            "\(requests) requests, \(failed) failed, \(connections) connection(s), answered by \(generations), \(overHundredMS) over 100 ms, slowest \(slowest) ms"
+        }
     }
 
     private func session(_ extra: [String]) throws -> Outcome? {
@@ -52,10 +56,12 @@ import Testing
         _ = try client.waitForExit(timeout: 10)
         guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let requests = object["requests"] as? Int, let failed = object["failed"] as? Int,
-              let connections = object["connections"] as? Int, let generations = object["generations"] as? [String: Int] else {
+              let connections = object["connections"] as? Int, let generations = object["generations"] as? [String: Int],
+              let slowest = object["max_ms"] as? Int, let over = object["over_100ms"] as? Int else {
             throw HarnessError("client said \(line)")
         }
-        return Outcome(requests: requests, failed: failed, connections: connections, generations: generations)
+        return Outcome(requests: requests, failed: failed, connections: connections, generations: generations,
+                       slowest: slowest, overHundredMS: over)
     }
 
     @Test func oneQUICConnectionKeepsWorkingAcrossFiveRestarts() throws {
@@ -69,10 +75,13 @@ import Testing
     }
 
     /// Today's mode, for the figure: the generations share the socket, and the
-    /// new ones, knowing nothing of the connection, take some of its datagrams.
-    @Test func withSharedFlowsTheConnectionBreaks() throws {
+    /// new ones, knowing nothing of the connection, take some of its datagrams
+    /// (how many depends on which process reads first, and QUIC sends a lost
+    /// packet again: 5 of 30 requests failed over 6 connections in one run, none
+    /// failed in another, so the loss is printed, not asserted).
+    @Test func withSharedFlowsTheFigureOfTodaysMode() throws {
         guard let outcome = try session(["--udp-flows", "shared"]) else { return }
         print("HTTP/3 across 5 restarts, --udp-flows shared: \(outcome)")
-        #expect(outcome.failed > 0 || outcome.connections > 1, "\(outcome)")
+        #expect(outcome.requests >= 30, "\(outcome)")
     }
 }
