@@ -13,6 +13,8 @@ public struct UDPFlowReport: Equatable, Sendable {
     public var waiting: UInt64 = 0
     /// The flow table could not be read.
     public var countError: String?
+    /// How old the count is; nil while the first one runs.
+    public var countedSecondsAgo: Int?
 
     public init(name: String, address: String, mode: UDPFlowMode, fallbackReason: String?) {
         self.name = name
@@ -27,19 +29,21 @@ public struct UDPFlowReport: Equatable, Sendable {
         if let fallbackReason { line += " (\(fallbackReason))" }
         guard mode == .steered else { return line }
         if let countError { return line + ", flows unknown: \(countError)" }
+        guard let age = countedSecondsAgo else { return line + ", flows: being counted" }
         var parts = flows.keys.sorted().map { "generation \($0): \(flows[$0]!)" }
         if waiting > 0 { parts.append("waiting for a generation: \(waiting)") }
-        return line + ", flows: " + (parts.isEmpty ? "none" : parts.joined(separator: ", "))
+        return line + ", flows: " + (parts.isEmpty ? "none" : parts.joined(separator: ", ")) + (age > 1 ? " (counted \(age)s ago)" : "")
     }
 
     public var json: JSONText {
         .object([
             ("name", .string(name)), ("address", .string(address)), ("mode", .string(mode.description)),
             ("fallback_reason", fallbackReason.map { .string($0) } ?? .null),
-            ("flows", mode == .steered && countError == nil ? .array(flows.keys.sorted().map { generation in
+            ("flows", mode == .steered && countError == nil && countedSecondsAgo != nil ? .array(flows.keys.sorted().map { generation in
                 .object([("generation", .integer(Int64(generation))), ("flows", .integer(Int64(flows[generation]!)))])
             }) : .null),
             ("waiting_flows", .integer(Int64(waiting))),
+            ("flows_counted_seconds_ago", countedSecondsAgo.map { .integer(Int64($0)) } ?? .null),
         ])
     }
 
@@ -53,7 +57,7 @@ public struct UDPFlowReport: Equatable, Sendable {
             out.sample("overseerd_udp_listener_steered", [("listener", report.name)], UInt64(report.mode == .steered ? 1 : 0))
         }
         out.family("overseerd_udp_flows", .gauge, help: "Live UDP flows of a steered listener per generation (generation 0: waiting for one).")
-        for report in reports where report.mode == .steered && report.countError == nil {
+        for report in reports where report.mode == .steered && report.countError == nil && report.countedSecondsAgo != nil {
             for generation in report.flows.keys.sorted() {
                 out.sample("overseerd_udp_flows", [("listener", report.name), ("generation", String(generation))], report.flows[generation]!)
             }

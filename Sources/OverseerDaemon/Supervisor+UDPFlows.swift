@@ -11,6 +11,12 @@ final class UDPFlows {
     var decisions: [Int: UDPFlowMode.Decision] = [:]
     /// The serving generation the steering last heard of.
     var followedServing: Int?
+    /// The last count of each steered listener's flows (by listener index), when it ended,
+    /// and whether one runs: counted on a thread, at most once a `countInterval`.
+    var counts: [Int: UDPFlowCount] = [:]
+    var countedAt: Int64?
+    var counting = false
+    static let countInterval: Duration = .seconds(1)
 }
 
 extension Supervisor {
@@ -111,23 +117,44 @@ extension Supervisor {
     /// What the next image takes over.
     var udpFlowHandoverRecords: [HandoverState.UDPFlowRecord] { udpFlows.steered.map(\.handoverRecord) }
 
-    /// One entry per UDP listener: its mode and why, and its live flows per generation.
+    /// One entry per UDP listener: its mode and why, and its live flows per
+    /// generation as last counted (a count older than a second starts another,
+    /// on a thread: reading a full table takes longer than the loop may wait).
     var udpFlowReports: [UDPFlowReport] {
-        udpFlows.decisions.keys.sorted().map { index in
+        refreshFlowCounts()
+        let now = MonotonicTimer.now
+        return udpFlows.decisions.keys.sorted().map { index in
             let listener = listeners[index]
             let decision = udpFlows.decisions[index]!
             var report = UDPFlowReport(name: listener.name.description, address: listener.localAddress, mode: decision.mode,
                                        fallbackReason: decision.fallbackReason)
-            if let flows = udpFlows.steered.first(where: { $0.index == index }) {
-                do {
-                    let counts = try flows.flowCounts()
-                    report.flows = counts.byGeneration
-                    report.waiting = counts.waiting
-                } catch {
-                    report.countError = "\(error)"
+            if decision.mode == .steered {
+                if let count = udpFlows.counts[index], let at = udpFlows.countedAt {
+                    report.flows = count.byGeneration
+                    report.waiting = count.waiting
+                    report.countError = count.error
+                    report.countedSecondsAgo = Int((now - at) / 1_000_000_000)
                 }
             }
             return report
+        }
+    }
+
+    /// Starts a count of the steered listeners' flows unless one runs or the last is fresh.
+    func refreshFlowCounts() {
+        guard !udpFlows.steered.isEmpty, !udpFlows.counting else { return }
+        if let at = udpFlows.countedAt, MonotonicTimer.now - at < UDPFlows.countInterval.totalNanoseconds { return }
+        let snapshots = udpFlows.steered.map(\.countingSnapshot)
+        udpFlows.counting = true
+        do {
+            try reactor.inBackground({ snapshots.map { ($0.index, $0.count()) } }) { [unowned self] results in
+                udpFlows.counting = false
+                udpFlows.countedAt = MonotonicTimer.now
+                udpFlows.counts = Dictionary(results, uniquingKeysWith: { $1 })
+            }
+        } catch {
+            udpFlows.counting = false
+            log(LogLine(.warning, .udpFlowsError, "cannot count the UDP flows: \(error)"))
         }
     }
 }

@@ -84,15 +84,16 @@ final class UDPFlowListener {
         try perform(slots.ended(generation))
     }
 
-    /// Live flows per generation (`waiting`: taken by the spare while no generation lived).
-    func flowCounts() throws(SystemError) -> (byGeneration: [Int: UInt64], waiting: UInt64) {
+    /// What a count of the flows on another thread needs: the slots' tags and owners now.
+    var countingSnapshot: UDPFlowCount.Snapshot {
         var tags = [UInt32](repeating: 0, count: Int(UDPSteering.slotCount))
-        for socket in slots.generations.values { tags[Int(socket.slot)] = socket.tag }
+        var owners: [UInt32: Int] = [:]
+        for (generation, socket) in slots.generations {
+            tags[Int(socket.slot)] = socket.tag
+            owners[socket.slot] = generation
+        }
         if let spare = slots.spare { tags[Int(spare.slot)] = spare.tag }
-        let counts = try steering.flowCounts(tags: tags)
-        var byGeneration: [Int: UInt64] = [:]
-        for (generation, socket) in slots.generations { byGeneration[generation] = counts[Int(socket.slot)] }
-        return (byGeneration, slots.spare.map { counts[Int($0.slot)] } ?? 0)
+        return .init(index: index, counter: steering.flowCounter, tags: tags, owners: owners, spareSlot: slots.spare?.slot)
     }
 
     func close() {
@@ -124,4 +125,33 @@ final class UDPFlowListener {
         }
         spareFD = fd
     }
+}
+
+/// A count of one steered listener's live flows, taken on a thread of its own.
+struct UDPFlowCount: Sendable {
+    struct Snapshot: Sendable {
+        let index: Int
+        let counter: UDPSteering.FlowCounter
+        let tags: [UInt32]
+        /// Slot → the generation whose socket is in it.
+        let owners: [UInt32: Int]
+        let spareSlot: UInt32?
+
+        /// Reads the table (off the loop).
+        func count() -> UDPFlowCount {
+            do {
+                let counts = try counter.counts(tags: tags)
+                var byGeneration: [Int: UInt64] = [:]
+                for (slot, generation) in owners { byGeneration[generation] = counts[Int(slot)] }
+                return UDPFlowCount(byGeneration: byGeneration, waiting: spareSlot.map { counts[Int($0)] } ?? 0, error: nil)
+            } catch {
+                return UDPFlowCount(byGeneration: [:], waiting: 0, error: "\(error)")
+            }
+        }
+    }
+
+    let byGeneration: [Int: UInt64]
+    /// Taken by the spare while no generation lived.
+    let waiting: UInt64
+    let error: String?
 }

@@ -254,7 +254,10 @@ import Testing
 
     @Test func flowReportsSayTheModeAndTheFlowsPerGeneration() {
         var steered = UDPFlowReport(name: "quic", address: "[::]:443", mode: .steered, fallbackReason: nil)
+        #expect(steered.statusLine == "udp quic ([::]:443): steered, flows: being counted")
+        #expect(!UDPFlowReport.metricsText([steered]).contains("overseerd_udp_flows{"))
         steered.flows = [4: 12, 5: 1]
+        steered.countedSecondsAgo = 0
         let shared = UDPFlowReport(name: "dns", address: "0.0.0.0:53", mode: .shared, fallbackReason: "no CAP_BPF")
         #expect(steered.statusLine == "udp quic ([::]:443): steered, flows: generation 4: 12, generation 5: 1")
         #expect(shared.statusLine == "udp dns (0.0.0.0:53): shared (no CAP_BPF)")
@@ -262,5 +265,7 @@ import Testing
         #expect(text.contains("overseerd_udp_flows{listener=\"quic\",generation=\"4\"} 12\n"))
         #expect(text.contains("overseerd_udp_listener_steered{listener=\"dns\"} 0\n"))
         #expect(UDPFlowReport.metricsText([]) == "")
+        steered.countedSecondsAgo = 3
+        #expect(steered.statusLine.hasSuffix("generation 5: 1 (counted 3s ago)"))
     }
 }

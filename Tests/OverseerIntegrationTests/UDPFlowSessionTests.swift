@@ -63,6 +63,19 @@ import Testing
         try RunningProcess([Binaries.overseerd, "status", "--control-socket", scratch.file("control.sock")]).waitForExitWithOutput().1
     }
 
+    /// Asks `status` until it says `text`: flows are counted on a thread, at most once a second,
+    /// so an answer may carry the count before the last one.
+    private func waitForStatus(_ scratch: ScratchDirectory, containing text: String, timeout: Double = 15) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            last = try status(scratch)
+            if last.contains(text) { return }
+            usleep(100_000)
+        }
+        throw HarnessError("status never said \"\(text)\" within \(timeout)s; last:\n\(last)")
+    }
+
     @Test func fiftyFlowsStayWithTheirGenerationAcrossARestart() throws {
         guard try UDPFlowSupport.steeringAvailable("UDPFlowSessionTests") else { return }
         let scratch = ScratchDirectory()
@@ -86,8 +99,7 @@ import Testing
             let wrongNew = round(fresh) { _ in Answer(generation: 2, count: step) }
             #expect(wrongNew.isEmpty, "new flows: \(wrongNew.prefix(5))")
         }
-        let text = try status(scratch)
-        #expect(text.contains("udp quic (127.0.0.1:\(port)): steered, flows: generation 1: 50, generation 2: 10"), "\(text)")
+        try waitForStatus(scratch, containing: "udp quic (127.0.0.1:\(port)): steered, flows: generation 1: 50, generation 2: 10")
         // Generation 1 ends: its flows' next datagrams go to generation 2 (which counts them from 1).
         let started = try run.waitForEvent(.generationStarted, generation: 1)
         kill(try #require(started.pid), SIGKILL)
@@ -96,7 +108,7 @@ import Testing
             let wrong = round(old) { _ in Answer(generation: 2, count: count) }
             #expect(wrong.isEmpty, "after generation 1 ended: \(wrong.prefix(5))")
         }
-        #expect(try status(scratch).contains("steered, flows: generation 2: 60"))
+        try waitForStatus(scratch, containing: "steered, flows: generation 2: 60")
     }
 
     /// Today's mode, for the figure: the same session with one shared socket.
