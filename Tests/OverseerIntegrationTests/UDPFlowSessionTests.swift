@@ -111,6 +111,32 @@ import Testing
         try waitForStatus(scratch, containing: "steered, flows: generation 2: 60")
     }
 
+    /// A re-exec of overseerd keeps the program, its table and the sockets: no flow notices,
+    /// and the next restart still keeps the old generation's flows with it.
+    @Test func aReexecKeepsEveryFlow() throws {
+        guard try UDPFlowSupport.steeringAvailable("UDPFlowSessionTests") else { return }
+        let scratch = ScratchDirectory()
+        let run = try overseerd(["--reexec-signal", "HUP"], scratch: scratch)
+        defer { finish(run) }
+        let port = try run.listenerPort("quic")
+        let ready = try run.waitForEvent(.generationReady, generation: 1)
+        let flows = (0..<20).map { _ in Flow(port: port) }
+        #expect(round(flows) { _ in Answer(generation: 1, count: 1) }.isEmpty)
+        run.signal(SIGHUP)
+        let tookOver = try run.waitForEvent(.tookOver, after: ready.mark)
+        for count in 2...3 {
+            let wrong = round(flows) { _ in Answer(generation: 1, count: count) }
+            #expect(wrong.isEmpty, "after the re-exec: \(wrong.prefix(5))")
+        }
+        #expect(run.events(.udpFlowsShared).isEmpty)
+        try waitForStatus(scratch, containing: "udp quic (127.0.0.1:\(port)): steered, flows: generation 1: 20")
+        run.signal(SIGUSR2)
+        _ = try run.waitForEvent(.restartSucceeded, generation: 2, after: tookOver.mark)
+        let fresh = (0..<5).map { _ in Flow(port: port) }
+        #expect(round(flows) { _ in Answer(generation: 1, count: 4) }.isEmpty, "old flows after the restart")
+        #expect(round(fresh) { _ in Answer(generation: 2, count: 1) }.isEmpty, "new flows after the restart")
+    }
+
     /// Today's mode, for the figure: the same session with one shared socket.
     @Test func withSharedFlowsTheOldGenerationsFlowsGoAstray() throws {
         let scratch = ScratchDirectory()
