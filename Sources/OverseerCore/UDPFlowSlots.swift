@@ -92,9 +92,13 @@ public struct UDPFlowSlots: Equatable, Sendable {
     public mutating func ended(_ generation: Int) -> [Action] {
         if serving == generation { serving = nil }
         guard let socket = generations.removeValue(forKey: generation) else { return redirect() }
-        var actions: [Action] = [.clear(socket)]
-        if spare == nil { actions += openSpare() }
-        return actions + redirect()
+        // New flows are sent elsewhere before the slot is emptied: never to an empty slot.
+        var actions = redirect() + [.clear(socket)]
+        if spare == nil {
+            actions += openSpare()
+            actions += redirect()
+        }
+        return actions
     }
 
     /// The socket new flows should go to.

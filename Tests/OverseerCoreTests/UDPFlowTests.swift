@@ -61,9 +61,9 @@ import Testing
         _ = slots.serving(1)
         _ = slots.starting(2)
         // 1 crashes while 2 is still starting: 2 is the newest living.
-        #expect(slots.ended(1) == [.clear(S(slot: 0, tag: 1)), .directNewFlows(S(slot: 1, tag: 2))])
+        #expect(slots.ended(1) == [.directNewFlows(S(slot: 1, tag: 2)), .clear(S(slot: 0, tag: 1))])
         // 2 fails too: nobody lives; new flows wait in the spare for the next one.
-        #expect(slots.ended(2) == [.clear(S(slot: 1, tag: 2)), .directNewFlows(S(slot: 2, tag: 3))])
+        #expect(slots.ended(2) == [.directNewFlows(S(slot: 2, tag: 3)), .clear(S(slot: 1, tag: 2))])
         #expect(slots.starting(3).socket == S(slot: 2, tag: 3))
     }
 
@@ -107,7 +107,8 @@ import Testing
 /// 2. new flows go to the serving generation's socket, else the newest living one's, else the spare;
 /// 3. a flow taken by a generation reaches that generation while it lives and has its slot (none misrouted);
 /// 4. a flow whose generation ended goes to where new flows go (the routing model);
-/// 5. a tag is never used twice, and a slot is emptied only of the socket in it.
+/// 5. a tag is never used twice, and a slot is emptied only of the socket in it;
+/// 6. new flows are never directed to an empty slot, not even between two actions.
 @Suite struct UDPFlowSlotsSimulationTests {
     struct World {
         var slots = UDPFlowSlots(slotCount: 6)
@@ -141,6 +142,7 @@ import Testing
                     open[socket.slot] = socket.tag
                 case let .clear(socket):
                     check(open[socket.slot] == socket.tag, "cleared \(socket), not in its slot")
+                    check(newFlows != socket, "cleared \(socket) while new flows go to it")
                     if let owner = living.first(where: { $0.value == socket })?.key {
                         // Taken back from a living generation: only when more live than there are slots.
                         check(living.count >= Int(slots.slotCount) - 1, "slot of \(owner) taken back with \(living.count) living")
@@ -150,6 +152,7 @@ import Testing
                     open[socket.slot] = nil
                     closed.insert(socket.tag)
                 case let .directNewFlows(socket):
+                    check(open[socket.slot] == socket.tag, "new flows directed to \(socket), not in its slot")
                     newFlows = socket
                 }
             }
