@@ -109,6 +109,10 @@ import Testing
 /// 4. a flow whose generation ended goes to where new flows go (the routing model);
 /// 5. a tag is never used twice, and a slot is emptied only of the socket in it;
 /// 6. new flows are never directed to an empty slot, not even between two actions.
+///
+/// Planted bugs are caught (checked by hand): the slot emptied before new flows
+/// are sent elsewhere (`ended`), and new flows not following the serving
+/// generation (`target` without its first line): seed 1 each.
 @Suite struct UDPFlowSlotsSimulationTests {
     struct World {
         var slots = UDPFlowSlots(slotCount: 6)
