@@ -132,6 +132,35 @@ import Testing
         #expect(after[1]?.count == 4, "\(after)")
     }
 
+    /// The IPv6 key (both addresses, 32 bytes) on real IPv6 datagrams, and IPv4 ones to the same dual-stack group.
+    @Test func ipv6AndIPv4FlowsOnADualStackGroup() throws {
+        guard try UDPFlowSupport.steeringAvailable("UDPSteeringTests") else { return }
+        let steering = try UDPSteering(flowTimeout: .seconds(125))
+        defer { steering.close() }
+        let group = try Group("udp::0")
+        defer { ListenerBinder.close([group.anchor]) }
+        try steering.attach(to: group.anchor.fd)
+        let first = try group.join(), second = try group.join()
+        defer { [first, second].forEach { Posix.close($0) } }
+        try steering.place(first, slot: 1, tag: 1)
+        try steering.directNewFlows(to: 1)
+        let old6 = (0..<6).map { _ in UDPFlowSupport.client6(port: group.port) }
+        let old4 = (0..<6).map { _ in UDPFlowSupport.client(port: group.port) }
+        defer { (old6 + old4).forEach { Posix.close($0) } }
+        #expect(deliver(old6 + old4, to: [first, second], tag: "a")[0]?.count == 12)
+        try steering.place(second, slot: 2, tag: 2)
+        try steering.directNewFlows(to: 2)
+        let new6 = (0..<4).map { _ in UDPFlowSupport.client6(port: group.port) }
+        defer { new6.forEach { Posix.close($0) } }
+        for round in 0..<2 {
+            let old = deliver(old6 + old4, to: [first, second], tag: "o\(round)-")
+            #expect(old[0]?.count == 12 && old[1] == nil, "\(old)")
+            let fresh = deliver(new6, to: [first, second], tag: "n\(round)-")
+            #expect(fresh[1]?.count == 4 && fresh[0] == nil, "\(fresh)")
+        }
+        #expect(try steering.flowCounts(tags: [0, 1, 2]).prefix(3) == [0, 12, 4])
+    }
+
     @Test func aFlowSilentLongerThanTheTimeoutIsANewFlow() throws {
         guard try UDPFlowSupport.steeringAvailable("UDPSteeringTests") else { return }
         // A zero timeout: every datagram finds its flow expired, whatever the clock says.

@@ -34,6 +34,19 @@ public enum UDPFlowSupport {
         return fd
     }
 
+    /// A connected, non-blocking UDP client of [::1]:`port`.
+    public static func client6(port: UInt16) -> Int32 {
+        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = port.bigEndian
+        address.sin6_addr = in6addr_loopback
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        }
+        return fd
+    }
+
     public static func send(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)
         _ = Glibc.send(fd, &bytes, bytes.count, 0)
