@@ -55,7 +55,9 @@ final class UDPFlowListener {
     /// The socket `generation` gets at the listener's fd number: the spare (and a
     /// new spare is opened). Nil when there is none: the generation then gets the
     /// listener itself, shared. `problem`: a step that failed (the new spare, a map update).
+    /// Asked again before `spawned` (several processes of one generation), it gives the same socket.
     func socket(for generation: Int) -> (fd: FileDescriptor?, problem: SystemError?) {
+        if let given = handedOut[generation] { return (given, nil) }
         if spareFD == nil, let spare = slots.spare {
             do { try open(spare) } catch { return (nil, error) }
         }
