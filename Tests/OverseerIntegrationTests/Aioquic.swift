@@ -7,24 +7,23 @@ import OverseerTestSupport
 enum Aioquic {
     static let python: Result<String?, HarnessError> = {
         func imports(_ python: String) -> Bool {
-            guard let check = try? RunningProcess([python, "-c", "import aioquic, cryptography"]) else { return false }
+            guard let check = try? RunningProcess(pythonCommand(python) + ["-c", "import aioquic, cryptography"]) else { return false }
             return (try? check.waitForExit(timeout: 60)) == .exited(0)
         }
         func run(_ arguments: [String]) -> Bool {
             guard let process = try? RunningProcess(arguments) else { return false }
             return (try? process.waitForExit(timeout: 600)) == .exited(0)
         }
-        let system = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
-            ?? "python3"
-        if imports("/usr/bin/env") || imports(system) {
-            return .success(imports(system) ? system : "/usr/bin/env")
-        }
+        // The python3 on PATH ("/usr/bin/env" stands for it), then Debian's.
+        if imports("/usr/bin/env") { return .success("/usr/bin/env") }
+        let system = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "/usr/bin/env"
+        if system != "/usr/bin/env", imports(system) { return .success(system) }
         let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
         let venv = home + "/.cache/overseerd-tests/aioquic-venv"
         let venvPython = venv + "/bin/python3"
         if !FileManager.default.isExecutableFile(atPath: venvPython) {
             try? FileManager.default.createDirectory(atPath: home + "/.cache/overseerd-tests", withIntermediateDirectories: true)
-            _ = run([system, "-m", "venv", venv])
+            _ = run(pythonCommand(system) + ["-m", "venv", venv])
         }
         if FileManager.default.isExecutableFile(atPath: venvPython), !imports(venvPython) {
             _ = run([venvPython, "-m", "pip", "install", "-q", "aioquic"])
