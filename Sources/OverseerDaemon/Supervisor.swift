@@ -264,12 +264,13 @@ public final class Supervisor {
         while let next = pending.first, !hasExited {
             let busyBefore = supervision.binaryLife.isOnTrial || supervision.binaryLife.rollback != nil
             let actions = supervision.handle(next)
+            // Before the actions: new UDP flows go to a new serving generation before any line says it serves.
+            followServingWithUDPFlows()
             restartMetrics.observe(next, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
             for action in actions { perform(action) }
             pending.removeFirst()
             if busyBefore, !supervision.binaryLife.isOnTrial, supervision.binaryLife.rollback == nil { trialEnded = true }
         }
-        followServingWithUDPFlows()
         // Once the queue is empty: the driver's install then feeds BinaryLife and sees the result at once.
         if trialEnded { upgrade?.trialEnded() }
     }

@@ -105,7 +105,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 
     static let clientScript = #"""
 # An HTTP/3 client (aioquic): one QUIC connection to 127.0.0.1:PORT, a GET every
-# 50 ms (1 s to answer), until stdin closes; a failed request counts and a new
+# 50 ms (3 s to answer), until stdin closes; a failed request counts and a new
 # connection is made. Prints "connected" once, "request ok" or "request failed"
 # for each request, then at the end one JSON line (with the slowest answer, and
 # how many took over 100 ms: a datagram taken by a generation that does not
@@ -143,7 +143,7 @@ class Client(QuicConnectionProtocol):
         future = asyncio.get_running_loop().create_future()
         self.waiting[stream] = future
         self.transmit()
-        return await asyncio.wait_for(future, 1.0)
+        return await asyncio.wait_for(future, 3.0)
 
 async def main(port):
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE, idle_timeout=60)
