@@ -55,6 +55,10 @@ public struct Configuration: Equatable, Sendable {
     public var metricsListen: ListenAddress?
     /// What becomes of a generation's stdout and stderr (`--child-output`).
     public var childOutput: ChildOutputMode = .inherit
+    /// How UDP listeners' datagrams reach the generations (`--udp-flows`).
+    public var udpFlows: UDPFlowMode = .steered
+    /// A steered UDP flow without a datagram for this long is forgotten (`--udp-flow-timeout`).
+    public var udpFlowTimeout: Duration = .seconds(125)
 
     public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
         self.program = program
@@ -120,6 +124,9 @@ public struct Configuration: Equatable, Sendable {
             throw ConfigurationError("--metrics-listen \(metricsListen) is also a --listen address: give the metrics endpoint its own")
         }
         try upgrade?.validate()
+        if udpFlowTimeout <= .zero {
+            throw ConfigurationError("--udp-flow-timeout must be longer than 0")
+        }
         if case let .delay(delay) = readiness, delay >= readyTimeout {
             throw ConfigurationError("--ready \(readiness) is not shorter than --ready-timeout \(readyTimeout.shortDescription): a child could never be ready in time")
         }

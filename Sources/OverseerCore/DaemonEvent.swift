@@ -157,4 +157,14 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case manifestRefused = "manifest_refused"
     /// A manifest installed new keys (a rotation), or `overseerd forget-keys` went back to the command line's.
     case manifestKeysChanged = "manifest_keys_changed"
+
+    // MARK: UDP flows (--udp-flows)
+
+    /// A UDP listener keeps each flow with the generation that took it (a BPF program steers them).
+    case udpFlowsSteered = "udp_flows_steered"
+    /// Steering cannot be had (no CAP_BPF, an old kernel, seccomp, an inherited socket without
+    /// SO_REUSEPORT): the UDP listeners named share one socket, as with --udp-flows shared.
+    case udpFlowsShared = "udp_flows_shared"
+    /// A step of the steering failed while running (a socket or a map update); the line says what became of the flows.
+    case udpFlowsError = "udp_flows_error"
 }

@@ -17,13 +17,19 @@ public struct HandoverState: Equatable, Sendable {
     /// records: an image from before them would refuse the whole state, and the
     /// child would go with it.
     public static func checkConfigurationAnswer(version: String) -> String {
-        "overseerd \(version): the command line is valid (takes over: metrics, output, binary-life)"
+        "overseerd \(version): the command line is valid (takes over: metrics, output, binary-life, udp-flows)"
     }
 
     /// Whether the image that gave `answer` reads the `binary-life` record (the
     /// trial, the last good binary); an older one gets only the rejected hashes.
     public static func takesOverBinaryLife(checkAnswer answer: String) -> Bool {
         takenOver(checkAnswer: answer).contains("binary-life")
+    }
+
+    /// Whether the image that gave `answer` takes over steered UDP listeners (their
+    /// program, maps and spare socket): an older one would refuse the whole state.
+    public static func takesOverUDPFlows(checkAnswer answer: String) -> Bool {
+        takenOver(checkAnswer: answer).contains("udp-flows")
     }
 
     /// What the image that gave `answer` to `--check-configuration` says it takes over.
@@ -109,6 +115,24 @@ public struct HandoverState: Equatable, Sendable {
         }
     }
 
+    /// A steered UDP listener (`--udp-flows steered`): the steering program's and
+    /// maps' fds, the spare socket, and `UDPFlowSlots.handoverText`.
+    public struct UDPFlowRecord: Equatable, Sendable {
+        /// The listener's own fd (as in `listeners`).
+        public var listenerFD: Int32
+        /// In `UDPSteering.handoverFDs`' order.
+        public var steeringFDs: [Int32]
+        public var spareFD: Int32?
+        public var slots: String
+
+        public init(listenerFD: Int32, steeringFDs: [Int32], spareFD: Int32?, slots: String) {
+            self.listenerFD = listenerFD
+            self.steeringFDs = steeringFDs
+            self.spareFD = spareFD
+            self.slots = slots
+        }
+    }
+
     public var startedAt: Int64
     public var listeners: [ListenerRecord]
     public var child: ChildRecord
@@ -123,6 +147,8 @@ public struct HandoverState: Equatable, Sendable {
     /// With `--child-output capture`, the pipes the generations write their output to,
     /// kept open across the exec so that no child loses its stdout or stderr.
     public var childOutput: [OutputRecord]
+    /// Steered UDP listeners, kept across the exec with every flow.
+    public var udpFlows: [UDPFlowRecord] = []
 
     public init(startedAt: Int64, listeners: [ListenerRecord], child: ChildRecord, controlFD: Int32?, controlPath: String?,
                 rejected: [String], metricsListener: ListenerRecord? = nil, childOutput: [OutputRecord] = [],
@@ -141,6 +167,7 @@ public struct HandoverState: Equatable, Sendable {
     /// Every fd the new image must inherit.
     public var fds: [Int32] {
         listeners.map(\.fd) + [child.pidfd, child.notifyFD, controlFD, metricsListener?.fd].compactMap { $0 } + childOutput.map(\.fd)
+            + udpFlows.flatMap { $0.steeringFDs + [$0.spareFD].compactMap { $0 } }
     }
 
     public var encoded: String {
@@ -167,6 +194,11 @@ public struct HandoverState: Equatable, Sendable {
         for output in childOutput {
             lines.append(["output", String(output.fd), String(output.generation), String(output.pid), output.stream])
         }
+        // Only with steered UDP listeners, which an image without this record rejects in its --check-configuration.
+        for flows in udpFlows {
+            lines.append(["udp-flows", String(flows.listenerFD), flows.steeringFDs.map(String.init).joined(separator: ","),
+                          flows.spareFD.map(String.init) ?? "", flows.slots])
+        }
         return lines.map { $0.map(Self.escape).joined(separator: "\t") }.joined(separator: "\n") + "\n"
     }
 
@@ -181,6 +213,7 @@ public struct HandoverState: Equatable, Sendable {
         var metricsListener: ListenerRecord?
         var binaryLife: String?
         var childOutput: [OutputRecord] = []
+        var udpFlows: [UDPFlowRecord] = []
         // Split by Unicode scalar, not by Character: a field ending in "\r" would make one
         // "\r\n" Character of it and the newline after it, and the lines would not split.
         for (index, scalars) in text.unicodeScalars.split(separator: "\n").enumerated() {
@@ -225,6 +258,10 @@ public struct HandoverState: Equatable, Sendable {
                 guard let fd = try int32(fields[1]), let generation = Int(fields[2]), let pid = try int32(fields[3]),
                       ["stdout", "stderr"].contains(fields[4]) else { throw bad("output record \(line.prefix(60))") }
                 childOutput.append(OutputRecord(fd: fd, generation: generation, pid: pid, stream: fields[4]))
+            case ("udp-flows", 5):
+                let steering = fields[2].split(separator: ",").compactMap { Int32($0) }
+                guard let fd = try int32(fields[1]), steering.count == 5 else { throw bad("udp-flows record \(line.prefix(60))") }
+                udpFlows.append(UDPFlowRecord(listenerFD: fd, steeringFDs: steering, spareFD: try int32(fields[3]), slots: fields[4]))
             default:
                 throw bad("unknown record \(line.prefix(40))")
             }
@@ -232,6 +269,7 @@ public struct HandoverState: Equatable, Sendable {
         guard let startedAt, let child else { throw bad("no child or start time") }
         self.init(startedAt: startedAt, listeners: listeners, child: child, controlFD: controlFD, controlPath: controlPath,
                   rejected: rejected, metricsListener: metricsListener, childOutput: childOutput, binaryLife: binaryLife)
+        self.udpFlows = udpFlows
     }
 
     static func escape(_ field: String) -> String {

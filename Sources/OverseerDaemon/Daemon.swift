@@ -56,6 +56,9 @@ public enum Daemon {
         } catch {
             fail("\(error)", code: OverseerExitCode.systemFailure)
         }
+        // UDP sockets are bound for steering (SO_REUSEPORT) only where it can be had; the Supervisor says why not.
+        let steerUDP = configuration.udpFlows == .steered && configuration.listeners.contains { $0.address.isUDP }
+            && UDPSteering.probe() == nil
         var listeners: [Listener] = []
         for slot in ListenerOrder.arrange(inherited: inherited.map(\.name), listens: configuration.listeners) {
             switch slot {
@@ -64,7 +67,8 @@ public enum Daemon {
             case let .bind(index):
                 let spec = configuration.listeners[index]
                 do {
-                    listeners.append(try ListenerBinder.bind(spec, backlog: configuration.backlog, unixMode: configuration.unixMode))
+                    listeners.append(try ListenerBinder.bind(spec, backlog: configuration.backlog, unixMode: configuration.unixMode,
+                                                             reusePort: steerUDP))
                 } catch {
                     ListenerBinder.close(listeners.filter { $0.origin != .inherited })
                     fail(error.description, code: OverseerExitCode.systemFailure)

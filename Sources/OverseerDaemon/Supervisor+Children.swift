@@ -54,13 +54,15 @@ extension Supervisor {
             arguments: [configuration.program] + configuration.arguments,
             environment: childEnvironment,
             writesListenPID: !listeners.isEmpty,
-            fdMap: [-1] + (outputPipes?.childEnds ?? [-1, -1]) + listeners.map(\.fd.rawValue),
+            fdMap: [-1] + (outputPipes?.childEnds ?? [-1, -1]) + listenerFDs(for: generation),
             newProcessGroup: true,
             parentDeathSignal: configuration.parentDeathSignal)
         let process: ChildProcess
         do {
             process = try spawnProcess(request)
+            udpFlowsSpawned(generation, started: true)
         } catch {
+            udpFlowsSpawned(generation, started: false)
             notify?.close()
             if let outputPipes { childOutput?.discard(outputPipes) }
             raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description, binary: binaryID))
@@ -114,6 +116,7 @@ extension Supervisor {
         for rejection in [NotifyReceiver.Datagram.Rejection.stranger, .oversized, .tooManyDescriptors] {
             notifyWarnings.forget("\(generation)/\(rejection.rawValue)")
         }
+        udpFlowsEnded(generation)
         justReaped = (generation, child.process.pid, child.binaryID)
         feed(.childExited(generation: generation, exit))
         justReaped = nil

@@ -35,6 +35,6 @@ extension Supervisor {
         report.orphansReaped = orphans?.reaped
         report.logLinesDropped = LogStream.standardError.droppedLines
         report.manifestExpires = upgrade?.manifestTracking.expires
-        return report.text
+        return report.text + UDPFlowReport.metricsText(udpFlowReports)
     }
 }

@@ -58,6 +58,12 @@ extension Supervisor {
                     completion(false, why)
                     return
                 }
+                if !udpFlows.steered.isEmpty, !HandoverState.takesOverUDPFlows(checkAnswer: result.output) {
+                    let why = "\(path) cannot take over the steering of UDP flows (an older overseerd); the flows would be lost"
+                    logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
+                    completion(false, why)
+                    return
+                }
                 guard let serving = supervision.serving, let child = children[serving] else {
                     completion(false, "no generation is serving")
                     return
@@ -82,7 +88,7 @@ extension Supervisor {
 
     /// Writes the state into a memfd and execs; returns only on failure.
     private func reexec(path: String, serving child: Child, handingOverMetrics: Bool, handingOverBinaryLife: Bool) -> String {
-        let state = HandoverState(
+        var state = HandoverState(
             startedAt: startedAt,
             listeners: listeners.map(Handover.record(of:)),
             child: .init(generation: child.generation, pid: child.process.pid, pidfd: child.process.pidfd?.rawValue,
@@ -93,6 +99,7 @@ extension Supervisor {
             metricsListener: handingOverMetrics ? metricsServer.map { Handover.record(of: $0.listener) } : nil,
             childOutput: childOutput?.handoverRecords ?? [],
             binaryLife: handingOverBinaryLife && upgrade != nil ? supervision.binaryLife.record.encoded : nil)
+        state.udpFlows = udpFlowHandoverRecords
         if metricsServer != nil, !handingOverMetrics {
             logger.log(.warning, .metricsEndpoint, "re-exec: \(path) cannot take over the metrics endpoint (an older overseerd); it closes with the exec")
         }

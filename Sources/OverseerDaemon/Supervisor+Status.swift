@@ -69,6 +69,7 @@ extension Supervisor: ControlTarget {
         if let orphans {
             lines.append("orphans: \(orphans.reaped) reaped (\(OrphanReaper.isNamespaceInit ? "PID 1 of its PID namespace" : "subreaper"))")
         }
+        lines += udpFlowReports.map(\.statusLine)
         let usage = ProcFS.ownUsage()
         lines.append("resources: rss \(usage.residentBytes.map { "\($0 / 1024) kB" } ?? "unknown"), \(usage.openFDs.map(String.init) ?? "unknown") fds, log_lines_dropped \(LogStream.standardError.droppedLines)")
         return lines.joined(separator: "\n") + "\n"
@@ -121,6 +122,8 @@ extension Supervisor: ControlTarget {
                 .object([("seconds_ago", .integer(seconds(since: poll.at))), ("result", .string(poll.result.rawValue))])
             } ?? .null))
         }
+        let udp = udpFlowReports
+        if !udp.isEmpty { members.append(("udp_listeners", .array(udp.map(\.json)))) }
         members.append(("orphans_reaped", orphans.map { .integer(Int64($0.reaped)) } ?? .null))
         let usage = ProcFS.ownUsage()
         members.append(("rss_bytes", usage.residentBytes.map { .integer(Int64($0)) } ?? .null))

@@ -99,6 +99,8 @@ public final class Supervisor {
     var orphans: OrphanReaping?
     /// When the first stop signal came: the platform's stop grace runs from then (`Supervisor+Reaping`).
     var stopSignalledAt: Int64?
+    /// The UDP listeners' modes, and the steering of the steered ones (`Supervisor+UDPFlows`).
+    let udpFlows = UDPFlows()
 
     /// Starts a generation's process, and leaves overseerd (`SupervisorParts`).
     let spawnProcess: (ChildProcess.Request) throws(ChildProcess.SpawnError) -> ChildProcess
@@ -161,6 +163,7 @@ public final class Supervisor {
         storeListenersWithSystemd()
         startUpgrades()
         startReapingOrphans()
+        startUDPFlows()
         if let handover {
             let child = handover.child
             logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving", generation: child.generation, pid: child.pid)
@@ -261,6 +264,8 @@ public final class Supervisor {
         while let next = pending.first, !hasExited {
             let busyBefore = supervision.binaryLife.isOnTrial || supervision.binaryLife.rollback != nil
             let actions = supervision.handle(next)
+            // Before the actions: new UDP flows go to a new serving generation before any line says it serves.
+            followServingWithUDPFlows()
             restartMetrics.observe(next, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
             for action in actions { perform(action) }
             pending.removeFirst()

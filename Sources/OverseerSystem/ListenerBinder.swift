@@ -25,11 +25,13 @@ public enum ListenerBinder {
         return result
     }
 
-    /// Binds one `--listen`. On failure nothing is left open or on disk.
-    public static func bind(_ spec: ListenerSpec, backlog: Int32, unixMode: UInt32?) throws(ListenError) -> Listener {
+    /// Binds one `--listen`. On failure nothing is left open or on disk. With
+    /// `reusePort`, a UDP socket is bound with SO_REUSEPORT (and without
+    /// SO_REUSEADDR), so that its generations' sockets can join its group.
+    public static func bind(_ spec: ListenerSpec, backlog: Int32, unixMode: UInt32?, reusePort: Bool = false) throws(ListenError) -> Listener {
         switch spec.address {
         case let .inet(host, port, transport):
-            return try bindInet(spec, host: host, port: port, transport: transport, backlog: backlog)
+            return try bindInet(spec, host: host, port: port, transport: transport, backlog: backlog, reusePort: reusePort)
         case let .unix(path):
             return try bindUnix(spec, path: path, backlog: backlog, mode: unixMode)
         }
@@ -46,7 +48,7 @@ public enum ListenerBinder {
     // MARK: - inet
 
     private static func bindInet(_ spec: ListenerSpec, host: String?, port: UInt16, transport: ListenAddress.Transport,
-                                 backlog: Int32) throws(ListenError) -> Listener {
+                                 backlog: Int32, reusePort: Bool) throws(ListenError) -> Listener {
         let type = transport == .stream ? Int32(SOCK_STREAM.rawValue) : Int32(SOCK_DGRAM.rawValue)
         let shown = spec.address.description
         if host == nil {
@@ -59,7 +61,7 @@ public enum ListenerBinder {
                 return try withUnsafePointer(to: &address) { pointer throws(ListenError) in
                     try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw throws(ListenError) in
                         try bindAddress(spec, family: AF_INET6, type: type, address: raw,
-                                        length: socklen_t(MemoryLayout<sockaddr_in6>.size), backlog: backlog, dualStack: true)
+                                        length: socklen_t(MemoryLayout<sockaddr_in6>.size), backlog: backlog, dualStack: true, reusePort: reusePort)
                     }
                 }
             } catch let error where error.isAddressFamilyUnsupported {
@@ -69,7 +71,7 @@ public enum ListenerBinder {
                 return try withUnsafePointer(to: &address4) { pointer throws(ListenError) in
                     try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw throws(ListenError) in
                         try bindAddress(spec, family: AF_INET, type: type, address: raw,
-                                        length: socklen_t(MemoryLayout<sockaddr_in>.size), backlog: backlog, dualStack: false)
+                                        length: socklen_t(MemoryLayout<sockaddr_in>.size), backlog: backlog, dualStack: false, reusePort: reusePort)
                     }
                 }
             }
@@ -86,11 +88,11 @@ public enum ListenerBinder {
         }
         defer { freeaddrinfo(results) }
         return try bindAddress(spec, family: first.pointee.ai_family, type: type, address: first.pointee.ai_addr,
-                               length: first.pointee.ai_addrlen, backlog: backlog, dualStack: false)
+                               length: first.pointee.ai_addrlen, backlog: backlog, dualStack: false, reusePort: reusePort)
     }
 
     private static func bindAddress(_ spec: ListenerSpec, family: Int32, type: Int32, address: UnsafePointer<sockaddr>,
-                                    length: socklen_t, backlog: Int32, dualStack: Bool) throws(ListenError) -> Listener {
+                                    length: socklen_t, backlog: Int32, dualStack: Bool, reusePort: Bool) throws(ListenError) -> Listener {
         let shown = spec.address.description
         let fd = socket(family, type | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
@@ -99,8 +101,19 @@ public enum ListenerBinder {
         do throws(SystemError) {
             var one: Int32 = 1
             var zero: Int32 = 0
-            try Posix.retrying("setsockopt(SO_REUSEADDR)") {
-                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            if type == Int32(SOCK_DGRAM.rawValue) {
+                // Never SO_REUSEADDR on UDP: two UDP sockets with it share a port whoever owns them,
+                // and any local user could bind ours and take its datagrams. SO_REUSEPORT (steered
+                // flows) lets only this user's sockets join.
+                if reusePort {
+                    try Posix.retrying("setsockopt(SO_REUSEPORT)") {
+                        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+                    }
+                }
+            } else {
+                try Posix.retrying("setsockopt(SO_REUSEADDR)") {
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+                }
             }
             if dualStack {
                 try Posix.retrying("setsockopt(IPV6_V6ONLY)") {

@@ -4,6 +4,9 @@
 //   OTC_EXIT=N             exit with N right after reporting
 //   OTC_KILL_SELF=SIG      die of SIG right after reporting
 //   OTC_SERVE=1            answer HTTP on fd 3 (body names pid and generation)
+//   OTC_SERVE=udp          answer each datagram on fd 3 with "generation G pid P count N": N counts
+//                          the datagrams of that flow (source address and port) this process got
+//   OTC_TERM_DRAIN_MS=N    on SIGTERM/SIGINT/SIGQUIT keep serving for N ms, then exit 0 (a graceful drain)
 //   OTC_READY_AFTER_MS=N   send READY=1 to NOTIFY_SOCKET after N ms
 //   OTC_EXIT_AFTER_MS=N    exit with OTC_EXIT_CODE (default 1) after N ms
 //   OTC_IGNORE_TERM=1      log SIGTERM/SIGINT/SIGQUIT but keep running
@@ -189,7 +192,8 @@ for signo in signalNames.keys where ![SIGCONT, SIGTSTP, SIGKILL, SIGSEGV, SIGABR
 }
 
 let generation = env("OVERSEER_GENERATION") ?? "0"
-let serving = env("OTC_SERVE") == "1" && !child.sockets.isEmpty
+let servesUDP = env("OTC_SERVE") == "udp" && !child.sockets.isEmpty
+let serving = (env("OTC_SERVE") == "1" || servesUDP) && !child.sockets.isEmpty
 var listener: Int32 = serving ? child.sockets[0].fd : -1
 // Non-blocking, as event loops do: after poll() another generation may take the
 // connection first, and a blocking accept() would then sleep through SIGTERM.
@@ -197,7 +201,11 @@ var listener: Int32 = serving ? child.sockets[0].fd : -1
 if listener >= 0 { _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK) }
 let start = now()
 var readyAt: Int64? = env("OTC_READY_AFTER_MS").flatMap(Int64.init).map { start + $0 }
-let exitAt: Int64? = env("OTC_EXIT_AFTER_MS").flatMap(Int64.init).map { start + $0 }
+var exitAt: Int64? = env("OTC_EXIT_AFTER_MS").flatMap(Int64.init).map { start + $0 }
+let drainMS = env("OTC_TERM_DRAIN_MS").flatMap(Int64.init)
+/// Datagrams per flow, in this process's memory (OTC_SERVE=udp).
+nonisolated(unsafe) var flowCounts: [String: Int] = [:]
+var draining = false
 let slowMS = env("OTC_SLOW_MS").flatMap(Int32.init) ?? 0
 let ignoreTerm = env("OTC_IGNORE_TERM") == "1"
 let hangOnTerm = env("OTC_TERM_HANG") == "1"
@@ -241,6 +249,25 @@ func answer(_ connection: Int32) {
     close(connection)
 }
 
+/// Answers every queued datagram: "generation G pid P count N", N the flow's datagrams so far.
+func answerDatagrams(_ socket: Int32) {
+    var buffer = [UInt8](repeating: 0, count: 2048)
+    while true {
+        var source = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let count = withUnsafeMutablePointer(to: &source) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT), $0, &length) }
+        }
+        if count < 0 { return }
+        let flow = withUnsafeBytes(of: &source) { Array($0.prefix(Int(length))) }.map { String($0, radix: 16) }.joined(separator: ".")
+        flowCounts[flow, default: 0] += 1
+        var reply = Array("generation \(generation) pid \(getpid()) count \(flowCounts[flow]!)".utf8)
+        _ = withUnsafePointer(to: &source) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(socket, &reply, reply.count, 0, $0, length) }
+        }
+    }
+}
+
 while true {
     var deadline: Int64? = [readyAt, exitAt].compactMap { $0 }.min()
     if let at = deadline, at <= now() {
@@ -251,7 +278,7 @@ while true {
         }
         if let at = exitAt, at <= now() {
             say("child exiting pid \(getpid())")
-            exit(env("OTC_EXIT_CODE").flatMap(Int32.init) ?? 1)
+            exit(draining ? 0 : env("OTC_EXIT_CODE").flatMap(Int32.init) ?? 1)
         }
         continue
     }
@@ -266,6 +293,12 @@ while true {
         if read(signalFD, &byte, 1) == 1 {
             let signo = Int32(byte)
             say("signal \(signalNames[signo] ?? "SIG\(signo)") pid \(getpid())")
+            if signo == SIGTERM || signo == SIGINT || signo == SIGQUIT, let drainMS, !ignoreTerm {
+                // Serve on until the drain ends, as a QUIC server finishing its connections does.
+                if !draining { exitAt = now() + drainMS }
+                draining = true
+                continue
+            }
             if signo == SIGTERM || signo == SIGINT || signo == SIGQUIT, !ignoreTerm {
                 // Stop accepting: close (never shutdown) our copy of the shared listener.
                 if listener >= 0 { close(listener); listener = -1 }
@@ -276,7 +309,9 @@ while true {
             }
         }
     }
-    if fds.count > 1, fds[1].revents != 0, listener >= 0 {
+    if fds.count > 1, fds[1].revents != 0, listener >= 0, servesUDP {
+        answerDatagrams(listener)
+    } else if fds.count > 1, fds[1].revents != 0, listener >= 0 {
         let connection = accept(listener, nil, nil)
         if connection >= 0 {
             // The accepted socket must block: answer() reads and writes it plainly.

@@ -153,6 +153,12 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("child-output"), help: ArgumentHelp("inherit (the program writes to overseerd's stdout and stderr) or capture (overseerd reads them through pipes and writes each line itself, tagged with generation, pid and stream, in the --log-format).", valueName: "mode"))
     var childOutput: String = "inherit"
 
+    @Option(name: .customLong("udp-flows"), help: ArgumentHelp("steered (each generation its own socket of a SO_REUSEPORT group; a BPF program keeps each UDP flow with the generation that took it, across restarts) or shared (one socket for all generations).", valueName: "mode"))
+    var udpFlows: String = "steered"
+
+    @Option(name: .customLong("udp-flow-timeout"), help: ArgumentHelp("A steered UDP flow with no datagram for this long is forgotten: its next one is a new flow.", valueName: "duration"))
+    var udpFlowTimeout: String = "125s"
+
     @Option(name: .customLong("log-format"), help: ArgumentHelp("text, json (one object per line on stderr) or journal (journald's native protocol, with OVERSEERD_* fields); default journal when stderr is the journal (JOURNAL_STREAM), text otherwise.", valueName: "format"))
     var logFormat: String?
 
@@ -204,6 +210,7 @@ struct OverseerdCommand: ParsableCommand {
         ("no-restart", .flag), ("subreaper", .flag), ("probation", .single), ("probation-watchdog", .single), ("max-binary-size", .single), ("fetch-user", .single), ("fetch-helper", .single), ("state-directory", .single),
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
         ("signatures-required", .single), ("allow-unsigned-manifest", .flag), ("release-name", .single),
+        ("udp-flows", .single), ("udp-flow-timeout", .single),
     ]
 
     /// The checked configuration.
@@ -233,6 +240,12 @@ struct OverseerdCommand: ParsableCommand {
         configuration.upgrade = try makeUpgradeSettings()
         configuration.subreaper = subreaper
         configuration.childOutput = try ChildOutputMode(parsing: childOutput)
+        configuration.udpFlows = try UDPFlowMode(parsing: udpFlows)
+        do {
+            configuration.udpFlowTimeout = try Duration(parsing: udpFlowTimeout)
+        } catch {
+            throw ConfigurationError("bad --udp-flow-timeout: \(error)")
+        }
         if let stateDirectory {
             guard stateDirectory.hasPrefix("/") else {
                 throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")

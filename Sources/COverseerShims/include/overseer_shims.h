@@ -153,4 +153,74 @@ int overseer_accept(int fd);
 /// could be taken, and was dropped again), -1 unknown (leases not allowed here).
 int overseer_has_writer(int fd);
 
+/// The maps and program that steer one UDP listener's datagrams (udp_steering.c).
+typedef struct overseer_udp_steering {
+    /// BPF_PROG_TYPE_SK_REUSEPORT: attached to the SO_REUSEPORT group.
+    int program_fd;
+    /// REUSEPORT_SOCKARRAY: slot -> socket.
+    int sockets_fd;
+    /// LRU hash: overseer_flow_key -> overseer_flow_value.
+    int flows_fd;
+    /// Array: slot -> the tag of the socket in it (0: empty).
+    int tags_fd;
+    /// Array of one overseer_steering_config.
+    int config_fd;
+} overseer_udp_steering;
+
+/// A flow: the 4-tuple of its datagrams as they arrive (network byte order).
+typedef struct overseer_flow_key {
+    /// IPv4: source then destination in the first 8 bytes; IPv6: both, 32 bytes.
+    uint8_t addresses[32];
+    uint16_t source_port;
+    uint16_t destination_port;
+    /// 4 or 6.
+    uint32_t family;
+} overseer_flow_key;
+
+typedef struct overseer_flow_value {
+    uint32_t slot;
+    uint32_t tag;
+    /// CLOCK_MONOTONIC, ns.
+    uint64_t last_seen_ns;
+} overseer_flow_value;
+
+typedef struct overseer_steering_config {
+    /// Where new flows go.
+    uint32_t newest_slot;
+    uint32_t unused;
+    /// A flow with no datagram for longer is a new flow.
+    uint64_t flow_timeout_ns;
+} overseer_steering_config;
+
+/// Which step of overseer_udp_steering_create failed.
+enum {
+    /// Creating the array maps (bpf(2) itself refused: EPERM, ENOSYS).
+    OVERSEER_STEERING_STAGE_MAPS = 1,
+    /// The REUSEPORT_SOCKARRAY map (EINVAL: a kernel before 4.19).
+    OVERSEER_STEERING_STAGE_SOCKARRAY = 2,
+    /// The LRU hash of flows.
+    OVERSEER_STEERING_STAGE_FLOWS = 3,
+    /// Loading the program (EACCES: the verifier refused it, its log in `log`).
+    OVERSEER_STEERING_STAGE_PROGRAM = 4,
+};
+
+/// Creates the maps (every slot empty, new flows to slot 0) and loads the
+/// program. Returns 0, or -1 with errno and *stage_out set (nothing left open).
+int overseer_udp_steering_create(uint32_t slots, uint32_t max_flows, uint64_t timeout_ns,
+                                 overseer_udp_steering *out, int *stage_out, char *log, size_t log_size);
+/// Closes the fds (the program stays with a group it is attached to).
+void overseer_udp_steering_close(overseer_udp_steering *steering);
+/// setsockopt(SO_ATTACH_REUSEPORT_EBPF) on a bound SO_REUSEPORT socket: for its whole group.
+int overseer_udp_steering_attach(int program_fd, int socket_fd);
+/// Puts a bound socket of the group in `slot`, named by `tag` (not 0).
+int overseer_udp_steering_set_slot(const overseer_udp_steering *steering, uint32_t slot, int socket_fd, uint32_t tag);
+/// Empties `slot`: its flows become new flows at their next datagram.
+int overseer_udp_steering_clear_slot(const overseer_udp_steering *steering, uint32_t slot);
+/// Where new flows go, and the flow timeout.
+int overseer_udp_steering_configure(const overseer_udp_steering *steering, uint32_t newest_slot, uint64_t timeout_ns);
+/// Counts the live flows of each slot (counts[slots]; tags[slots] as set):
+/// returns the total, or -1 (errno).
+int64_t overseer_udp_steering_count_flows(const overseer_udp_steering *steering, const uint32_t *tags, uint32_t slots,
+                                          uint64_t timeout_ns, uint64_t *counts);
+
 #endif
