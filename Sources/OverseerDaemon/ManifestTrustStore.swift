@@ -58,8 +58,8 @@ final class ManifestTrustStore {
     /// Writes `record` soon, off the loop; a failure is said once and the record stays in memory.
     func save(_ record: ManifestTrust.Record) { writer.save(record.encoded) }
 
-    /// Runs `work` once what was saved so far is on disk (or could not be written).
-    func whenWritten(_ work: @escaping () -> Void) { writer.whenWritten { _ in work() } }
+    /// Runs `work` once what was saved so far is on disk, with nil, or with why it could not be written.
+    func whenWritten(_ work: @escaping (String?) -> Void) { writer.whenWritten(work) }
 
     /// At exit: what is still queued is written now.
     func flush() { writer.flush() }

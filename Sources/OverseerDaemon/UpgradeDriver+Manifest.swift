@@ -158,10 +158,16 @@ extension UpgradeDriver {
                 host.upgradeStatusChanged()
             }
             guard let trust = manifestTracking.trust, let store = manifestTracking.trustStore else { break }
-            // The raised sequence is on disk (or could not be: one state_warning) before anything follows
-            // from the manifest: overseerd killed meanwhile has installed nothing a replay could undo.
+            // The raised sequence (and a rotation's keys) is on disk before anything follows from the
+            // manifest: overseerd killed meanwhile, or one whose write failed and that restarts later,
+            // has installed nothing a replay could undo. A failed write follows nothing; the next poll
+            // takes the same manifest again (its validators are not kept) and writes it again.
             store.save(trust.record)
-            store.whenWritten { [unowned self] in decide(manifest, from: location) }
+            store.whenWritten { [unowned self] failure in
+                guard let failure else { return decide(manifest, from: location) }
+                refuseManifest("its sequence cannot be kept in the state directory (\(EscapedText.escape(failure, limit: 256))): nothing from it is followed until it can be, or a replay after a restart could undo it",
+                               from: location, event: .manifestRefused)
+            }
             return
         }
         decide(manifest, from: location)
