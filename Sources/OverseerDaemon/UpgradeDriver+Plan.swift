@@ -33,6 +33,9 @@ extension UpgradeDriver {
                 if keys.contains(where: { $0.keyID == key.keyID }) {
                     throw ConfigurationError("--minisign-key \"\(EscapedText.escape(keyText, limit: 128))\" has the key id of another --minisign-key: give each key once (--signatures-required counts distinct keys)")
                 }
+                if keys.contains(where: { $0.key == key.key }) {
+                    throw ConfigurationError("--minisign-key \"\(EscapedText.escape(keyText, limit: 128))\" is another --minisign-key under another key id (a key id is not signed): give each key once (--signatures-required counts distinct keys)")
+                }
                 keys.append(key)
             }
             self.keys = keys

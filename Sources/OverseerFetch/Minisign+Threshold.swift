@@ -77,10 +77,14 @@ extension Minisign {
         // Each trusted key is tried once, on its first signature: a file stuffed with
         // signatures under one key id costs one check, not one per block.
         var tried: Set<[UInt8]> = []
+        // A key id is not signed: the holder of one secret key can write its signature under any
+        // id. One public key listed under two ids is credited once, or one signer meets a threshold of two.
+        var credited: Set<[UInt8]> = []
         for signature in signatures {
-            for key in keys where key.keyID == signature.keyID && tried.insert(key.keyID).inserted {
+            for key in keys where key.keyID == signature.keyID && !credited.contains(key.key) && tried.insert(key.keyID).inserted {
                 do {
                     try check(signature, key)
+                    credited.insert(key.key)
                     found.keys.insert(key.base64)
                     if let stamp = signature.timestamp { found.oldestTimestamp = min(found.oldestTimestamp ?? stamp, stamp) }
                 } catch {

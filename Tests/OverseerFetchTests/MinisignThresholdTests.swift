@@ -63,6 +63,31 @@ import Testing
         #expect(try Minisign.signatures(parsing: good.replacingOccurrences(of: "\n", with: "\r\n")).count == 1)
     }
 
+    /// A key's id is not part of what it signs: the holder of one secret key can
+    /// write its signature under any id. The same public key listed under two ids
+    /// (a copied .pub with another id, or a rotation naming it twice) must count once,
+    /// or one signer meets a threshold of two.
+    @Test func oneKeyUnderTwoIDsCountsOnce() throws {
+        let setup = Setup()
+        func rebase(_ line: Substring, id: [UInt8]) -> String {
+            var bytes = [UInt8](Data(base64Encoded: String(line))!)
+            bytes.replaceSubrange(2 ..< 10, with: id)
+            return Data(bytes).base64EncodedString()
+        }
+        let alias: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
+        let keyLine = setup.keys[0].publicKeyText.split(separator: "\n").last!
+        let aliasKey = try Minisign.PublicKey(parsing: rebase(keyLine, id: alias))
+        #expect(aliasKey.key == setup.publicKeys[0].key && aliasKey.keyID != setup.publicKeys[0].keyID)
+        let block = try setup.signature(by: 0).split(separator: "\n")
+        let aliased = ([block[0], Substring(rebase(block[1], id: alias))] + block[2...]).joined(separator: "\n")
+        let signatures = try Minisign.signatures(parsing: setup.signature(by: 0) + aliased + "\n")
+        let found = Minisign.signers(of: setup.contents, signatures: signatures, keys: [setup.publicKeys[0], aliasKey])
+        #expect(found.keys.count == 1, "\(found)")
+        // Two really distinct keys still count twice.
+        let two = try Minisign.signatures(parsing: setup.signature(by: 0) + aliased + "\n" + setup.signature(by: 1))
+        #expect(Minisign.signers(of: setup.contents, signatures: two, keys: [setup.publicKeys[0], aliasKey, setup.publicKeys[1]]).keys.count == 2)
+    }
+
     @Test func sha256OfBytes() {
         #expect(Minisign.sha256(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }

@@ -33,6 +33,10 @@ import Testing
               line: "--release-name needs --fetch or --manifest: it applies to new binaries, and none are fetched"),
         .init(arguments: ["--", "true"], environment: ["OVERSEERD_ALLOW_UNSIGNED_MANIFEST": "1"],
               line: "--allow-unsigned-manifest needs --fetch or --manifest: it applies to new binaries, and none are fetched"),
+        // Red team: the same public key under another key id (an id is not signed) would let one signer count twice.
+        .init(arguments: ["--manifest", "https://r.example.com/m.json", "--minisign-key", key, "--minisign-key", "RWQBAgMEBQYHCHmlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3",
+                          "--signatures-required", "2", "--state-directory", "/tmp/x", "--", "true"],
+              line: "--minisign-key \"RWQBAgMEBQYHCHmlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3\" is another --minisign-key under another key id (a key id is not signed): give each key once (--signatures-required counts distinct keys)"),
     ]
 
     @Test(arguments: cases)
