@@ -128,17 +128,32 @@ extension UpgradeDriver {
     }
 
     /// Checks, reads and decides on a manifest; the cycle is in `.fetching`.
+    /// The checks of its bytes (parse, digest, signatures) run on a background job.
     private func manifestArrived(_ bytes: [UInt8], signature: String?, from location: String) {
-        // Parsed before its signatures are checked (the parser is bounded and fuzzed):
-        // a rotation's new keys must be known to count their signatures.
-        let manifest: ReleaseManifest
+        guard let current = manifestTracking.trust?.current else { return feed(.unchanged) }
         do {
-            manifest = try ReleaseManifest(parsing: bytes)
+            try inBackground({ ManifestCheck(bytes: bytes, signature: signature, current: current) }) { [unowned self] check in
+                manifestChecked(check, from: location)
+            }
         } catch {
-            refuseManifest("\(error)", from: location)
-            return
+            feed(.fetchFailed(reason: "cannot start checking the manifest from \(EscapedText.escape(location)): \(error)"))
         }
-        guard let verdict = judgeTrust(manifest, bytes: bytes, signature: signature, from: location) else { return }
+    }
+
+    private func manifestChecked(_ check: ManifestCheck, from location: String) {
+        let manifest: ReleaseManifest
+        let candidate: ManifestTrust.Candidate
+        switch check.outcome {
+        case let .refused(why, event):
+            refuseManifest(why, from: location, event: event)
+            return
+        case let .checked(checked, checkedCandidate):
+            (manifest, candidate) = (checked, checkedCandidate)
+        }
+        // Judged against the trust as it is now: keys forgotten meanwhile count no signature made under them.
+        guard var trust = manifestTracking.trust else { return feed(.unchanged) }
+        let verdict = trust.judge(candidate, releaseName: releaseName, now: Posix.wallClockSeconds)
+        manifestTracking.trust = trust
         switch verdict {
         case let .refused(refusal):
             if case let .expired(at) = refusal {
@@ -226,55 +241,6 @@ extension UpgradeDriver {
     private func refuseManifest(_ why: String, from location: String, event: DaemonEvent = .upgradePollFailed) {
         manifestNote(.error, event, "manifest from \(EscapedText.escape(location)) refused: \(why); the installed binary stays")
         feed(.unchanged)
-    }
-
-    /// Which trusted keys signed `bytes`, then `ManifestTrust`'s verdict; nil when
-    /// the manifest was refused here already (no or malformed signatures, a malformed key).
-    private func judgeTrust(_ manifest: ReleaseManifest, bytes: [UInt8], signature: String?,
-                            from location: String) -> ManifestTrust.Verdict? {
-        guard var trust = manifestTracking.trust else { return nil }
-        var rotation: ManifestTrust.KeySet?
-        var newKeys: [Minisign.PublicKey] = []
-        if let keys = manifest.keys {
-            for text in keys {
-                do {
-                    newKeys.append(try Minisign.PublicKey(parsing: text))
-                } catch {
-                    refuseManifest("its \"keys\" holds \(EscapedText.escape(text, limit: 64)): \(error)", from: location, event: .manifestRefused)
-                    return nil
-                }
-            }
-            rotation = ManifestTrust.KeySet(keys: newKeys.map(\.base64), required: manifest.signaturesRequired ?? 1)
-        }
-        var signers: Set<String> = []
-        // Unsigned (no --minisign-key), nothing is checked: a rotation is refused by the machine.
-        if !trust.current.isUnsigned {
-            guard let signature else {
-                refuseManifest("there is no .minisig signature beside it", from: location, event: .manifestRefused)
-                return nil
-            }
-            let signatures: [Minisign.Signature]
-            do {
-                signatures = try Minisign.signatures(parsing: signature)
-            } catch {
-                refuseManifest("its signature: \(error)", from: location, event: .manifestRefused)
-                return nil
-            }
-            // The trusted keys first; a rotation's own keys only once those are satisfied, so that
-            // a forged manifest naming 16 keys of its own costs no more checks than the trusted ones.
-            let current = trust.current.keys.compactMap { try? Minisign.PublicKey(parsing: $0) }
-            signers = Minisign.signers(of: bytes, signatures: signatures, keys: current).keys
-            let proposed = newKeys.filter { !current.contains($0) }
-            if signers.count >= trust.current.required, !proposed.isEmpty {
-                signers.formUnion(Minisign.signers(of: bytes, signatures: signatures, keys: proposed).keys)
-            }
-        }
-        let candidate = ManifestTrust.Candidate(name: manifest.name, sequence: manifest.sequence, size: manifest.size,
-                                                expires: manifest.expires, rotation: rotation,
-                                                digest: Minisign.sha256(bytes), signers: signers)
-        let verdict = trust.judge(candidate, releaseName: releaseName, now: Posix.wallClockSeconds)
-        manifestTracking.trust = trust
-        return verdict
     }
 
     /// A decision about the manifest is said once, not at every poll.
