@@ -32,7 +32,7 @@ import Testing
         }
     }
 
-    private func overseerd(_ extra: [String], scratch: ScratchDirectory, wrapper: [String] = []) throws -> RunningProcess {
+    func overseerd(_ extra: [String], scratch: ScratchDirectory, wrapper: [String] = []) throws -> RunningProcess {
         try RunningProcess(wrapper + [Binaries.overseerd, "--ready", "notify", "--log-format", "json",
                                       "--control-socket", scratch.file("control.sock"), "--stop-timeout", "2s"] + extra
                                + ["-l", "quic=udp:127.0.0.1:0", "--", Binaries.testChild],
@@ -42,7 +42,7 @@ import Testing
     }
 
     /// Stops overseerd as systemd would; the draining children get SIGKILL after the 2 s stop timeout.
-    private func finish(_ run: RunningProcess) {
+    func finish(_ run: RunningProcess) {
         run.signal(SIGTERM)
         _ = try? run.waitForExit(timeout: 20)
     }
@@ -59,7 +59,7 @@ import Testing
         return wrong
     }
 
-    private func status(_ scratch: ScratchDirectory) throws -> String {
+    func status(_ scratch: ScratchDirectory) throws -> String {
         try RunningProcess([Binaries.overseerd, "status", "--control-socket", scratch.file("control.sock")]).waitForExitWithOutput().1
     }
 
