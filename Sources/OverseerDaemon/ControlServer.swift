@@ -19,8 +19,8 @@ protocol ControlTarget: AnyObject {
     func requestReexec(reason: String, completion: @escaping (Bool, String) -> Void)
     /// Takes a rejected binary off the list; the answer's text, and whether it was there.
     func forget(_ sha256: String) -> (Bool, String)
-    /// `overseerd forget-keys`: back to the command line's manifest keys.
-    func forgetKeys() -> (Bool, String)
+    /// `overseerd forget-keys`: back to the command line's manifest keys; answered once that is on disk.
+    func forgetKeys(completion: @escaping (Bool, String) -> Void)
 }
 
 /// The unix socket `overseerd status` and `overseerd restart` talk to. Only
@@ -174,8 +174,10 @@ final class ControlServer {
             let (done, message) = target.forget(sha256)
             finish(connection, "\(done ? ControlAnswer.ok : ControlAnswer.error) \(message)\n")
         case .forgetKeys:
-            let (done, message) = target.forgetKeys()
-            finish(connection, "\(done ? ControlAnswer.ok : ControlAnswer.error) \(message)\n")
+            target.forgetKeys { [weak self, weak connection] done, message in
+                guard let self, let connection, connections[connection.fd.rawValue] === connection else { return }
+                finish(connection, "\(done ? ControlAnswer.ok : ControlAnswer.error) \(message)\n")
+            }
         case .reexec:
             connection.waitingAfter = Int.max
             target.requestReexec(reason: "control socket, pid \(connection.peerPID)") { [weak self, weak connection] succeeded, message in

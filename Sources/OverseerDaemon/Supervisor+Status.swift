@@ -28,9 +28,9 @@ extension Supervisor: ControlTarget {
         return (true, "\(sha256.prefix(12)) may be installed again")
     }
 
-    func forgetKeys() -> (Bool, String) {
-        guard let upgrade else { return (false, "upgrades are not configured: there are no manifest keys") }
-        return upgrade.forgetKeys()
+    func forgetKeys(completion: @escaping (Bool, String) -> Void) {
+        guard let upgrade else { return completion(false, "upgrades are not configured: there are no manifest keys") }
+        upgrade.forgetKeys(completion: completion)
     }
 
     /// What `overseerd status` prints after its `ok` line.

@@ -56,18 +56,25 @@ extension UpgradeDriver {
         manifestTracking.expires = trust.expires
     }
 
-    /// `overseerd forget-keys`: back to the command line's keys; what was done, in one line.
-    func forgetKeys() -> (Bool, String) {
-        guard settings.manifest else { return (false, "no --manifest: there are no manifest keys") }
+    /// `overseerd forget-keys`: back to the command line's keys; what was done, in one line, once it is on
+    /// disk: forgotten in memory only, the rotated keys would be trusted again after a restart.
+    func forgetKeys(completion: @escaping (Bool, String) -> Void) {
+        guard settings.manifest else { return completion(false, "no --manifest: there are no manifest keys") }
         prepareTrust()
-        guard var trust = manifestTracking.trust else { return (false, "no --manifest: there are no manifest keys") }
-        guard trust.forgetKeys() else { return (false, "manifests are signed by the command line's keys already (\(trust.commandLine))") }
+        guard var trust = manifestTracking.trust else { return completion(false, "no --manifest: there are no manifest keys") }
+        guard trust.forgetKeys() else {
+            return completion(false, "manifests are signed by the command line's keys already (\(trust.commandLine))")
+        }
         manifestTracking.trust = trust
-        manifestTracking.trustStore?.save(trust.record)
         let line = "manifest keys forgotten: manifests must be signed by the command line's keys again (\(trust.commandLine))"
         logger.log(.notice, .manifestKeysChanged, line)
         host.upgradeStatusChanged()
-        return (true, line)
+        guard let store = manifestTracking.trustStore else { return completion(true, line) }
+        store.save(trust.record)
+        store.whenWritten { failure in
+            guard let failure else { return completion(true, line) }
+            completion(false, "\(line), but only until overseerd restarts: \(store.path) cannot be written (\(failure)); after a restart the rotated keys are trusted again unless it can be")
+        }
     }
 
     /// Nothing new came (304, or a failed poll): the manifest taken last may have expired meanwhile.
