@@ -89,6 +89,8 @@ public struct WorkerPool: Sendable {
         public var restarts = 0
         var delay: Duration
         var waitingToReplace = false
+        /// Once the delay is over, a restart (the serving generation runs a rejected binary).
+        var restartWhenDue = false
         /// The slot's worker exited within `crashWindow`.
         var recentCrash: ProcessExit?
     }
@@ -291,16 +293,16 @@ public struct WorkerPool: Sendable {
     /// Tells `Supervision` of the generations whose workers have all gone and
     /// that it was stopping (or that was given up): their end, once.
     private mutating func reportEnds(into actions: inout [Action]) {
-        for (generation, exit) in emptied.sorted(by: { $0.key < $1.key }) {
-            guard supervision.liveGenerations.contains(generation), workers(of: generation).isEmpty else {
-                emptied[generation] = nil
-                continue
-            }
+        for generation in emptied.keys where !supervision.liveGenerations.contains(generation) || !workers(of: generation).isEmpty {
+            emptied[generation] = nil
+        }
+        // A generation stopped before any worker of it started (a roll waiting for its turn) has ended too.
+        for generation in supervision.liveGenerations where workers(of: generation).isEmpty {
             let gaveUp = givenUp?.generation == generation
             guard supervision.isStopping(generation) || gaveUp else { continue }
-            emptied[generation] = nil
+            let exit = gaveUp ? givenUp!.exit : emptied.removeValue(forKey: generation) ?? .exited(0)
             announced.remove(generation)
-            feed(.childExited(generation: generation, gaveUp ? givenUp!.exit : exit), into: &actions)
+            feed(.childExited(generation: generation, exit), into: &actions)
         }
     }
 
@@ -348,6 +350,10 @@ public struct WorkerPool: Sendable {
             }
             return
         }
+        delayReplacement(of: worker, into: &actions)
+    }
+
+    private mutating func delayReplacement(of worker: Int, into actions: inout [Action]) {
         slots[worker].waitingToReplace = true
         actions.append(.supervision(.log(.notice, .workerRestartScheduled, "worker \(worker) starts again in \(slots[worker].delay.shortDescription)")))
         actions.append(.startTimer(.replace(worker: worker), after: slots[worker].delay))
@@ -400,8 +406,21 @@ public struct WorkerPool: Sendable {
             }
             self.roll = roll
         } else if let serving = supervision.serving, givenUp == nil {
-            for slot in slots where slot.incoming == nil && !slot.waitingToReplace && needsWorker(slot, serving) && canStart() {
-                launch(serving, slot.worker, into: &actions)
+            let rejected = supervision.binaryLife.runsRejected(serving)
+            for slot in slots where slot.incoming == nil && !slot.waitingToReplace && needsWorker(slot, serving) {
+                if rejected {
+                    // Another worker would run what is in place now, not the serving generation's binary:
+                    // a restart onto it instead, after the slot's delay.
+                    if slot.restartWhenDue {
+                        slots[slot.worker].restartWhenDue = false
+                        feed(.restartRequested(reason: "worker \(slot.worker) is missing and generation \(serving) runs a rejected binary"), into: &actions)
+                        return converge(into: &actions)
+                    }
+                    slots[slot.worker].restartWhenDue = true
+                    delayReplacement(of: slot.worker, into: &actions)
+                } else if canStart() {
+                    launch(serving, slot.worker, into: &actions)
+                }
             }
         }
     }
