@@ -55,6 +55,8 @@ public struct Configuration: Equatable, Sendable {
     public var metricsListen: ListenAddress?
     /// What becomes of a generation's stdout and stderr (`--child-output`).
     public var childOutput: ChildOutputMode = .inherit
+    /// `--workers N` and its rolling restarts.
+    public var workers = WorkerSettings()
 
     public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
         self.program = program
@@ -120,6 +122,10 @@ public struct Configuration: Equatable, Sendable {
             throw ConfigurationError("--metrics-listen \(metricsListen) is also a --listen address: give the metrics endpoint its own")
         }
         try upgrade?.validate()
+        try workers.validate()
+        if workers.count > 1, reexecSignal != nil {
+            throw ConfigurationError("--reexec-signal does not go with --workers \(workers.count) yet: a re-exec hands over one child; leave one of them out")
+        }
         if case let .delay(delay) = readiness, delay >= readyTimeout {
             throw ConfigurationError("--ready \(readiness) is not shorter than --ready-timeout \(readyTimeout.shortDescription): a child could never be ready in time")
         }
