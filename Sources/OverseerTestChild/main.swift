@@ -12,6 +12,7 @@
 //   OTC_SLOW_MS=N          take N ms to answer each request
 //   OTC_STATUS=TEXT        send STATUS=TEXT to NOTIFY_SOCKET at start
 //   OTC_STDERR_BYTES=N     write N bytes of lines to stderr from a thread of its own (it may block there)
+//   OTC_FAIL_WORKER=N      with --workers: worker N (OVERSEER_WORKER) exits with OTC_EXIT_CODE (default 1) at once, never ready
 //   OTC_CONFIG=FILE        KEY=VALUE lines read at start that override the variables above,
 //                          so a test can change what the next generation does
 // Every signal it gets is printed on stdout as "signal SIGNAME pid PID".
@@ -189,6 +190,11 @@ for signo in signalNames.keys where ![SIGCONT, SIGTSTP, SIGKILL, SIGSEGV, SIGABR
 }
 
 let generation = env("OVERSEER_GENERATION") ?? "0"
+let worker = env("OVERSEER_WORKER")
+if let failing = env("OTC_FAIL_WORKER"), failing == worker {
+    say("child failing worker \(failing) pid \(getpid())")
+    exit(env("OTC_EXIT_CODE").flatMap(Int32.init) ?? 1)
+}
 let serving = env("OTC_SERVE") == "1" && !child.sockets.isEmpty
 var listener: Int32 = serving ? child.sockets[0].fd : -1
 // Non-blocking, as event loops do: after poll() another generation may take the
@@ -235,7 +241,7 @@ func answer(_ connection: Int32) {
     }
     if slowMS > 0 { usleep(useconds_t(slowMS) * 1000) }
     let body = "hello from pid \(getpid()) generation \(generation)\n"
-    let response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nX-Pid: \(getpid())\r\nX-Generation: \(generation)\r\nConnection: close\r\n\r\n" + body
+    let response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nX-Pid: \(getpid())\r\nX-Generation: \(generation)\r\nX-Worker: \(worker ?? "-")\r\nConnection: close\r\n\r\n" + body
     var bytes = Array(response.utf8)
     _ = bytes.withUnsafeMutableBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     close(connection)
