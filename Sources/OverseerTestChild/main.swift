@@ -13,6 +13,7 @@
 //   OTC_STATUS=TEXT        send STATUS=TEXT to NOTIFY_SOCKET at start
 //   OTC_STDERR_BYTES=N     write N bytes of lines to stderr from a thread of its own (it may block there)
 //   OTC_FAIL_WORKER=N      with --workers: worker N (OVERSEER_WORKER) exits with OTC_EXIT_CODE (default 1) at once, never ready
+//   OTC_FAIL_BINARY=HEX    only when OVERSEER_BINARY_ID starts with HEX (a release that fails, not the one before it)
 //   OTC_CONFIG=FILE        KEY=VALUE lines read at start that override the variables above,
 //                          so a test can change what the next generation does
 // Every signal it gets is printed on stdout as "signal SIGNAME pid PID".
@@ -191,7 +192,8 @@ for signo in signalNames.keys where ![SIGCONT, SIGTSTP, SIGKILL, SIGSEGV, SIGABR
 
 let generation = env("OVERSEER_GENERATION") ?? "0"
 let worker = env("OVERSEER_WORKER")
-if let failing = env("OTC_FAIL_WORKER"), failing == worker {
+if let failing = env("OTC_FAIL_WORKER"), failing == worker,
+   env("OTC_FAIL_BINARY").map({ (env("OVERSEER_BINARY_ID") ?? "").hasPrefix($0) }) ?? true {
     say("child failing worker \(failing) pid \(getpid())")
     exit(env("OTC_EXIT_CODE").flatMap(Int32.init) ?? 1)
 }
