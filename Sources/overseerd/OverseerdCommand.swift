@@ -150,13 +150,13 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("workers"), help: ArgumentHelp("Run N processes of the program on the same sockets (each gets OVERSEER_WORKER 0…N-1 and OVERSEER_WORKERS); a restart replaces them --roll-batch at a time, a worker that exits is started again.", valueName: "n"))
     var workers: String = "1"
 
-    @Option(name: .customLong("roll-batch"), help: ArgumentHelp("With --workers: how many workers a restart replaces at a time (never fewer than N ready).", valueName: "k"))
+    @Option(name: .customLong("roll-batch"), help: ArgumentHelp("With --workers, how many workers a restart replaces at a time (never fewer than N ready).", valueName: "k"))
     var rollBatch: String = "1"
 
-    @Option(name: .customLong("worker-restart-max-delay"), help: ArgumentHelp("With --workers: the longest wait before a worker that exited starts again (from 100ms, doubling; reset after a minute ready).", valueName: "duration"))
+    @Option(name: .customLong("worker-restart-max-delay"), help: ArgumentHelp("With --workers, the longest wait before a worker that exited starts again (from 100ms, doubling; reset after a minute ready).", valueName: "duration"))
     var workerRestartMaxDelay: String = "10s"
 
-    @Option(name: .customLong("worker-crash-window"), help: ArgumentHelp("With --workers: when every worker has exited within this window and none is ready, overseerd exits as the last one did.", valueName: "duration"))
+    @Option(name: .customLong("worker-crash-window"), help: ArgumentHelp("With --workers, when every worker has exited within this window and none is ready, overseerd exits as the last one did.", valueName: "duration"))
     var workerCrashWindow: String = "30s"
 
     /// The program and its arguments: not parsed here (see `CommandSplit`), declared for --help.
