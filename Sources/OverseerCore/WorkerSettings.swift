@@ -13,8 +13,8 @@ public struct WorkerSettings: Equatable, Sendable {
     /// Every slot's worker exiting within this window, none ready, ends overseerd (`--worker-crash-window`).
     public var crashWindow: Duration
 
-    /// The most workers overseerd runs: each is a process with its own notify socket.
-    public static let maximumCount = 256
+    /// The most workers overseerd runs: each costs overseerd a pidfd and a notify socket (and two pipes with --child-output capture).
+    public static let maximumCount = 128
 
     public init(count: Int = 1, rollBatch: Int = 1, restartDelay: Duration = .milliseconds(100),
                 restartMaxDelay: Duration = .seconds(10), healthyAfter: Duration = .seconds(60),

@@ -11,7 +11,8 @@ extension Supervisor {
                 upgrade?.restartFinished(binary: binary, succeeded: restartSucceeded, reason: outcome.failure)
             }
             let newest = supervision.newestGeneration
-            spawnedBinaries = spawnedBinaries.filter { children[$0.key] != nil || $0.key == newest }
+            let alive = Set(generationsAlive)
+            spawnedBinaries = spawnedBinaries.filter { alive.contains($0.key) || $0.key == newest }
             let message = restartSucceeded
                 ? "generation \(generation) is serving (pid \(representative(of: generation).map { String($0.process.pid) } ?? "?"))"
                 : "restart failed: \(outcome.failure ?? "generation \(outcome.candidate) did not become ready")"

@@ -20,6 +20,8 @@ import Testing
 /// 5. At the end, with everything left to settle: every slot has a ready
 ///    worker of the serving generation, on the binary in place, not rejected
 ///    and not a bad release.
+/// 6. Every rollback puts back a binary that passed its probation (or the first one).
+/// 7. No worker starts on a rejected binary.
 ///
 /// `OVERSEERD_WORKER_SIMULATION_SEED=N` replays seed N with its trace.
 @Suite struct WorkerPoolSimulationTests {
@@ -36,6 +38,8 @@ import Testing
         var trace: [String] = []
         var failures: [String] = []
         var restartsOfOverseerd = 0
+        /// Binaries that passed a probation.
+        var proven: Set<String> = ["A"]
 
         init(seed: UInt64) {
             rng = SplitMix64(seed: seed)
@@ -158,6 +162,15 @@ import Testing
                 let spawned = world.trace[traceBefore...].contains { if case .spawnWorker = $0 { true } else { false } }
                 check(!spawned, "invariant 3: a worker started during a rollback")
             }
+            for case let .supervision(.rollBack(target, _)) in world.trace[traceBefore...] {
+                check(target.sha256 == "A" || proven.contains(target.sha256), "invariant 6: rollback to \(target.sha256), which never passed probation")
+            }
+            for case let .spawnWorker(instance, _, _) in world.trace[traceBefore...] {
+                if let binary = after.processes[instance]?.binary {
+                    check(!after.supervision.binaryLife.rejected.contains(binary), "invariant 7: worker \(instance) started on rejected \(binary)")
+                }
+            }
+            if let good = after.supervision.binaryLife.lastGood?.sha256 { proven.insert(good) }
             for generation in Set(after.processes.values.map(\.generation)) {
                 let binaries = Set(after.workers(of: generation).filter { $0.state != .stopping }.compactMap(\.binary))
                 check(binaries.count <= 1, "invariant 4: generation \(generation) runs \(binaries.sorted())")
