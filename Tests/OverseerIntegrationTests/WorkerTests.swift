@@ -199,4 +199,62 @@ import Testing
             #expect(run.stderrText.split(separator: "\n").count == 1, "\(run.stderrText)")
         }
     }
+
+    @Test func restartWaitAnswersAFailedRollAndEveryWorkerStays() throws {
+        let pool = try Pool(workers: 3, options: ["--stop-timeout", "5s", "--log-level", "debug"])
+        let before = try pool.slots().compactMap { $0["pid"] as? Int }
+        // Worker 1 of the next generation exits at once, the retry too: the roll fails.
+        pool.deployment.configureNextGeneration("OTC_FAIL_WORKER=1\nOTC_EXIT_CODE=3\n")
+        let (exit, text, error) = try pool.control(["restart", "--wait"])
+        #expect(exit == .exited(1), "\(text) \(error)")
+        #expect((text + error).contains("worker 1 exited with status 3 before it was ready"), "\(text) \(error)")
+        // Slot 0 had been taken by generation 2: given back to generation 1 (a new process of it).
+        pool.deployment.configureNextGeneration("")
+        // Generation 2's last worker goes once slot 0 has a ready worker of generation 1 again.
+        try pool.run.waitForEvent(.generationStopped, generation: 2)
+        let slots = try pool.slots()
+        #expect(slots.allSatisfy { $0["generation"] as? Int == 1 && $0["state"] as? String == "ready" }, "\(slots)")
+        #expect(Set(slots.compactMap { $0["pid"] as? Int }).intersection(before).count >= 2)
+        #expect(try HTTPClient.get(port: pool.port).status == 200)
+    }
+
+    static let node = Examples.which("node")
+
+    /// A Node.js server (one thread: the reason for --workers) on overseerd's socket, two workers, one rolling restart.
+    @Test(.enabled(if: node != nil, "node is not on PATH: the Node.js workers test is skipped (Debian package nodejs)"))
+    func nodeServersShareTheSocketAndRoll() throws {
+        let scratch = ScratchDirectory()
+        let script = scratch.file("server.js")
+        try Data("""
+        const http = require('http');
+        if (process.env.LISTEN_PID !== String(process.pid)) { console.error('not my sockets'); process.exit(2); }
+        http.createServer((req, res) => {
+          res.setHeader('X-Pid', String(process.pid));
+          res.setHeader('X-Worker', process.env.OVERSEER_WORKER);
+          res.end('hello\\n');
+        }).listen({ fd: 3 });
+        """.utf8).write(to: URL(fileURLWithPath: script))
+        let socket = scratch.file("control.sock")
+        let run = try RunningProcess.overseerd(["--ready", "delay:300ms", "--log-format", "json", "--workers", "2",
+                                                "--control-socket", socket, "-l", "127.0.0.1:0", "--", Self.node!, script])
+        let port = try run.listenerPort()
+        try run.waitForEvent(.generationReady, generation: 1)
+        func workers() throws -> [Int32: String] {
+            var seen: [Int32: String] = [:]
+            for _ in 0 ..< 400 where seen.count < 2 {
+                let response = try HTTPClient.get(port: port)
+                if let pid = response.pid { seen[pid] = response.headers["x-worker"] }
+            }
+            return seen
+        }
+        let first = try workers()
+        #expect(Set(first.values) == ["0", "1"], "\(first)")
+        let (exit, text, _) = try RunningProcess([Binaries.overseerd, "restart", "--wait", "--control-socket", socket]).waitForExitWithOutput()
+        #expect(exit == .exited(0), "\(text)")
+        let second = try workers()
+        #expect(Set(second.values) == ["0", "1"])
+        #expect(Set(second.keys).isDisjoint(with: Set(first.keys)))
+        run.signal(SIGTERM)
+        _ = try run.waitForExit()
+    }
 }
