@@ -94,6 +94,11 @@ import Testing
         let (_, metrics, _) = try pool.control(["metrics"])
         #expect(metrics.contains("overseerd_workers{state=\"ready\"} 3"))
         #expect(metrics.contains("overseerd_worker_restarts_total{worker=\"2\"} 0"))
+        // A re-exec hands over one child: refused, and the workers serve on.
+        let (reexec, reexecText, reexecError) = try pool.control(["reexec"])
+        #expect(reexec == .exited(1))
+        #expect((reexecText + reexecError).contains("--workers 3 runs several"), "\(reexecText) \(reexecError)")
+        #expect(try pool.slots().compactMap { $0["pid"] as? Int }.count == 3)
     }
 
     @Test func rollingRestartsAndUpgradesUnderLoadLoseNothingAndKeepNMinusOneReady() throws {
