@@ -23,7 +23,13 @@ import Testing
 /// 6. Every rollback puts back a binary that passed its probation (or the first one).
 /// 7. No worker starts on a rejected binary.
 ///
-/// `OVERSEERD_WORKER_SIMULATION_SEED=N` replays seed N with its trace.
+/// Planted bugs it catches (checked by hand, seed 1 each): a batch limit ignored
+/// (invariant 1), workers started while a rollback moves files (invariants 4
+/// and 7), a slot's old worker stopped when its new one starts rather than
+/// when it is ready (invariant 2).
+///
+/// `OVERSEERD_WORKER_SIMULATION_SEED=N` replays seed N with its trace
+/// (`OVERSEERD_WORKER_SIMULATION_ACTIONS=1` adds every action).
 @Suite struct WorkerPoolSimulationTests {
     enum Behaviour { case good, neverReady, crashesAfterReady }
 
