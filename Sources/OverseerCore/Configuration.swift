@@ -59,6 +59,8 @@ public struct Configuration: Equatable, Sendable {
     public var udpFlows: UDPFlowMode = .steered
     /// A steered UDP flow without a datagram for this long is forgotten (`--udp-flow-timeout`).
     public var udpFlowTimeout: Duration = .seconds(125)
+    /// `--workers N` and its rolling restarts.
+    public var workers = WorkerSettings()
 
     public init(program: String, arguments: [String] = [], listeners: [ListenerSpec] = []) {
         self.program = program
@@ -126,6 +128,10 @@ public struct Configuration: Equatable, Sendable {
         try upgrade?.validate()
         if udpFlowTimeout <= .zero {
             throw ConfigurationError("--udp-flow-timeout must be longer than 0")
+        }
+        try workers.validate()
+        if workers.count > 1, reexecSignal != nil {
+            throw ConfigurationError("--reexec-signal does not go with --workers \(workers.count) yet: a re-exec hands over one child; leave one of them out")
         }
         if case let .delay(delay) = readiness, delay >= readyTimeout {
             throw ConfigurationError("--ready \(readiness) is not shorter than --ready-timeout \(readyTimeout.shortDescription): a child could never be ready in time")

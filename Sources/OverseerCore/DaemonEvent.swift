@@ -167,4 +167,21 @@ public enum DaemonEvent: String, CaseIterable, Sendable {
     case udpFlowsShared = "udp_flows_shared"
     /// A step of the steering failed while running (a socket or a map update); the line says what became of the flows.
     case udpFlowsError = "udp_flows_error"
+
+    // MARK: Workers (--workers N)
+
+    /// A worker process was forked and executed (its worker number and generation are in the line).
+    case workerStarted = "worker_started"
+    /// A worker said READY=1 (or its --ready delay passed).
+    case workerReady = "worker_ready"
+    /// A worker exited without being asked, or failed before it was ready.
+    case workerExited = "worker_exited"
+    /// A worker asked to stop has exited.
+    case workerStopped = "worker_stopped"
+    /// A worker that exited starts again after this delay (doubling up to --worker-restart-max-delay).
+    case workerRestartScheduled = "worker_restart_scheduled"
+    /// Every worker exited within --worker-crash-window and none is ready: overseerd gives the generation up (and exits as its last worker did).
+    case workersCrashed = "workers_crashed"
+    /// A rolling restart began: the workers move to the new generation a batch at a time.
+    case rollStarted = "roll_started"
 }

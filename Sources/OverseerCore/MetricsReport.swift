@@ -22,6 +22,8 @@ public struct MetricsReport: Sendable {
     public var logLinesDropped = 0
     /// When the newest signed release manifest expires, in seconds since the Unix epoch (`--manifest`, its `expires`).
     public var manifestExpires: Int64?
+    /// With `--workers`: the pool (its workers by state, its slots' restarts); nil with one child.
+    public var workers: WorkerPool?
 
     public init(servingGeneration: Int?, childStartTime: Double?, binarySHA256: String?, releaseVersion: String?,
                 restarts: RestartMetrics, upgrades: UpgradeMetrics?, process: ProcessUsage) {
@@ -91,6 +93,16 @@ public struct MetricsReport: Sendable {
         }
         if let start = process.startTimeSeconds {
             out.single("process_start_time_seconds", .gauge, help: "Start time of overseerd since the Unix epoch, in seconds.", start)
+        }
+        if let workers {
+            out.family("overseerd_workers", .gauge, help: "Worker processes (--workers), by state: starting, ready or stopping.")
+            for state in [WorkerPool.ProcessState.starting, .ready, .stopping] {
+                out.sample("overseerd_workers", [("state", "\(state)")], UInt64(workers.count(state)))
+            }
+            out.family("overseerd_worker_restarts_total", .counter, help: "Workers started again in a slot after one exited, by worker number.")
+            for slot in workers.slots {
+                out.sample("overseerd_worker_restarts_total", [("worker", String(slot.worker))], UInt64(slot.restarts))
+            }
         }
         return out.text
     }

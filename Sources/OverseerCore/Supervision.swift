@@ -66,6 +66,11 @@ public struct Supervision: Sendable {
         /// that failed, a rollback's end, a yank, the trial watchdog's check.
         /// `.binaryLife(.started(identified:))` comes before `started`.
         case binaryLife(BinaryLife.Event)
+        /// With `--workers N`: a worker of the starting `generation` failed
+        /// (exited, was not ready in time, could not start), so the generation
+        /// has failed before it was ready (`WorkerPool` sends it). `exit` is
+        /// what overseerd leaves with when nothing else serves.
+        case workersFailed(generation: Int, reason: String, exit: ProcessExit?)
     }
 
     /// The deadlines the machine asks for.
@@ -205,6 +210,9 @@ public struct Supervision: Sendable {
     /// Generations alive, oldest first.
     public var liveGenerations: [Int] { phases.keys.sorted() }
 
+    /// Whether overseerd is on its way out (every generation is stopping).
+    public var isShuttingDown: Bool { shuttingDown }
+
     /// Whether `generation` is being stopped.
     public func isStopping(_ generation: Int) -> Bool {
         if case .stopping = phases[generation] { return true }
@@ -251,6 +259,8 @@ public struct Supervision: Sendable {
                     if !shuttingDown { stop(generation, signal: settings.stopSignal, failed: true, into: &actions) }
                 }
             }
+        case let .workersFailed(generation, reason, exit):
+            workersFailed(generation, reason: reason, exit: exit, into: &actions)
         case let .signalReceived(signal):
             if let target = serving ?? candidate {
                 actions.append(.signalChild(generation: target, signal: signal))
@@ -468,6 +478,33 @@ public struct Supervision: Sendable {
             actions.append(.startTimer(.stopTimeout(generation: generation), after: settings.stopTimeout))
         }
         exitIfDone(into: &actions)
+    }
+
+    /// A worker of a starting generation failed: the generation failed, as a
+    /// candidate that was not ready in time does, with the worker's reason.
+    private mutating func workersFailed(_ generation: Int, reason: String, exit: ProcessExit?, into actions: inout [Action]) {
+        guard phases[generation] == .starting, !shuttingDown else { return }
+        candidate = nil
+        let binary = binaryLife.generations[generation]
+        phases[generation] = .stopping(failed: true)
+        feedLife(.generationFailed(generation, reason: reason), into: &actions)
+        if let serving {
+            restartFailed(generation, "generation \(generation): \(reason); generation \(serving) keeps serving", into: &actions)
+            stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
+            actions.append(.report(.ready(generation: serving, restartSucceeded: false)))
+            runQueuedRestart(into: &actions)
+        } else if isRollingBack(binary) {
+            orphanedExit = orphanedExit ?? exit ?? .exited(OverseerExitCode.notReady)
+            stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
+        } else {
+            let detail = orphanedExit == nil ? "" : "; nothing is serving"
+            actions.append(.log(.error, .generationExited, "generation \(generation): \(reason)\(detail); stopping its workers", generation: generation))
+            stop(generation, signal: settings.stopSignal, failed: true, into: &actions)
+            exitStatus = orphanedExit ?? exit ?? .exited(OverseerExitCode.notReady)
+            shuttingDown = true
+            restartQueued = false
+            actions.append(.report(.stopping))
+        }
     }
 
     // MARK: - The binaries' life

@@ -7,34 +7,44 @@ import SystemPackage
 extension Supervisor {
     // MARK: - Starting a generation
 
-    func spawn(_ generation: Int) {
+    /// Starts generation `generation`'s child, or with `--workers` its worker
+    /// `worker.number`, kept under `worker.instance` (`Supervisor+Workers`).
+    func spawn(_ generation: Int, worker: (instance: Int, number: Int)? = nil) {
+        let key = worker?.instance ?? generation
+        func failed(exitCode: Int32, reason: String, binary: String?) {
+            if let worker {
+                raiseWorker(.workerSpawnFailed(instance: worker.instance, exitCode: exitCode, reason: reason, binary: binary))
+            } else {
+                raise(.childSpawnFailed(generation: generation, exitCode: exitCode, reason: reason, binary: binary))
+            }
+        }
         let path: String
         do {
             path = try ProgramLocator.resolve(configuration.program, path: environment.dictionary["PATH"])
         } catch {
             // Unreadable or gone: as far as overseerd knows the file there is the binary on trial, if one is.
-            raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description,
-                                    binary: supervision.binaryLife.trialBinary))
+            failed(exitCode: error.exitCode, reason: error.description, binary: supervision.binaryLife.trialBinary)
             return
         }
         let absolutePath = ProcFS.absolute(path)
         let binaryID = identify(absolutePath)
         spawnedBinaries[generation] = binaryID
         if let expected = upgrade?.expectedBinary, expected != binaryID {
-            raise(.childSpawnFailed(generation: generation, exitCode: OverseerExitCode.cannotExecute,
-                                    reason: "\(absolutePath) changed after it was verified (sha256 \(binaryID.prefix(12)), verified \(expected.prefix(12)))",
-                                    binary: binaryID))
+            failed(exitCode: OverseerExitCode.cannotExecute,
+                   reason: "\(absolutePath) changed after it was verified (sha256 \(binaryID.prefix(12)), verified \(expected.prefix(12)))",
+                   binary: binaryID)
             return
         }
         var notify: NotifyReceiver?
         do {
-            notify = try NotifyReceiver(label: String(generation))
+            notify = try NotifyReceiver(label: worker.map { "\(generation).\($0.number)" } ?? String(generation))
         } catch {
             log(LogLine(.warning, .notifyRejected, "generation \(generation) gets no NOTIFY_SOCKET: \(error)", generation: generation))
         }
         let sockets = ListenFDs(names: listeners.map(\.name))
         let facts = ChildEnvironment.Facts(binaryPath: absolutePath, binaryID: binaryID, generation: generation,
-                                           notifySocket: notify?.address)
+                                           notifySocket: notify?.address,
+                                           worker: worker.map { ($0.number, configuration.workers.count) })
         var childEnvironment = ChildEnvironment.entries(inherited: environment.entries, sockets: sockets, facts: facts)
         if configuration.watchdogRelay, let interval = watchdogInterval {
             // The child pings its own notify socket; overseerd passes the pings on.
@@ -44,8 +54,8 @@ extension Supervisor {
         if let childOutput {
             do { outputPipes = try childOutput.makePipes() } catch {
                 notify?.close()
-                raise(.childSpawnFailed(generation: generation, exitCode: OverseerExitCode.systemFailure,
-                                        reason: "cannot make the pipes for its output (--child-output capture): \(error)"))
+                failed(exitCode: OverseerExitCode.systemFailure,
+                       reason: "cannot make the pipes for its output (--child-output capture): \(error)", binary: nil)
                 return
             }
         }
@@ -65,7 +75,7 @@ extension Supervisor {
             udpFlowsSpawned(generation, started: false)
             notify?.close()
             if let outputPipes { childOutput?.discard(outputPipes) }
-            raise(.childSpawnFailed(generation: generation, exitCode: error.exitCode, reason: error.description, binary: binaryID))
+            failed(exitCode: error.exitCode, reason: error.description, binary: binaryID)
             return
         }
         if let outputPipes {
@@ -73,48 +83,59 @@ extension Supervisor {
                 log(LogLine(.error, .internalError, "cannot read the output of generation \(generation): \(error)", generation: generation))
             }
         }
-        children[generation] = Child(generation: generation, process: process, notify: notify, binaryID: binaryID,
-                                     startedAt: MonotonicTimer.now)
+        children[key] = Child(generation: generation, process: process, notify: notify, binaryID: binaryID,
+                              startedAt: MonotonicTimer.now, worker: worker?.number)
         do {
-            try watch(generation)
+            try watch(key)
         } catch {
             log(LogLine(.error, .internalError, "cannot watch generation \(generation): \(error)", generation: generation))
         }
-        logger.log(.info, .generationStarted, "generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))", generation: generation, pid: process.pid, binary: binaryID)
         saveBinaryHash()
+        if let worker {
+            logger.log(.info, .workerStarted, "worker \(worker.number) of generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))", generation: generation, pid: process.pid, binary: binaryID)
+            raiseWorker(.workerSpawned(instance: worker.instance, binary: binaryID))
+            return
+        }
+        logger.log(.info, .generationStarted, "generation \(generation) started: pid \(process.pid), \(path) (\(binaryID.prefix(12)))", generation: generation, pid: process.pid, binary: binaryID)
         raise(.childSpawned(generation: generation, binary: binaryID))
     }
 
-    /// Watches a generation's pidfd (its exit) and notify socket.
-    func watch(_ generation: Int) throws(SystemError) {
-        guard let child = children[generation] else { return }
+    /// Watches a child's pidfd (its exit) and notify socket; `key` is its generation, or with `--workers` its instance.
+    func watch(_ key: Int) throws(SystemError) {
+        guard let child = children[key] else { return }
         var watches: [WatchToken] = []
-        if let pidfd = child.process.pidfd { watches.append(try reactor.watch(pidfd) { [unowned self] in reap(generation) }) }
+        if let pidfd = child.process.pidfd { watches.append(try reactor.watch(pidfd) { [unowned self] in reap(key) }) }
         if let notify = child.notify {
-            watches.append(try reactor.watch(notify.fd) { [unowned self] in readNotifications(generation) })
+            watches.append(try reactor.watch(notify.fd) { [unowned self] in readNotifications(key) })
         }
-        children[generation]?.watches = watches
+        children[key]?.watches = watches
     }
 
     // MARK: - A generation's end
 
-    func reap(_ generation: Int) {
-        guard let child = children[generation], child.process.hasExited else { return }
-        takeLeftovers(of: generation, child)
+    func reap(_ key: Int) {
+        guard let child = children[key], child.process.hasExited else { return }
+        let generation = child.generation
+        takeLeftovers(of: key, child)
         guard let exit = child.process.reap() else { return }
         // Take what the child said before it went (a last STATUS=, say).
-        readNotifications(generation)
+        readNotifications(key)
         childOutput?.drain(generation: generation)
         // Its last word is said, however soon after the one before.
-        reactor.cancel(statusFlushes.removeValue(forKey: generation))
-        relayStatus(statusRelay.flush(generation: generation, now: MonotonicTimer.now), of: generation)
-        statusRelay.forget(generation: generation)
+        reactor.cancel(statusFlushes.removeValue(forKey: key))
+        relayStatus(statusRelay.flush(generation: key, now: MonotonicTimer.now), of: key)
+        statusRelay.forget(generation: key)
         for watch in child.watches { reactor.unwatch(watch) }
         child.process.release()
         child.notify?.close()
-        children[generation] = nil
+        children[key] = nil
         for rejection in [NotifyReceiver.Datagram.Rejection.stranger, .oversized, .tooManyDescriptors] {
-            notifyWarnings.forget("\(generation)/\(rejection.rawValue)")
+            notifyWarnings.forget("\(key)/\(rejection.rawValue)")
+        }
+        if child.worker != nil {
+            udpFlowsWorkerEnded(generation)
+            workerExited(key, child, exit)
+            return
         }
         udpFlowsEnded(generation)
         justReaped = (generation, child.process.pid, child.binaryID)
@@ -154,26 +175,31 @@ extension Supervisor {
     // MARK: - What a generation says
 
     /// Logs a STATUS= change and passes it on to systemd, at the pace `StatusRelay` allows.
-    func relayStatus(_ decision: StatusRelay.Decision, of generation: Int) {
+    /// `key`: the generation, or with `--workers` the worker's instance.
+    func relayStatus(_ decision: StatusRelay.Decision, of key: Int) {
+        let generation = workerPool == nil ? key : children[key]?.generation ?? key
         switch decision {
         case let .show(status, skipped):
             let more = skipped > 0 ? " (after \(skipped) change(s) not logged)" : ""
-            log(LogLine(.info, .childStatus, "generation \(generation) status: \(status)\(more)", generation: generation))
-            if supervision.serving == generation {
+            let who = children[key]?.worker.map { "worker \($0) of generation \(generation)" } ?? "generation \(generation)"
+            log(LogLine(.info, .childStatus, "\(who) status: \(status)\(more)", generation: generation))
+            if supervision.serving == generation, workerPool == nil || children[key]?.worker == 0 {
                 systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: generation))]))
             }
         case let .hold(flushAfter?):
-            statusFlushes[generation] = reactor.schedule(after: flushAfter) { [unowned self] in
-                statusFlushes[generation] = nil
-                relayStatus(statusRelay.flush(generation: generation, now: MonotonicTimer.now), of: generation)
+            statusFlushes[key] = reactor.schedule(after: flushAfter) { [unowned self] in
+                statusFlushes[key] = nil
+                relayStatus(statusRelay.flush(generation: key, now: MonotonicTimer.now), of: key)
             }
         case .hold(nil), .unchanged:
             break
         }
     }
 
-    func readNotifications(_ generation: Int) {
-        guard let child = children[generation], let notify = child.notify else { return }
+    /// `key`: the generation, or with `--workers` the worker's instance.
+    func readNotifications(_ key: Int) {
+        guard let child = children[key], let notify = child.notify else { return }
+        let generation = child.generation
         // The sender is checked as each datagram is taken: a short-lived sender
         // (systemd-notify) may be gone by the time later ones are read.
         for datagram in notify.receiveAll(checkingSender: { ProcFS.isDescendant($0, of: child.process.pid) }) {
@@ -181,7 +207,7 @@ extension Supervisor {
             if datagram.message.assignments.allSatisfy({ $0.key == "BARRIER" }) { continue }
             if let rejection = datagram.rejection {
                 // Rate-limited: anyone who can reach the socket could otherwise flood the log.
-                let (show, heldBack) = notifyWarnings.admit("\(generation)/\(rejection.rawValue)", now: MonotonicTimer.now)
+                let (show, heldBack) = notifyWarnings.admit("\(key)/\(rejection.rawValue)", now: MonotonicTimer.now)
                 guard show else { continue }
                 let more = heldBack > 0 ? " (\(heldBack) more like it dropped since the last such line)" : ""
                 switch rejection {
@@ -195,16 +221,23 @@ extension Supervisor {
                 continue
             }
             let message = datagram.message
-            if let status = message.status.map({ EscapedText.escape($0) }), status != children[generation]?.lastStatus {
-                children[generation]?.lastStatus = status
-                relayStatus(statusRelay.received(status, generation: generation, now: MonotonicTimer.now), of: generation)
+            if let status = message.status.map({ EscapedText.escape($0) }), status != children[key]?.lastStatus {
+                children[key]?.lastStatus = status
+                relayStatus(statusRelay.received(status, generation: key, now: MonotonicTimer.now), of: key)
             }
-            if message.isStopping, children[generation]?.saidStopping == false {
-                children[generation]?.saidStopping = true
-                log(LogLine(.info, .childStopping, "generation \(generation) is stopping", generation: generation))
+            if message.isStopping, children[key]?.saidStopping == false {
+                children[key]?.saidStopping = true
+                log(LogLine(.info, .childStopping, "\(child.worker.map { "worker \($0) of " } ?? "")generation \(generation) is stopping", generation: generation))
             }
-            if message.isWatchdogPing { children[generation]?.lastWatchdog = MonotonicTimer.now }
-            if message.isReady { feed(.childReady(generation: generation)) }
+            if message.isWatchdogPing { children[key]?.lastWatchdog = MonotonicTimer.now }
+            if message.isReady {
+                if child.worker != nil {
+                    if children[key]?.readyAt == nil { children[key]?.readyAt = MonotonicTimer.now }
+                    feedWorker(.workerReady(instance: key))
+                } else {
+                    feed(.childReady(generation: generation))
+                }
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ extension Supervisor {
 
     /// The metrics now, as `overseerd metrics` and `GET /metrics` give them.
     func metricsText() -> String {
-        let serving = supervision.serving.flatMap { children[$0] }
+        let serving = supervision.serving.flatMap { representative(of: $0) }
         let now = MonotonicTimer.now
         let wall = Double(Posix.wallClockSeconds)
         var process = ProcFS.ownUsage()
@@ -35,6 +35,7 @@ extension Supervisor {
         report.orphansReaped = orphans?.reaped
         report.logLinesDropped = LogStream.standardError.droppedLines
         report.manifestExpires = upgrade?.manifestTracking.expires
+        report.workers = workerPool
         return report.text + UDPFlowReport.metricsText(udpFlowReports)
     }
 }

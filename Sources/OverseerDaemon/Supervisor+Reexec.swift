@@ -20,7 +20,7 @@ extension Supervisor {
             completion(false, "a re-exec is already being checked; wait for it")
             return
         }
-        if let why = activity.reexecRefusal {
+        if let why = activity.reexecRefusal ?? workersRefuseReexec {
             logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
             completion(false, why)
             return

@@ -36,13 +36,14 @@ extension Supervisor: ControlTarget {
     /// What `overseerd status` prints after its `ok` line.
     func statusText() -> String {
         var lines = ["overseerd pid \(Posix.pid), up \(Duration.seconds(seconds(since: startedAt)).shortDescription), program \(configuration.program)"]
-        for generation in children.keys.sorted() {
-            let child = children[generation]!
+        for generation in generationsAlive {
+            guard let child = representative(of: generation) else { continue }
             var line = "generation \(generation) \(state(of: generation)): pid \(child.process.pid), binary \(child.binaryID.prefix(12)), up \(Duration.seconds(seconds(since: child.startedAt)).shortDescription)"
             if let ready = restartMetrics.readiness[generation] { line += ", ready after \(Self.milliseconds(ready).shortDescription)" }
             if let status = child.lastStatus { line += ", status \"\(status)\"" }
             lines.append(line)
         }
+        lines += workerStatusLines()
         if let lastRestart {
             let took = restartMetrics.lastRestartDuration.map { " in \(Self.milliseconds($0).shortDescription)" } ?? ""
             lines.append("last restart: \(lastRestart.outcome.succeeded ? "succeeded" : "failed") \(Duration.seconds(seconds(since: lastRestart.at)).shortDescription) ago\(took): \(lastRestart.message)")
@@ -77,7 +78,7 @@ extension Supervisor: ControlTarget {
 
     /// What `overseerd status --json` prints after its `ok` line.
     func statusJSON() -> JSONText {
-        let serving = supervision.serving.flatMap { children[$0] }
+        let serving = supervision.serving.flatMap { representative(of: $0) }
         var members: [(String, JSONText)] = [
             ("pid", .integer(Int64(Posix.pid))),
             ("uptime_seconds", .integer(seconds(since: startedAt))),
@@ -85,8 +86,8 @@ extension Supervisor: ControlTarget {
             ("serving_generation", serving.map { .integer(Int64($0.generation)) } ?? .null),
             ("serving_pid", serving.map { .integer(Int64($0.process.pid)) } ?? .null),
             ("binary_id", serving.map { .string($0.binaryID) } ?? .null),
-            ("generations", .array(children.keys.sorted().map { generation in
-                let child = children[generation]!
+            ("generations", .array(generationsAlive.compactMap { generation in
+                guard let child = representative(of: generation) else { return nil }
                 return .object([
                     ("generation", .integer(Int64(generation))), ("pid", .integer(Int64(child.process.pid))),
                     ("state", .string(state(of: generation))), ("binary_id", .string(child.binaryID)),
@@ -124,6 +125,7 @@ extension Supervisor: ControlTarget {
         }
         let udp = udpFlowReports
         if !udp.isEmpty { members.append(("udp_listeners", .array(udp.map(\.json)))) }
+        if let workers = workerStatusJSON() { members.append(("workers", workers)) }
         members.append(("orphans_reaped", orphans.map { .integer(Int64($0.reaped)) } ?? .null))
         let usage = ProcFS.ownUsage()
         members.append(("rss_bytes", usage.residentBytes.map { .integer(Int64($0)) } ?? .null))

@@ -11,9 +11,10 @@ extension Supervisor {
                 upgrade?.restartFinished(binary: binary, succeeded: restartSucceeded, reason: outcome.failure)
             }
             let newest = supervision.newestGeneration
-            spawnedBinaries = spawnedBinaries.filter { children[$0.key] != nil || $0.key == newest }
+            let alive = Set(generationsAlive)
+            spawnedBinaries = spawnedBinaries.filter { alive.contains($0.key) || $0.key == newest }
             let message = restartSucceeded
-                ? "generation \(generation) is serving (pid \(children[generation].map { String($0.process.pid) } ?? "?"))"
+                ? "generation \(generation) is serving (pid \(representative(of: generation).map { String($0.process.pid) } ?? "?"))"
                 : "restart failed: \(outcome.failure ?? "generation \(outcome.candidate) did not become ready")"
             lastRestart = RestartRecord(outcome: outcome, at: MonotonicTimer.now, message: message)
             control?.restartFinished(candidate: outcome.candidate, succeeded: restartSucceeded, message: message)
@@ -65,14 +66,14 @@ extension Supervisor {
     private func pingWatchdog(every interval: Duration) {
         let healthy = WatchdogHealth.isHealthy(
             relay: configuration.watchdogRelay, now: MonotonicTimer.now, interval: interval,
-            servingLastPing: supervision.serving.flatMap { children[$0]?.lastWatchdog }, childrenAlive: !children.isEmpty)
+            servingLastPing: supervision.serving.flatMap { representative(of: $0)?.lastWatchdog }, childrenAlive: !children.isEmpty)
         if healthy { systemd.send(NotifyMessage([("WATCHDOG", "1")])) }
         _ = reactor.schedule(after: interval / 2) { [unowned self] in pingWatchdog(every: interval) }
     }
 
     /// STATUS= for systemd: who serves, on what, and how the last restart went.
     func serviceStatus(serving generation: Int) -> String {
-        guard let child = children[generation] else { return "generation \(generation) gone" }
+        guard let child = representative(of: generation) else { return "generation \(generation) gone" }
         var status = "serving generation \(generation) (pid \(child.process.pid), binary \(child.binaryID.prefix(12)))"
         if let lastRestart { status += lastRestart.outcome.succeeded ? "; last restart succeeded" : "; last restart failed" }
         if supervision.binaryLife.trialServing, supervision.binaryLife.trialGenerations.contains(generation) { status += "; new binary on probation" }

@@ -88,7 +88,14 @@ extension Supervisor {
     }
 
     /// The spawn of `generation` returned (`started`: its process exists).
+    /// With `--workers` the generation's socket is kept while any of its workers
+    /// lives, so that a worker started later (a roll, a replacement) gets the
+    /// same one; it goes when the last of them has (`udpFlowsWorkerEnded`).
     func udpFlowsSpawned(_ generation: Int, started: Bool) {
+        if configuration.workers.count > 1 {
+            if !started { udpFlowsWorkerEnded(generation) }
+            return
+        }
         for flows in udpFlows.steered {
             if started { flows.spawned(generation) } else { udpFlowsEnded(generation) }
         }
@@ -101,6 +108,12 @@ extension Supervisor {
                 log(LogLine(.error, .udpFlowsError, "\(flows.listener.name): \(error)", generation: generation))
             }
         }
+    }
+
+    /// With `--workers`: a worker of `generation` exited or could not be
+    /// started; when none of its workers is left, the generation's socket goes.
+    func udpFlowsWorkerEnded(_ generation: Int) {
+        if processes(of: generation).isEmpty { udpFlowsEnded(generation) }
     }
 
     /// After the machine's events: new flows go to the generation that serves now.

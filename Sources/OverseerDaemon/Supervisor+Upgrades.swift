@@ -23,7 +23,7 @@ extension Supervisor: UpgradeHost {
     /// The binaries' life, for the driver to read.
     var binaryLife: BinaryLife { supervision.binaryLife }
 
-    var servingBinary: String? { supervision.serving.flatMap { children[$0]?.binaryID } }
+    var servingBinary: String? { supervision.serving.flatMap { representative(of: $0)?.binaryID } }
 
     /// Through the one queue: handled after the event being handled now, if any.
     func binaryLifeEvent(_ event: BinaryLife.Event) { feed(.binaryLife(event)) }
@@ -35,8 +35,11 @@ extension Supervisor: UpgradeHost {
     /// The generations on trial that pinged and then stopped for `--probation-watchdog`.
     func generationsThatStoppedPinging() -> [Int] {
         guard let limit = configuration.upgrade?.probationWatchdog else { return [] }
-        return supervision.binaryLife.trialGenerations.filter {
-            WatchdogHealth.stoppedPinging(lastPing: children[$0]?.lastWatchdog, now: MonotonicTimer.now, limit: limit)
+        return supervision.binaryLife.trialGenerations.filter { generation in
+            // With --workers, one worker that stopped pinging is its generation failing.
+            processes(of: generation).contains {
+                WatchdogHealth.stoppedPinging(lastPing: $0.lastWatchdog, now: MonotonicTimer.now, limit: limit)
+            }
         }
     }
 

@@ -26,6 +26,10 @@ public final class Supervisor {
         /// When it last sent WATCHDOG=1.
         var lastWatchdog: Int64?
         var watches: [WatchToken] = []
+        /// With `--workers`: its worker number (its slot); nil for the one child of a generation.
+        var worker: Int?
+        /// With `--workers`: when it said READY=1.
+        var readyAt: Int64?
     }
 
     /// How the last restart ended, for `status` and STATUS=.
@@ -94,7 +98,11 @@ public final class Supervisor {
     var programHashWaiters: [() -> Void]?
     /// From a rollback's start until a generation is ready again (`health` says "rolling back").
     var recoveringFromRollback = false
-    private var pending: [Supervision.Event] = []
+    private var pending: [WorkerPool.Event] = []
+    /// `--workers N` with N > 1: the slots and rolls around `supervision` (`Supervisor+Workers`);
+    /// `supervision` is then its copy, refreshed after each event. Nil with one child.
+    var workerPool: WorkerPool?
+    var workerDeadlines: [WorkerPool.Timer: DeadlineToken] = [:]
     /// Set when overseerd reaps orphans (PID 1, --subreaper): `Supervisor+Reaping`.
     var orphans: OrphanReaping?
     /// When the first stop signal came: the platform's stop grace runs from then (`Supervisor+Reaping`).
@@ -256,18 +264,28 @@ public final class Supervisor {
 
     // MARK: - Feeding the machine, carrying out its actions
 
-    func feed(_ event: Supervision.Event) {
+    func feed(_ event: Supervision.Event) { feedWorker(.supervision(event)) }
+
+    /// Feeds the machine: `supervision` alone, or with `--workers` the pool around it.
+    func feedWorker(_ event: WorkerPool.Event) {
         pending.append(event)
         // Events raised while acting (a spawn's result) are handled in order, after the current ones.
         guard pending.count == 1 else { return }
         var trialEnded = false
+        if configuration.workers.count > 1, workerPool == nil {
+            workerPool = WorkerPool(settings: configuration.workers, supervision: supervision)
+        }
         while let next = pending.first, !hasExited {
             let busyBefore = supervision.binaryLife.isOnTrial || supervision.binaryLife.rollback != nil
-            let actions = supervision.handle(next)
-            // Before the actions: new UDP flows go to a new serving generation before any line says it serves.
-            followServingWithUDPFlows()
-            restartMetrics.observe(next, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
-            for action in actions { perform(action) }
+            if workerPool != nil {
+                handleWorkers(next)
+            } else if case let .supervision(event) = next {
+                let actions = supervision.handle(event)
+                // Before the actions: new UDP flows go to a new serving generation before any line says it serves.
+                followServingWithUDPFlows()
+                restartMetrics.observe(event, actions: actions, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
+                for action in actions { perform(action) }
+            }
             pending.removeFirst()
             if busyBefore, !supervision.binaryLife.isOnTrial, supervision.binaryLife.rollback == nil { trialEnded = true }
         }
@@ -276,9 +294,12 @@ public final class Supervisor {
     }
 
     /// Queues an event raised while an action is carried out (a spawn's result).
-    func raise(_ event: Supervision.Event) { pending.append(event) }
+    func raise(_ event: Supervision.Event) { pending.append(.supervision(event)) }
 
-    private func perform(_ action: Supervision.Action) {
+    /// Queues a worker's event raised while an action is carried out (a spawn's result).
+    func raiseWorker(_ event: WorkerPool.Event) { pending.append(event) }
+
+    func perform(_ action: Supervision.Action) {
         switch action {
         case let .spawnChild(generation):
             spawn(generation)
@@ -356,7 +377,7 @@ public final class Supervisor {
         var line = line
         var pid: Int32?
         if let generation = line.generation {
-            if let child = children[generation] {
+            if workerPool == nil, let child = children[generation] {
                 pid = child.process.pid
                 line.binary = line.binary ?? child.binaryID
             } else if let reaped = justReaped, reaped.generation == generation {

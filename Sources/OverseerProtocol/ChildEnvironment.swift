@@ -7,12 +7,20 @@ public struct ChildEnvironment: Sendable {
         public var binaryID: String
         public var generation: Int
         public var notifySocket: String?
+        /// With `--workers N`: this worker's number and N (`OVERSEER_WORKER`, `OVERSEER_WORKERS`); nil with one child.
+        public var worker: (number: Int, of: Int)?
 
-        public init(binaryPath: String, binaryID: String, generation: Int, notifySocket: String? = nil) {
+        public init(binaryPath: String, binaryID: String, generation: Int, notifySocket: String? = nil, worker: (number: Int, of: Int)? = nil) {
             self.binaryPath = binaryPath
             self.binaryID = binaryID
             self.generation = generation
             self.notifySocket = notifySocket
+            self.worker = worker
+        }
+
+        public static func == (lhs: Facts, rhs: Facts) -> Bool {
+            lhs.binaryPath == rhs.binaryPath && lhs.binaryID == rhs.binaryID && lhs.generation == rhs.generation
+                && lhs.notifySocket == rhs.notifySocket && lhs.worker?.number == rhs.worker?.number && lhs.worker?.of == rhs.worker?.of
         }
     }
 
@@ -28,10 +36,11 @@ public struct ChildEnvironment: Sendable {
         sockets: ListenFDs,
         facts: Facts
     ) -> [String] {
-        let ours: Set<String> = [
+        var ours: Set<String> = [
             EnvironmentName.binaryPath, EnvironmentName.binaryID, EnvironmentName.generation,
             EnvironmentName.checkToken,
         ]
+        if facts.worker != nil { ours.formUnion([EnvironmentName.worker, EnvironmentName.workers]) }
         var result: [String] = []
         result.reserveCapacity(inherited.count + 8)
         for (name, value) in inherited where !EnvironmentName.systemdOwn.contains(name) && !ours.contains(name) {
@@ -48,6 +57,10 @@ public struct ChildEnvironment: Sendable {
         result.append("\(EnvironmentName.binaryPath)=\(facts.binaryPath)")
         result.append("\(EnvironmentName.binaryID)=\(facts.binaryID)")
         result.append("\(EnvironmentName.generation)=\(facts.generation)")
+        if let worker = facts.worker {
+            result.append("\(EnvironmentName.worker)=\(worker.number)")
+            result.append("\(EnvironmentName.workers)=\(worker.of)")
+        }
         // LISTEN_PID last, so the spawner finds it at a known place.
         if sockets.count > 0 {
             result.append("\(EnvironmentName.listenPID)=\(listenPIDPlaceholder)")

@@ -22,6 +22,10 @@ public enum EnvironmentName {
     public static let binaryID = "OVERSEER_BINARY_ID"
     /// 1 for the first child, one more for each restart.
     public static let generation = "OVERSEER_GENERATION"
+    /// With `--workers N`: this worker's number, 0 to N-1 (its slot: a replacement gets the same number).
+    public static let worker = "OVERSEER_WORKER"
+    /// With `--workers N`: N.
+    public static let workers = "OVERSEER_WORKERS"
     /// Set only when the program is run to prove it can start: print it back and exit 0.
     public static let checkToken = "OVERSEER_CHECK_TOKEN"
 

@@ -15,6 +15,8 @@
 //   OTC_SLOW_MS=N          take N ms to answer each request
 //   OTC_STATUS=TEXT        send STATUS=TEXT to NOTIFY_SOCKET at start
 //   OTC_STDERR_BYTES=N     write N bytes of lines to stderr from a thread of its own (it may block there)
+//   OTC_FAIL_WORKER=N      with --workers: worker N (OVERSEER_WORKER) exits with OTC_EXIT_CODE (default 1) at once, never ready
+//   OTC_FAIL_BINARY=HEX    only when OVERSEER_BINARY_ID starts with HEX (a release that fails, not the one before it)
 //   OTC_CONFIG=FILE        KEY=VALUE lines read at start that override the variables above,
 //                          so a test can change what the next generation does
 // Every signal it gets is printed on stdout as "signal SIGNAME pid PID".
@@ -192,6 +194,12 @@ for signo in signalNames.keys where ![SIGCONT, SIGTSTP, SIGKILL, SIGSEGV, SIGABR
 }
 
 let generation = env("OVERSEER_GENERATION") ?? "0"
+let worker = env("OVERSEER_WORKER")
+if let failing = env("OTC_FAIL_WORKER"), failing == worker,
+   env("OTC_FAIL_BINARY").map({ (env("OVERSEER_BINARY_ID") ?? "").hasPrefix($0) }) ?? true {
+    say("child failing worker \(failing) pid \(getpid())")
+    exit(env("OTC_EXIT_CODE").flatMap(Int32.init) ?? 1)
+}
 let servesUDP = env("OTC_SERVE") == "udp" && !child.sockets.isEmpty
 let serving = (env("OTC_SERVE") == "1" || servesUDP) && !child.sockets.isEmpty
 var listener: Int32 = serving ? child.sockets[0].fd : -1
@@ -243,7 +251,7 @@ func answer(_ connection: Int32) {
     }
     if slowMS > 0 { usleep(useconds_t(slowMS) * 1000) }
     let body = "hello from pid \(getpid()) generation \(generation)\n"
-    let response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nX-Pid: \(getpid())\r\nX-Generation: \(generation)\r\nConnection: close\r\n\r\n" + body
+    let response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nX-Pid: \(getpid())\r\nX-Generation: \(generation)\r\nX-Worker: \(worker ?? "-")\r\nConnection: close\r\n\r\n" + body
     var bytes = Array(response.utf8)
     _ = bytes.withUnsafeMutableBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     close(connection)

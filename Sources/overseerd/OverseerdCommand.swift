@@ -162,6 +162,18 @@ struct OverseerdCommand: ParsableCommand {
     @Option(name: .customLong("log-format"), help: ArgumentHelp("text, json (one object per line on stderr) or journal (journald's native protocol, with OVERSEERD_* fields); default journal when stderr is the journal (JOURNAL_STREAM), text otherwise.", valueName: "format"))
     var logFormat: String?
 
+    @Option(name: .customLong("workers"), help: ArgumentHelp("Run N processes of the program on the same sockets (each gets OVERSEER_WORKER 0…N-1 and OVERSEER_WORKERS); a restart replaces them --roll-batch at a time, a worker that exits is started again.", valueName: "n"))
+    var workers: String = "1"
+
+    @Option(name: .customLong("roll-batch"), help: ArgumentHelp("With --workers, how many workers a restart replaces at a time (never fewer than N ready).", valueName: "k"))
+    var rollBatch: String = "1"
+
+    @Option(name: .customLong("worker-restart-max-delay"), help: ArgumentHelp("With --workers, the longest wait before a worker that exited starts again (from 100ms, doubling; reset after a minute ready).", valueName: "duration"))
+    var workerRestartMaxDelay: String = "10s"
+
+    @Option(name: .customLong("worker-crash-window"), help: ArgumentHelp("With --workers, when every worker has exited within this window and none is ready, overseerd exits as the last one did.", valueName: "duration"))
+    var workerCrashWindow: String = "30s"
+
     /// The program and its arguments: not parsed here (see `CommandSplit`), declared for --help.
     @Argument(help: ArgumentHelp("The program to run and its arguments, after --.", valueName: "program"))
     var command: [String] = []
@@ -211,6 +223,7 @@ struct OverseerdCommand: ParsableCommand {
         ("s3-endpoint", .single), ("github-api-url", .single), ("asset-pattern", .single),
         ("signatures-required", .single), ("allow-unsigned-manifest", .flag), ("release-name", .single),
         ("udp-flows", .single), ("udp-flow-timeout", .single),
+        ("workers", .single), ("roll-batch", .single), ("worker-restart-max-delay", .single), ("worker-crash-window", .single),
     ]
 
     /// The checked configuration.
@@ -270,8 +283,20 @@ struct OverseerdCommand: ParsableCommand {
             }
         }
         configuration.controlSocket = controlSocket == "none" ? nil : controlSocket ?? ControlSocketPath.defaultPath(environment: environment, uid: ProcessCredentials.realUID)
+        configuration.workers = try makeWorkerSettings()
         try configuration.validate()
         return configuration
+    }
+
+    func makeWorkerSettings() throws(ConfigurationError) -> WorkerSettings {
+        guard let count = Int(workers) else {
+            throw ConfigurationError("bad --workers \"\(EscapedText.escape(workers, limit: 32))\": give a number of processes from 1 to \(WorkerSettings.maximumCount)")
+        }
+        guard let batch = Int(rollBatch) else {
+            throw ConfigurationError("bad --roll-batch \"\(EscapedText.escape(rollBatch, limit: 32))\": give a number from 1 to --workers")
+        }
+        return WorkerSettings(count: count, rollBatch: batch, restartMaxDelay: try Duration(parsing: workerRestartMaxDelay),
+                              crashWindow: try Duration(parsing: workerCrashWindow))
     }
 
     func makeUpgradeSettings() throws(ConfigurationError) -> UpgradeSettings? {

@@ -57,11 +57,11 @@ import Testing
     /// A misspelt variable used to be ignored without a word.
     @Test func unknownVariableIsNamedOnceAtStart() throws {
         let run = try RunningProcess.overseerd(["--ready", "delay:10ms", "--", "/bin/true"],
-                                               environment: ["OVERSEERD_STOP_TIMOUT": "5s", "OVERSEERD_WORKERS": "4"])
+                                               environment: ["OVERSEERD_STOP_TIMOUT": "5s", "OVERSEERD_THREADS": "4"])
         _ = try run.waitForExit()
         #expect(run.lines(containing: "unknown variable") == [
             "overseerd: warning: unknown variable OVERSEERD_STOP_TIMOUT ignored: did you mean OVERSEERD_STOP_TIMEOUT?",
-            "overseerd: warning: unknown variable OVERSEERD_WORKERS ignored: no option is set by it (see overseerd --help)",
+            "overseerd: warning: unknown variable OVERSEERD_THREADS ignored: no option is set by it (see overseerd --help)",
         ])
     }
 

@@ -106,10 +106,13 @@ extension UDPFlowSessionTests {
         }
         #expect(try flood.waitForExit() == .exited(0))
         wrong += talk()
-        print("UDP flood: 80000 new flows, \(rounds) rounds of the 20 established ones meanwhile, \(wrong.count) answers astray")
-        // A datagram may be dropped while the child's receive queue overflows with the flood (its answer
-        // then never comes); none may reach generation 2.
-        #expect(!wrong.contains { $0.contains("generation 2") }, "\(wrong.prefix(5))")
-        #expect(wrong.count <= 2, "\(wrong.prefix(5))")
+        let exchanges = (rounds + 1) * flows.count
+        let astray = wrong.filter { $0.contains("gen ") && !$0.contains("gen 1 ") }
+        print("UDP flood: 80000 new flows, \(rounds) rounds of the 20 established ones meanwhile, \(astray.count) answers astray, \(wrong.count - astray.count) of \(exchanges) lost")
+        // None may reach another generation. A datagram may be dropped while the child's receive queue
+        // overflows with the flood (its answer never comes, or the next count skips): alone here 0 are,
+        // under the full suite's load a few dozen of thousands; a table that lost the flows loses them all.
+        #expect(astray.isEmpty, "\(astray.prefix(5))")
+        #expect(wrong.count <= max(2, exchanges / 50), "\(wrong.prefix(5))")
     }
 }

@@ -140,6 +140,10 @@ def main():
         listener = sockets.get("http") or next(iter(sockets.values()))
     else:
         listener = socket.create_server(("127.0.0.1", 8080), backlog=4096)
+    # Non-blocking: with several processes on the socket (a restart, or --workers N),
+    # another one may take the connection select() announced, and a blocking
+    # accept() would then sleep until the next one, deaf to SIGTERM.
+    listener.setblocking(False)
 
     stop_read, stop_write = os.pipe()
     os.set_blocking(stop_write, False)
