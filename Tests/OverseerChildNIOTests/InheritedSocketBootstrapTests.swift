@@ -45,65 +45,73 @@ import Testing
     }
 
     @Test func plainWithBoundSocketShrinksTheBacklogAndSetsNonBlocking() async throws {
-        let listener = try SharedListener("127.0.0.1:0")
-        defer { close(listener.otherCopy) }
-        let port = try #require(listener.socket.localAddress?.port)
-        #expect(listener.backlog == 4096)
-        #expect(listenBacklog(ss: "-ltn 'sport = :\(port)'") == 4096)
-        #expect(!listener.otherCopyIsNonBlocking)
+        try await onDedicatedThread {
+            let listener = try SharedListener("127.0.0.1:0")
+            defer { close(listener.otherCopy) }
+            let port = try #require(listener.socket.localAddress?.port)
+            #expect(listener.backlog == 4096)
+            #expect(listenBacklog(ss: "-ltn 'sport = :\(port)'") == 4096)
+            #expect(!listener.otherCopyIsNonBlocking)
 
-        let channel = try await Self.echoBootstrap()
-            .serverChannelOption(.backlog, value: 4096)  // too late: NIO already called listen(fd, 128)
-            .withBoundSocket(listener.socket.fd).get()
-        // Measured: NIO's listen(fd, 128) in ServerSocketChannel.init(socket:) applies to the
-        // socket every copy shares, and so does its O_NONBLOCK.
-        #expect(listener.backlog == 128)
-        #expect(listenBacklog(ss: "-ltn 'sport = :\(port)'") == 128)
-        #expect(listener.otherCopyIsNonBlocking)
-        try await channel.close()
+            let channel = try await Self.echoBootstrap()
+                .serverChannelOption(.backlog, value: 4096)  // too late: NIO already called listen(fd, 128)
+                .withBoundSocket(listener.socket.fd).get()
+            // Measured: NIO's listen(fd, 128) in ServerSocketChannel.init(socket:) applies to the
+            // socket every copy shares, and so does its O_NONBLOCK.
+            #expect(listener.backlog == 128)
+            #expect(listenBacklog(ss: "-ltn 'sport = :\(port)'") == 128)
+            #expect(listener.otherCopyIsNonBlocking)
+            try await channel.close()
+        }
     }
 
     @Test(arguments: ["127.0.0.1:0", "unix"])
     func adapterKeepsTheBacklogAndServes(address: String) async throws {
-        let path = "/tmp/overseer-nio-test-\(getpid())-\(UInt32.random(in: 0 ... .max)).sock"
-        let listener = try SharedListener(address == "unix" ? "unix:" + path : address)
-        defer { close(listener.otherCopy); unlink(path) }
-        let local = try #require(listener.socket.localAddress)
-        let ss = address == "unix" ? "-xl 'src \(path)'" : "-ltn 'sport = :\(local.port ?? 0)'"
+        try await onDedicatedThread {
+            let path = "/tmp/overseer-nio-test-\(getpid())-\(UInt32.random(in: 0 ... .max)).sock"
+            let listener = try SharedListener(address == "unix" ? "unix:" + path : address)
+            defer { close(listener.otherCopy); unlink(path) }
+            let local = try #require(listener.socket.localAddress)
+            let ss = address == "unix" ? "-xl 'src \(path)'" : "-ltn 'sport = :\(local.port ?? 0)'"
 
-        let channel = try await Self.echoBootstrap().withInheritedSocket(listener.socket).get()
-        #expect(listener.backlog == 4096)
-        #expect(listenBacklog(ss: ss) == 4096, "ss -l shows overseerd's backlog kept")
-        #expect(listener.otherCopyIsNonBlocking, "O_NONBLOCK is shared: it cannot be avoided, only documented")
-        #expect(try roundTrip(to: local, "ping") == "ping")
+            let channel = try await Self.echoBootstrap().withInheritedSocket(listener.socket).get()
+            #expect(listener.backlog == 4096)
+            #expect(listenBacklog(ss: ss) == 4096, "ss -l shows overseerd's backlog kept")
+            #expect(listener.otherCopyIsNonBlocking, "O_NONBLOCK is shared: it cannot be avoided, only documented")
+            #expect(try roundTrip(to: local, "ping") == "ping")
 
-        // Closing the channel closes NIO's fd only: the socket still takes
-        // connections for the other copy (no shutdown()).
-        try await channel.close()
-        let client = try connectTo(local)
-        defer { close(client) }
-        let accepted = accept(listener.otherCopy, nil, nil)
-        #expect(accepted >= 0, "the other copy still accepts: errno \(errno)")
-        if accepted >= 0 { close(accepted) }
+            // Closing the channel closes NIO's fd only: the socket still takes
+            // connections for the other copy (no shutdown()).
+            try await channel.close()
+            let client = try connectTo(local)
+            defer { close(client) }
+            let accepted = accept(listener.otherCopy, nil, nil)
+            #expect(accepted >= 0, "the other copy still accepts: errno \(errno)")
+            if accepted >= 0 { close(accepted) }
+        }
     }
 
     @Test func explicitBacklog() async throws {
-        let listener = try SharedListener("127.0.0.1:0")
-        defer { close(listener.otherCopy) }
-        let channel = try await Self.echoBootstrap().withInheritedSocket(listener.socket, backlog: .value(512)).get()
-        #expect(listener.backlog == 512)
-        try await channel.close()
+        try await onDedicatedThread {
+            let listener = try SharedListener("127.0.0.1:0")
+            defer { close(listener.otherCopy) }
+            let channel = try await Self.echoBootstrap().withInheritedSocket(listener.socket, backlog: .value(512)).get()
+            #expect(listener.backlog == 512)
+            try await channel.close()
+        }
     }
 
     @Test func asyncBindKeepsTheBacklog() async throws {
-        let listener = try SharedListener("127.0.0.1:0")
-        defer { close(listener.otherCopy) }
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(inherited: listener.socket) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-        #expect(listener.backlog == 4096)
-        try await server.channel.close()
+        try await onDedicatedThread {
+            let listener = try SharedListener("127.0.0.1:0")
+            defer { close(listener.otherCopy) }
+            let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(inherited: listener.socket) { channel in
+                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                }
+            #expect(listener.backlog == 4096)
+            try await server.channel.close()
+        }
     }
 
     @Test func datagramSocketIsRefusedWithAHint() throws {

@@ -8,67 +8,72 @@ import NIOPosix
 import OverseerChild
 import OverseerChildNIO
 import ServiceLifecycle
+import OverseerTestSupport
 import Testing
 
 /// The Service: READY=1 when serving; on graceful shutdown STOPPING=1, the
 /// listener closed (not shut down), open connections drained.
 @Suite(.timeLimit(.minutes(2))) struct InheritedSocketServerTests {
     @Test func gracefulShutdownClosesTheListenerAndDrains() async throws {
-        let receiver = try NotifyReceiver()
-        let child = OverseerChild(environment: ["NOTIFY_SOCKET": receiver.address], ownPID: getpid())
-        let socket = try child.socket(named: "http", orBind: "127.0.0.1:0", backlog: 4096)
-        let otherCopy = dup(socket.fd)
-        defer { close(otherCopy) }
-        let address = try #require(socket.localAddress)
+        try await onDedicatedThread {
+            let receiver = try NotifyReceiver()
+            let child = OverseerChild(environment: ["NOTIFY_SOCKET": receiver.address], ownPID: getpid())
+            let socket = try child.socket(named: "http", orBind: "127.0.0.1:0", backlog: 4096)
+            let otherCopy = dup(socket.fd)
+            defer { close(otherCopy) }
+            let address = try #require(socket.localAddress)
 
-        let server = InheritedSocketServer(socket: socket, child: child, drainTimeout: .milliseconds(300)) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(InheritedSocketBootstrapTests.Echo())
+            let server = InheritedSocketServer(socket: socket, child: child, drainTimeout: .milliseconds(300)) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(InheritedSocketBootstrapTests.Echo())
+                }
             }
+            let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
+            // On a thread of its own: the blocking waits below, and other tests, hold pool threads.
+            let running = Task(executorPreference: DedicatedThreadExecutor.shared) { try await group.run() }
+
+            #expect(await receiver.receive() == "READY=1")
+            #expect(try roundTrip(to: address, "hello") == "hello")
+            // An idle connection, open across the shutdown: the echo handler ignores the
+            // quiesce event, so the drain timeout closes it.
+            let idle = try connectTo(address)
+            defer { close(idle) }
+            #expect(try exchange(idle, "still here") == "still here")
+
+            await group.triggerGracefulShutdown()
+            #expect(await receiver.receive() == "STOPPING=1")
+            try await running.value
+            #expect(readsEndOfStream(idle), "the idle connection was closed at the drain timeout")
+
+            // The socket lives on for the other copy: connect and accept still work.
+            let late = try connectTo(address)
+            defer { close(late) }
+            let accepted = accept(otherCopy, nil, nil)
+            #expect(accepted >= 0)
+            if accepted >= 0 { close(accepted) }
         }
-        let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
-        // On a thread of its own: the blocking waits below, and other tests, hold pool threads.
-        let running = Task(executorPreference: DedicatedThreadExecutor.shared) { try await group.run() }
-
-        #expect(await receiver.receive() == "READY=1")
-        #expect(try roundTrip(to: address, "hello") == "hello")
-        // An idle connection, open across the shutdown: the echo handler ignores the
-        // quiesce event, so the drain timeout closes it.
-        let idle = try connectTo(address)
-        defer { close(idle) }
-        #expect(try exchange(idle, "still here") == "still here")
-
-        await group.triggerGracefulShutdown()
-        #expect(await receiver.receive() == "STOPPING=1")
-        try await running.value
-        #expect(readsEndOfStream(idle), "the idle connection was closed at the drain timeout")
-
-        // The socket lives on for the other copy: connect and accept still work.
-        let late = try connectTo(address)
-        defer { close(late) }
-        let accepted = accept(otherCopy, nil, nil)
-        #expect(accepted >= 0)
-        if accepted >= 0 { close(accepted) }
     }
 
     @Test func cancelledServerClosesItsConnectionsWithoutWaitingForTheDrain() async throws {
-        let child = OverseerChild(environment: [:], ownPID: getpid())
-        let socket = try child.socket(named: "http", orBind: "127.0.0.1:0", backlog: 4096)
-        let address = try #require(socket.localAddress)
-        // A drain timeout nobody would wait out: cancellation must not wait for it.
-        let server = InheritedSocketServer(socket: socket, child: nil, drainTimeout: .seconds(3600)) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(InheritedSocketBootstrapTests.Echo())
+        try await onDedicatedThread {
+            let child = OverseerChild(environment: [:], ownPID: getpid())
+            let socket = try child.socket(named: "http", orBind: "127.0.0.1:0", backlog: 4096)
+            let address = try #require(socket.localAddress)
+            // A drain timeout nobody would wait out: cancellation must not wait for it.
+            let server = InheritedSocketServer(socket: socket, child: nil, drainTimeout: .seconds(3600)) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(InheritedSocketBootstrapTests.Echo())
+                }
             }
-        }
-        let running = Task(executorPreference: DedicatedThreadExecutor.shared) { try await server.run() }
-        let idle = try connectTo(address)
-        defer { close(idle) }
-        #expect(try exchange(idle, "serving") == "serving")
+            let running = Task(executorPreference: DedicatedThreadExecutor.shared) { try await server.run() }
+            let idle = try connectTo(address)
+            defer { close(idle) }
+            #expect(try exchange(idle, "serving") == "serving")
 
-        running.cancel()
-        try await running.value
-        #expect(readsEndOfStream(idle), "the open connection was closed on cancellation")
+            running.cancel()
+            try await running.value
+            #expect(readsEndOfStream(idle), "the open connection was closed on cancellation")
+        }
     }
 
     /// Connections arriving in a burst while the server stops: each is served,
@@ -85,56 +90,58 @@ import Testing
     /// (BaseSocketChannel.readable0), which fails when someone else took it.
     @Test(.serialized, arguments: 1 ... 4)
     func connectionsAcceptedAsTheListenerClosesAreServedNotReset(round: Int) async throws {
-        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 3)
-        let child = OverseerChild(environment: [:], ownPID: getpid())
-        let socket = try child.socket(named: "http", orBind: "127.0.0.1:0", backlog: 4096)
-        let nextGeneration = dup(socket.fd)
-        defer { close(nextGeneration) }
-        let address = try #require(socket.localAddress)
-        // The echo handler ignores the quiesce event: its connections close at the drain timeout.
-        let server = InheritedSocketServer(socket: socket, group: loops, child: nil, drainTimeout: .milliseconds(500)) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(InheritedSocketBootstrapTests.Echo())
+        try await onDedicatedThread {
+            let loops = MultiThreadedEventLoopGroup(numberOfThreads: 3)
+            let child = OverseerChild(environment: [:], ownPID: getpid())
+            let socket = try child.socket(named: "http", orBind: "127.0.0.1:0", backlog: 4096)
+            let nextGeneration = dup(socket.fd)
+            defer { close(nextGeneration) }
+            let address = try #require(socket.localAddress)
+            // The echo handler ignores the quiesce event: its connections close at the drain timeout.
+            let server = InheritedSocketServer(socket: socket, group: loops, child: nil, drainTimeout: .milliseconds(500)) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(InheritedSocketBootstrapTests.Echo())
+                }
             }
-        }
-        let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
-        let stopped = EchoAcceptor.Flag()
-        let running = Task(executorPreference: DedicatedThreadExecutor.shared) {
-            defer { stopped.set() }
-            try await group.run()
-        }
-        #expect(try roundTrip(to: address, "up") == "up")
+            let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
+            let stopped = EchoAcceptor.Flag()
+            let running = Task(executorPreference: DedicatedThreadExecutor.shared) {
+                defer { stopped.set() }
+                try await group.run()
+            }
+            #expect(try roundTrip(to: address, "up") == "up")
 
-        // Connections before, during and after the stop (at most 401: fds may be limited to 1024).
-        var clients: [Int32] = []
-        defer { for client in clients { close(client) } }
-        func connectAndSend() throws {
-            let client = try connectTo(address)
-            clients.append(client)
-            _ = send(client, "ping", 4, 0)
+            // Connections before, during and after the stop (at most 401: fds may be limited to 1024).
+            var clients: [Int32] = []
+            defer { for client in clients { close(client) } }
+            func connectAndSend() throws {
+                let client = try connectTo(address)
+                clients.append(client)
+                _ = send(client, "ping", 4, 0)
+            }
+            for _ in 0 ..< 100 { try connectAndSend() }
+            await group.triggerGracefulShutdown()
+            while !stopped.isSet, clients.count < 400 { try connectAndSend() }
+            try await running.value
+            // One that surely finds the server gone: the next generation's.
+            try connectAndSend()
+            let acceptor = EchoAcceptor(listener: nextGeneration)
+            var answers: [String: Int] = [:]
+            for client in clients {
+                var timeout = timeval(tv_sec: 20, tv_usec: 0)
+                setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var buffer = [UInt8](repeating: 0, count: 4)
+                var count = recv(client, &buffer, 4, Int32(MSG_WAITALL))
+                while count < 0, errno == EINTR { count = recv(client, &buffer, 4, Int32(MSG_WAITALL)) }
+                let answer = count == 4 ? String(decoding: buffer, as: UTF8.self)
+                    : count < 0 ? (errno == ECONNRESET ? "reset" : "errno \(errno)") : "closed after \(count) bytes"
+                answers[answer, default: 0] += 1
+            }
+            acceptor.stop()
+            #expect(answers == ["ping": clients.count], "every connection answered: \(answers)")
+            #expect(acceptor.served > 0, "the next generation took the rest")
+            try await loops.shutdownGracefully()
         }
-        for _ in 0 ..< 100 { try connectAndSend() }
-        await group.triggerGracefulShutdown()
-        while !stopped.isSet, clients.count < 400 { try connectAndSend() }
-        try await running.value
-        // One that surely finds the server gone: the next generation's.
-        try connectAndSend()
-        let acceptor = EchoAcceptor(listener: nextGeneration)
-        var answers: [String: Int] = [:]
-        for client in clients {
-            var timeout = timeval(tv_sec: 20, tv_usec: 0)
-            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var buffer = [UInt8](repeating: 0, count: 4)
-            var count = recv(client, &buffer, 4, Int32(MSG_WAITALL))
-            while count < 0, errno == EINTR { count = recv(client, &buffer, 4, Int32(MSG_WAITALL)) }
-            let answer = count == 4 ? String(decoding: buffer, as: UTF8.self)
-                : count < 0 ? (errno == ECONNRESET ? "reset" : "errno \(errno)") : "closed after \(count) bytes"
-            answers[answer, default: 0] += 1
-        }
-        acceptor.stop()
-        #expect(answers == ["ping": clients.count], "every connection answered: \(answers)")
-        #expect(acceptor.served > 0, "the next generation took the rest")
-        try await loops.shutdownGracefully()
     }
 
     /// Whether the peer closed `fd` (recv returns 0) within a minute.

@@ -38,38 +38,42 @@ import Testing
     }
 
     @Test func signalArrivesAsSequenceElementAndCallback() async throws {
-        let called = Box()
-        try OverseerChild.onStopRequest(signals: [SIGUSR1]) { called.append($0) }
-        let requests = try OverseerChild.stopRequests(signals: [SIGUSR1])
-        Self.signalRelay(SIGUSR1)
-        var iterator = requests.makeAsyncIterator()
-        let first = await iterator.next()
-        #expect(first == StopRequest(signal: SIGUSR1))
-        #expect(first?.description == "SIGUSR1")
-        #expect(called.wait(count: 1) == [StopRequest(signal: SIGUSR1)])
-        #expect(OverseerChild.isStopRequested)
+        try await onDedicatedThread {
+            let called = Box()
+            try OverseerChild.onStopRequest(signals: [SIGUSR1]) { called.append($0) }
+            let requests = try OverseerChild.stopRequests(signals: [SIGUSR1])
+            Self.signalRelay(SIGUSR1)
+            var iterator = requests.makeAsyncIterator()
+            let first = await iterator.next()
+            #expect(first == StopRequest(signal: SIGUSR1))
+            #expect(first?.description == "SIGUSR1")
+            #expect(called.wait(count: 1) == [StopRequest(signal: SIGUSR1)])
+            #expect(OverseerChild.isStopRequested)
 
-        // A later subscriber learns of the stop at once: it is a state, not an event.
-        let late = Box()
-        try OverseerChild.onStopRequest(signals: [SIGUSR1]) { late.append($0) }
-        #expect(late.all == [StopRequest(signal: SIGUSR1)])
-        let waited = try await OverseerChild.waitForStopRequest(signals: [SIGUSR1])
-        #expect(waited.signal == SIGUSR1)
+            // A later subscriber learns of the stop at once: it is a state, not an event.
+            let late = Box()
+            try OverseerChild.onStopRequest(signals: [SIGUSR1]) { late.append($0) }
+            #expect(late.all == [StopRequest(signal: SIGUSR1)])
+            let waited = try await OverseerChild.waitForStopRequest(signals: [SIGUSR1])
+            #expect(waited.signal == SIGUSR1)
 
-        // Every further signal is delivered too.
-        Self.signalRelay(SIGUSR1)
-        #expect(await iterator.next() == StopRequest(signal: SIGUSR1))
-        #expect(called.wait(count: 2).count == 2)
+            // Every further signal is delivered too.
+            Self.signalRelay(SIGUSR1)
+            #expect(await iterator.next() == StopRequest(signal: SIGUSR1))
+            #expect(called.wait(count: 2).count == 2)
+        }
     }
 
     @Test func otherSignalsAreNotStopRequests() async throws {
-        let called = Box()
-        try OverseerChild.onStopRequest(signals: [SIGUSR2]) { called.append($0) }
-        try OverseerChild.onStopRequest(signals: [SIGHUP]) { _ in }
-        Self.signalRelay(SIGHUP)
-        Self.signalRelay(SIGUSR2)
-        let seen = called.wait(count: 1)
-        #expect(seen == [StopRequest(signal: SIGUSR2)])
+        try await onDedicatedThread {
+            let called = Box()
+            try OverseerChild.onStopRequest(signals: [SIGUSR2]) { called.append($0) }
+            try OverseerChild.onStopRequest(signals: [SIGHUP]) { _ in }
+            Self.signalRelay(SIGHUP)
+            Self.signalRelay(SIGUSR2)
+            let seen = called.wait(count: 1)
+            #expect(seen == [StopRequest(signal: SIGUSR2)])
+        }
     }
 
     /// The relay thread's blocked signals from /proc (bit N-1 is signal N), found by its name.
@@ -89,18 +93,20 @@ import Testing
     }
 
     @Test func relayThreadUnblocksOnlyTheSubscribedSignals() async throws {
-        let called = Box()
-        try OverseerChild.onStopRequest(signals: [SIGWINCH]) { called.append($0) }
-        let bit = { (signal: Int32) in UInt64(1) << UInt64(signal - 1) }
-        var blocked = Self.relayBlockedSignals() ?? .max
-        for _ in 0 ..< 500 where blocked & bit(SIGWINCH) != 0 {
-            usleep(10000)
-            blocked = Self.relayBlockedSignals() ?? .max
+        try await onDedicatedThread {
+            let called = Box()
+            try OverseerChild.onStopRequest(signals: [SIGWINCH]) { called.append($0) }
+            let bit = { (signal: Int32) in UInt64(1) << UInt64(signal - 1) }
+            var blocked = Self.relayBlockedSignals() ?? .max
+            for _ in 0 ..< 500 where blocked & bit(SIGWINCH) != 0 {
+                usleep(10000)
+                blocked = Self.relayBlockedSignals() ?? .max
+            }
+            #expect(blocked & bit(SIGWINCH) == 0, "a subscribed signal is unblocked on the relay thread")
+            #expect(blocked & bit(SIGCHLD) != 0, "a signal nobody subscribed to stays blocked there")
+            #expect(blocked & bit(SIGALRM) != 0)
+            Self.signalRelay(SIGWINCH)
+            #expect(called.wait(count: 1) == [StopRequest(signal: SIGWINCH)])
         }
-        #expect(blocked & bit(SIGWINCH) == 0, "a subscribed signal is unblocked on the relay thread")
-        #expect(blocked & bit(SIGCHLD) != 0, "a signal nobody subscribed to stays blocked there")
-        #expect(blocked & bit(SIGALRM) != 0)
-        Self.signalRelay(SIGWINCH)
-        #expect(called.wait(count: 1) == [StopRequest(signal: SIGWINCH)])
     }
 }

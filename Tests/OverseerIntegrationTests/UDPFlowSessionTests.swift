@@ -32,9 +32,9 @@ import Testing
         }
     }
 
-    func overseerd(_ extra: [String], scratch: ScratchDirectory, wrapper: [String] = []) throws -> RunningProcess {
+    func overseerd(_ extra: [String], scratch: ScratchDirectory, wrapper: [String] = [], stopTimeout: String = "2s") throws -> RunningProcess {
         try RunningProcess(wrapper + [Binaries.overseerd, "--ready", "notify", "--log-format", "json",
-                                      "--control-socket", scratch.file("control.sock"), "--stop-timeout", "2s"] + extra
+                                      "--control-socket", scratch.file("control.sock"), "--stop-timeout", stopTimeout] + extra
                                + ["-l", "quic=udp:127.0.0.1:0", "--", Binaries.testChild],
                            environment: ["OTC_SERVE": "udp", "OTC_READY_AFTER_MS": "0",
                                          // A drain that lasts until the test ends it (SIGKILL to the old generation).
