@@ -320,7 +320,9 @@ public struct WorkerPool: Sendable {
             feed(.workersFailed(generation: generation, reason: reason, exit: exit), into: &actions)
         } else if generation == supervision.serving || supervision.liveGenerations.contains(generation) {
             actions.append(.supervision(.log(.warning, .workerExited, "\(reason) (generation \(generation))", generation: generation)))
-            if let exit { crashed(process.worker, exit, into: &actions) }
+            // Only the serving generation's worker leaves its slot empty: one of a failed roll
+            // (the rest of its batch) never took the slot, whose worker still serves.
+            if let exit, generation == supervision.serving { crashed(process.worker, exit, into: &actions) }
         }
     }
 
