@@ -19,6 +19,10 @@ extension Supervisor {
         for (fed, answer) in pool.fed {
             restartMetrics.observe(fed, actions: answer, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
         }
+        // Ready by READY=1 or by `--ready delay:`: `status` says since when.
+        for (instance, process) in pool.processes where process.state == .ready && children[instance]?.readyAt == nil {
+            children[instance]?.readyAt = MonotonicTimer.now
+        }
         for action in actions { perform(action) }
     }
 

@@ -30,3 +30,28 @@ import Testing
         #expect(killed.message.contains("worker 1 of generation 1"), "\(killed)")
     }
 }
+
+extension WorkerRedTeamTests {
+    /// With `--ready delay:`, a worker is ready once the delay has passed:
+    /// `status` says so, with how long (before the fix: "starting" for every
+    /// ready worker and no `ready_seconds`, since only READY=1 set the time).
+    @Test func statusShowsWorkersReadyByDelayAsReady() throws {
+        let scratch = ScratchDirectory()
+        let socket = scratch.file("control.sock")
+        let run = try RunningProcess.overseerd(
+            ["--workers", "2", "--ready", "delay:100ms", "--log-format", "json", "--control-socket", socket,
+             "-l", "127.0.0.1:0", "--", "/bin/sh", "-c", "exec sleep 300"])
+        defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
+        try run.waitForEvent(.generationReady, generation: 1)
+        let (exit, text, error) = try RunningProcess([Binaries.overseerd, "status", "--control-socket", socket]).waitForExitWithOutput()
+        #expect(exit == .exited(0), "\(error)")
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix("worker ") }
+        #expect(lines.count == 2, "\(text)")
+        for line in lines { #expect(line.contains("ready for"), "\(line)") }
+        let (_, json, _) = try RunningProcess([Binaries.overseerd, "status", "--json", "--control-socket", socket]).waitForExitWithOutput()
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        let slots = object?["workers"] as? [[String: Any]] ?? []
+        #expect(slots.count == 2)
+        for slot in slots { #expect(slot["ready_seconds"] is Int, "\(slot)") }
+    }
+}
