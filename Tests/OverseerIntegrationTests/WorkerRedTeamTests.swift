@@ -55,3 +55,30 @@ extension WorkerRedTeamTests {
         for slot in slots { #expect(slot["ready_seconds"] is Int, "\(slot)") }
     }
 }
+
+extension WorkerRedTeamTests {
+    /// An upgrade every worker takes (all READY, the roll done), then worker 2
+    /// crashes within the probation: the trial failed, the last good binary is
+    /// put back and every slot rolls onto it.
+    @Test func aWorkerOfTheReleaseCrashingWithinProbationRollsEverySlotBack() throws {
+        let pool = try WorkerTests.Pool(workers: 4, options: ["--probation", "60s", "--stop-timeout", "5s"])
+        let old = try sha256sum(pool.deployment.program)
+        let release = pool.deployment.variant("crashes-later")
+        let mark = pool.run.events().last?.mark ?? .start
+        try pool.deployment.deploy(release)
+        let succeeded = try pool.run.waitForEvent(.restartSucceeded, after: mark, timeout: 60)
+        let slots = try pool.slots()
+        #expect(slots.allSatisfy { $0["binary_id"] as? String != old }, "\(slots)")
+        guard let victim = slots.first(where: { $0["worker"] as? Int == 2 })?["pid"] as? Int else {
+            Issue.record("no worker 2: \(slots)"); return
+        }
+        kill(Int32(victim), SIGKILL)
+        let rolledBack = try pool.run.waitForEvent(.upgradeRolledBack, after: succeeded.mark, timeout: 60)
+        #expect(rolledBack.binary == old)
+        try pool.run.waitForEvent(.restartSucceeded, after: rolledBack.mark, timeout: 60)
+        let after = try pool.slots()
+        #expect(after.count == 4)
+        #expect(after.allSatisfy { $0["binary_id"] as? String == old && $0["state"] as? String == "ready" }, "\(after)")
+        #expect(try sha256sum(pool.deployment.program) == old)
+    }
+}
