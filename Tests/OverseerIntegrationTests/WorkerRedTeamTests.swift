@@ -82,3 +82,40 @@ extension WorkerRedTeamTests {
         #expect(try sha256sum(pool.deployment.program) == old)
     }
 }
+
+extension WorkerRedTeamTests {
+    /// `--watchdog relay` with workers: systemd is to see a worker that hangs,
+    /// as it sees one child that hangs. Worker 0 pings, worker 1 never does
+    /// (hung): overseerd must not vouch for the service (before the fix it
+    /// relayed worker 0's pings alone, and worker 1 hung unseen forever).
+    /// When both ping, the pings are relayed.
+    @Test(arguments: [false, true]) func theWatchdogRelayVouchesOnlyWhenEveryReadyWorkerPings(everyWorkerPings: Bool) throws {
+        let scratch = ScratchDirectory()
+        let address = scratch.file("notify")
+        let receiver = try DatagramReceiver(address)
+        let script = """
+        import os, socket, time
+        a = os.environ["NOTIFY_SOCKET"]; a = "\\0" + a[1:] if a.startswith("@") else a
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.sendto(b"READY=1", a)
+        while True:
+            if os.environ["OVERSEER_WORKER"] == "0" or os.environ["EVERY"] == "1": s.sendto(b"WATCHDOG=1", a)
+            time.sleep(0.05)
+        """
+        let run = try RunningProcess.overseerd(
+            ["--workers", "2", "--watchdog", "relay", "--ready", "notify", "--log-format", "json", "--", "/usr/bin/python3", "-c", script],
+            environment: ["NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000", "EVERY": everyWorkerPings ? "1" : "0"])
+        defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
+        _ = try receiver.collect(until: { $0.hasPrefix("READY=1") })
+        var pings = 0
+        let deadline = Date().addingTimeInterval(0.8)
+        while Date() < deadline {
+            if let message = try? receiver.next(timeout: max(0.01, deadline.timeIntervalSinceNow)), message == "WATCHDOG=1" { pings += 1 }
+        }
+        if everyWorkerPings {
+            #expect(pings >= 3, "pings at half of 200ms while every worker pings, got \(pings)")
+        } else {
+            #expect(pings == 0, "worker 1 never pinged: systemd must not hear the service is well")
+        }
+    }
+}
