@@ -119,3 +119,21 @@ extension WorkerRedTeamTests {
         }
     }
 }
+
+extension WorkerRedTeamTests {
+    /// Two workers that recycle themselves together (status 0 after 300 ms of
+    /// serving) are started again, over and over, and overseerd stays (before
+    /// the fix it gave up within the first round and exited 0).
+    @Test func workersRecyclingThemselvesTogetherKeepOverseerdRunning() throws {
+        let run = try RunningProcess.overseerd(
+            ["--workers", "2", "--ready", "notify", "--log-format", "json", "-l", "127.0.0.1:0", "--", Binaries.testChild],
+            environment: ["OTC_SERVE": "1", "OTC_READY_AFTER_MS": "0", "OTC_EXIT_AFTER_MS": "300", "OTC_EXIT_CODE": "0"])
+        defer { run.signal(SIGTERM); _ = try? run.waitForExit() }
+        try run.waitForEvent(.generationReady, generation: 1)
+        try run.waitForEvent(.workerExited, occurrence: 6, timeout: 30)
+        #expect(!run.hasLogged(.workersCrashed))
+        let ready = try run.waitForEvent(.workerReady, occurrence: 6, timeout: 30)
+        #expect(ready.generation == 1)
+        #expect(kill(run.pid, 0) == 0, "overseerd gave up on workers that recycle themselves")
+    }
+}
