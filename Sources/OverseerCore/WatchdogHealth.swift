@@ -15,6 +15,18 @@ public enum WatchdogHealth {
         return servingLastPing >= now - interval.totalNanoseconds
     }
 
+    /// With `--workers`, what the relay goes by: the oldest last ping of the
+    /// serving generation's ready workers, nil if one never pinged, so that
+    /// systemd sees any worker that hangs, as it sees one child that hangs.
+    public static func leastRecentPing(_ pings: [Int64?]) -> Int64? {
+        var oldest: Int64?
+        for ping in pings {
+            guard let ping else { return nil }
+            oldest = min(oldest ?? ping, ping)
+        }
+        return oldest
+    }
+
     /// With `--probation-watchdog LIMIT`: whether a generation that pinged has
     /// stopped for longer than the limit. One that never pinged is not watched.
     public static func stoppedPinging(lastPing: Int64?, now: Int64, limit: Duration) -> Bool {

@@ -30,6 +30,8 @@
 /// - When every slot has had a worker exit within `crashWindow` and no slot
 ///   has a ready worker, the serving generation is given up: overseerd then
 ///   exits as its last worker did (the rule of one child: the program cannot run).
+///   A ready worker exiting with status 0 (recycling itself) is replaced but
+///   does not count here.
 public struct WorkerPool: Sendable {
     public enum Event: Equatable, Sendable {
         /// An event for `Supervision` (never `childSpawned`/`childReady`/`childExited`/`childSpawnFailed`: those come from the workers).
@@ -284,7 +286,8 @@ public struct WorkerPool: Sendable {
                     // Any worker of the binary on trial failing is the trial failing.
                     feed(.binaryLife(.generationFailed(generation, reason: "worker \(process.worker) exited with \(exit)")), into: &actions)
                 }
-                crashed(process.worker, exit, into: &actions)
+                // Status 0 after serving is a worker recycling itself (gunicorn's max_requests), not a program that cannot run.
+                crashed(process.worker, exit, countsTowardGivingUp: exit != .exited(0), into: &actions)
             }
         }
         if workers(of: generation).isEmpty { emptied[generation] = exit }
@@ -320,18 +323,22 @@ public struct WorkerPool: Sendable {
             feed(.workersFailed(generation: generation, reason: reason, exit: exit), into: &actions)
         } else if generation == supervision.serving || supervision.liveGenerations.contains(generation) {
             actions.append(.supervision(.log(.warning, .workerExited, "\(reason) (generation \(generation))", generation: generation)))
-            if let exit { crashed(process.worker, exit, into: &actions) }
+            // Only the serving generation's worker leaves its slot empty: one of a failed roll
+            // (the rest of its batch) never took the slot, whose worker still serves.
+            if let exit, generation == supervision.serving { crashed(process.worker, exit, into: &actions) }
         }
     }
 
     /// A slot's worker went without being asked: count it, apply the crash rule, schedule its replacement.
-    private mutating func crashed(_ worker: Int, _ exit: ProcessExit, into actions: inout [Action]) {
+    private mutating func crashed(_ worker: Int, _ exit: ProcessExit, countsTowardGivingUp: Bool = true, into actions: inout [Action]) {
         slots[worker].restarts += 1
-        slots[worker].recentCrash = exit
         actions.append(.cancelTimer(.healthy(worker: worker)))
-        actions.append(.startTimer(.crashWindow(worker: worker), after: settings.crashWindow))
+        if countsTowardGivingUp {
+            slots[worker].recentCrash = exit
+            actions.append(.startTimer(.crashWindow(worker: worker), after: settings.crashWindow))
+        }
         guard givenUp == nil, !supervision.isShuttingDown else { return }
-        if slots.allSatisfy({ $0.recentCrash != nil }), count(.ready) == 0, let serving = supervision.serving {
+        if countsTowardGivingUp, slots.allSatisfy({ $0.recentCrash != nil }), count(.ready) == 0, let serving = supervision.serving {
             givenUp = (serving, exit)
             actions.append(.supervision(.log(.error, .workersCrashed, "every worker exited within \(settings.crashWindow.shortDescription) (--worker-crash-window) and none is ready: giving up the generation", generation: supervision.serving)))
             for slot in slots where slot.waitingToReplace {

@@ -147,28 +147,30 @@ extension Supervisor {
     /// taken while the child is still a zombie, so that its group id cannot be
     /// anyone else's. A process that must outlive its generation leaves the
     /// group (setsid). What becomes of them is `LeftoverCleanup`'s to say.
-    private func takeLeftovers(of generation: Int, _ child: Child) {
+    /// `key`: the generation, or with `--workers` the worker's instance.
+    private func takeLeftovers(of key: Int, _ child: Child) {
         let pid = child.process.pid
         let pids = ProcFS.processGroupMembers(pid).filter { $0 != pid }
         // One already gone is not kept: a later kill(pid) could reach whoever got its pid.
         // Only a kernel without pidfds leaves the plain pid to signal.
         let processes = pids.compactMap { ChildProcess.adoptingIfAlive($0) }
         guard !processes.isEmpty else { return }
-        leftovers[generation] = processes
-        perform(leftoverCleanup.handle(.left(generation: generation, leader: pid, pids: processes.map(\.pid))))
+        leftovers[key] = processes
+        let owner = LeftoverCleanup.Owner(generation: child.generation, worker: child.worker)
+        perform(leftoverCleanup.handle(.left(key: key, owner: owner, leader: pid, pids: processes.map(\.pid))))
     }
 
-    /// SIGKILL to what a generation left behind.
-    func killLeftovers(of generation: Int) {
-        reactor.cancel(leftoverDeadlines.removeValue(forKey: generation))
-        guard let processes = leftovers.removeValue(forKey: generation) else { return }
+    /// SIGKILL to what a generation (or a worker, held under its instance: `key`) left behind.
+    func killLeftovers(of key: Int, _ owner: LeftoverCleanup.Owner) {
+        reactor.cancel(leftoverDeadlines.removeValue(forKey: key))
+        guard let processes = leftovers.removeValue(forKey: key) else { return }
         let alive = processes.filter(\.isAlive)
         for process in processes {
             process.signal(SIGKILL)
             process.release()
         }
         if !alive.isEmpty {
-            log(LogLine(.warning, .leftoversKilled, "killed \(alive.count) process(es) left by generation \(generation) (\(alive.map { String($0.pid) }.joined(separator: ", ")))", generation: generation))
+            log(LogLine(.warning, .leftoversKilled, "killed \(alive.count) process(es) left by \(owner) (\(alive.map { String($0.pid) }.joined(separator: ", ")))", generation: owner.generation))
         }
     }
 

@@ -66,7 +66,7 @@ extension Supervisor {
     private func pingWatchdog(every interval: Duration) {
         let healthy = WatchdogHealth.isHealthy(
             relay: configuration.watchdogRelay, now: MonotonicTimer.now, interval: interval,
-            servingLastPing: supervision.serving.flatMap { representative(of: $0)?.lastWatchdog }, childrenAlive: !children.isEmpty)
+            servingLastPing: supervision.serving.flatMap { relayedPing(of: $0) }, childrenAlive: !children.isEmpty)
         if healthy { systemd.send(NotifyMessage([("WATCHDOG", "1")])) }
         _ = reactor.schedule(after: interval / 2) { [unowned self] in pingWatchdog(every: interval) }
     }

@@ -19,6 +19,10 @@ extension Supervisor {
         for (fed, answer) in pool.fed {
             restartMetrics.observe(fed, actions: answer, restartQueued: supervision.restartQueued, now: MonotonicTimer.now)
         }
+        // Ready by READY=1 or by `--ready delay:`: `status` says since when.
+        for (instance, process) in pool.processes where process.state == .ready && children[instance]?.readyAt == nil {
+            children[instance]?.readyAt = MonotonicTimer.now
+        }
         for action in actions { perform(action) }
     }
 
@@ -60,6 +64,14 @@ extension Supervisor {
     func processes(of generation: Int) -> [Child] {
         guard workerPool != nil || configuration.workers.count > 1 else { return children[generation].map { [$0] } ?? [] }
         return children.values.filter { $0.generation == generation && $0.worker != nil }.sorted { ($0.worker ?? 0, $0.startedAt) < ($1.worker ?? 0, $1.startedAt) }
+    }
+
+    /// `--watchdog relay`: the last ping of `generation`'s child, or with
+    /// `--workers` the oldest of its ready workers' (nil if one never pinged).
+    func relayedPing(of generation: Int) -> Int64? {
+        guard let pool = workerPool else { return representative(of: generation)?.lastWatchdog }
+        let ready = pool.workers(of: generation).filter { $0.state == .ready }.compactMap { children[$0.instance] }
+        return ready.isEmpty ? nil : WatchdogHealth.leastRecentPing(ready.map(\.lastWatchdog))
     }
 
     /// The process that stands for `generation` (its child; with `--workers` its first ready worker, else its first).

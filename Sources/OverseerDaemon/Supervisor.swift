@@ -342,13 +342,13 @@ public final class Supervisor {
     func perform(_ actions: [LeftoverCleanup.Action]) {
         for action in actions {
             switch action {
-            case let .startGrace(generation, after):
-                leftoverDeadlines[generation] = reactor.schedule(after: after) { [unowned self] in
-                    leftoverDeadlines[generation] = nil
-                    perform(leftoverCleanup.handle(.graceEnded(generation: generation)))
+            case let .startGrace(key, after):
+                leftoverDeadlines[key] = reactor.schedule(after: after) { [unowned self] in
+                    leftoverDeadlines[key] = nil
+                    perform(leftoverCleanup.handle(.graceEnded(key: key)))
                 }
-            case let .kill(generation):
-                killLeftovers(of: generation)
+            case let .kill(key, owner):
+                killLeftovers(of: key, owner)
             case let .log(line):
                 log(line)
             }

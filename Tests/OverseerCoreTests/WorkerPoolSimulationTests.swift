@@ -22,11 +22,14 @@ import Testing
 ///    and not a bad release.
 /// 6. Every rollback puts back a binary that passed its probation (or the first one).
 /// 7. No worker starts on a rejected binary.
+/// 8. A slot is scheduled to start again only when its worker of the serving
+///    generation is not ready (the rest of a failed batch is no crash).
 ///
 /// Planted bugs it catches (checked by hand, seed 1 each): a batch limit ignored
 /// (invariant 1), workers started while a rollback moves files (invariants 4
 /// and 7), a slot's old worker stopped when its new one starts rather than
-/// when it is ready (invariant 2).
+/// when it is ready (invariant 2), and (red team) the rest of a failed roll's
+/// batch counted as crashes of the slots it was to take (invariant 8, seed 1).
 ///
 /// `OVERSEERD_WORKER_SIMULATION_SEED=N` replays seed N with its trace
 /// (`OVERSEERD_WORKER_SIMULATION_ACTIONS=1` adds every action).
@@ -141,6 +144,12 @@ import Testing
             case 90 ..< 93:
                 restartOverseerd()
                 return
+            case 93 ..< 96:
+                // The program cannot be started for a moment (EMFILE, say): a restart whose whole batch fails to spawn.
+                trace.append("restart, its spawns fail")
+                world.spawnFails = true
+                world.supervision(.restartRequested(reason: "SIGUSR2"))
+                world.spawnFails = false
             default:
                 break
             }
@@ -175,6 +184,11 @@ import Testing
                 if let binary = after.processes[instance]?.binary {
                     check(!after.supervision.binaryLife.rejected.contains(binary), "invariant 7: worker \(instance) started on rejected \(binary)")
                 }
+            }
+            for case let .startTimer(.replace(worker), _) in world.trace[traceBefore...] {
+                let current = after.slots[worker].current.flatMap { after.processes[$0] }
+                check(!(current?.state == .ready && current?.generation == after.supervision.serving),
+                      "invariant 8: slot \(worker) is to start again, yet its worker of serving generation \(String(describing: after.supervision.serving)) is ready")
             }
             if let good = after.supervision.binaryLife.lastGood?.sha256 { proven.insert(good) }
             for generation in Set(after.processes.values.map(\.generation)) {
