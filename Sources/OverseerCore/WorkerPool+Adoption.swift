@@ -4,7 +4,7 @@
 ///
 /// Only a settled pool is handed over (`handoverRefusal`): every slot filled by
 /// a ready worker of the serving generation, nothing starting, stopping, due
-/// to be replaced or rolling. A roll is not handed over: a re-exec asked for
+/// to be replaced, rolling or rolling back. A roll is not handed over: a re-exec asked for
 /// during one is refused and may be asked again once it has ended. What a slot
 /// keeps across the exec: its worker, its restart count and its backoff delay;
 /// its crash window (`--worker-crash-window`) and its healthy timer start
@@ -38,6 +38,7 @@ extension WorkerPool {
             return "a rolling restart to generation \(rollingTo) is under way (a roll is not handed over); try again when it has ended"
         }
         guard let serving = supervision.serving else { return "no generation is serving" }
+        if supervision.binaryLife.rollback != nil { return "a rollback to the last good binary is under way; try again when it has ended" }
         for slot in slots {
             if slot.waitingToReplace || slot.incoming != nil {
                 return "worker \(slot.worker) is being replaced after it exited; try again once it is ready"
@@ -49,6 +50,7 @@ extension WorkerPool {
         }
         let others = processes.count - slots.count
         if others > 0 { return "\(others) worker(s) still stopping; try again once they have gone" }
+        guard supervision.isSettled else { return "a restart or drain is under way; try again when it has settled" }
         return nil
     }
 

@@ -26,6 +26,9 @@ extension PoolWorld {
         guard let (adopted, actions) = WorkerPool.adopting(parsed.workers.map(\.adopted), settings: pool.settings,
                                                            supervision: adopting) else { return "the new image refused the workers" }
         pool = adopted
+        // The old image's bookkeeping goes with it (the new one numbers its workers on from the adopted ones).
+        asked = []
+        alive = alive.intersection(pool.processes.keys)
         timers = [:]
         supervisionTimers = [:]
         for case let .startTimer(timer, after) in actions { timers[timer] = after }
