@@ -78,8 +78,8 @@ extension Supervisor {
                 let version = result.output.split(separator: "\n").first?.split(separator: " ").dropFirst().first
                     .map { String($0.dropLast($0.hasSuffix(":") ? 1 : 0)) } ?? "?"
                 let workers = processes(of: serving)
-                let who = workers.count > 1 ? "its \(workers.count) workers (pids \(workers.map { String($0.process.pid) }.joined(separator: ", ")))" : "pid \(child.process.pid)"
-                completion(true, "re-executing \(path) (version \(version)); generation \(serving) (\(who)) keeps serving")
+                let who = workers.count > 1 ? " with its \(workers.count) workers (pids \(workers.map { String($0.process.pid) }.joined(separator: ", ")))" : " (pid \(child.process.pid))"
+                completion(true, "re-executing \(path) (version \(version)); generation \(serving)\(who) keeps serving")
                 // An image that cannot read the metrics record does not get it: the listener closes with the exec.
                 // Nor the binaries' record: it gets the rejected hashes only, as before.
                 let failure = reexec(path: path, serving: child,
