@@ -34,10 +34,10 @@ extension WorkerPool {
     /// operator), or nil when every slot has exactly one ready worker of the
     /// serving generation and nothing else runs or waits.
     public var handoverRefusal: String? {
+        guard let serving = supervision.serving else { return "no generation is serving yet; try again once one is ready" }
         if let rollingTo {
             return "a rolling restart to generation \(rollingTo) is under way (a roll is not handed over); try again when it has ended"
         }
-        guard let serving = supervision.serving else { return "no generation is serving" }
         if supervision.binaryLife.rollback != nil { return "a rollback to the last good binary is under way; try again when it has ended" }
         for slot in slots {
             if slot.waitingToReplace || slot.incoming != nil {

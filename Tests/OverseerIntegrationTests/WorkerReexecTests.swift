@@ -170,6 +170,59 @@ import Testing
         #expect(try HTTPClient.get(port: pool.port).status == 200)
     }
 
+    /// The new file is a wrapper that kills worker 1 itself: while its
+    /// --check-configuration runs (the old image sees the exit, and either
+    /// refuses at its second look or has replaced the worker by then), or once
+    /// it is the re-executed image, before the real overseerd takes over (which
+    /// finds the worker dead, reaps it and replaces it). The wrapper waits with
+    /// shell builtins only: a shell that started a process would reap the worker.
+    @Test func aWorkerThatDiesDuringTheCheckOrTheExecIsNotLost() throws {
+        for during in ["check", "exec"] {
+            let pool = try Installed(workers: 2)
+            let before = try pool.pids()
+            let victim = before[1]
+            let real = pool.scratch.file("overseerd.real")
+            try FileManager.default.copyItem(atPath: Binaries.overseerd, toPath: real)
+            let wrapper = pool.overseerd.scratch.file(".wrapper")
+            try Data("""
+                #!/bin/sh
+                case "$1" in --check-configuration) when=check ;; *) when=exec ;; esac
+                if [ $when = \(during) ]; then
+                    kill -KILL \(victim)
+                    while [ -e /proc/\(victim)/status ]; do
+                        state=
+                        while read -r key value rest; do [ "$key" = State: ] && state=$value; done < /proc/\(victim)/status
+                        [ "$state" = Z ] && break
+                    done
+                fi
+                exec "\(real)" "$@"
+
+                """.utf8).write(to: URL(fileURLWithPath: wrapper))
+            chmod(wrapper, 0o755)
+            guard rename(wrapper, pool.overseerd.binary) == 0 else { throw HarnessError("rename: errno \(errno)") }
+            let mark = pool.run.events().last?.mark ?? .start
+            let (exit, text, error) = try pool.control(["reexec"])
+            if exit == .exited(0) {
+                try pool.run.waitForEvent(.tookOver, after: mark)
+            } else {
+                #expect(during == "check", "\(text) \(error)")
+                #expect((text + error).contains("worker 1 is being replaced after it exited; try again once it is ready"), "\(text) \(error)")
+                #expect(!pool.run.hasLogged(.tookOver, after: mark))
+            }
+            print("worker killed during the \(during): \(exit == .exited(0) ? "re-executed" : "refused")")
+            // Either way the slot gets a new worker, the other one serves on.
+            try pool.run.waitForEvent(.workerReady, generation: 1, after: mark)
+            let slots = try pool.slots()
+            #expect(slots.count == 2 && slots.allSatisfy { $0["state"] as? String == "ready" }, "\(during): \(slots)")
+            #expect(slots.first { $0["worker"] as? Int == 0 }?["pid"] as? Int == Int(before[0]), "\(during)")
+            let replaced = try #require(slots.first { $0["worker"] as? Int == 1 })
+            #expect(replaced["pid"] as? Int != Int(victim), "\(during)")
+            #expect(replaced["restarts"] as? Int == 1, "\(during)")
+            #expect(try HTTPClient.get(port: pool.port).status == 200)
+            #expect(pool.run.exit == nil)
+        }
+    }
+
     /// The parent pid of `pid`, from /proc.
     private func parent(of pid: Int32) -> Int32? {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
