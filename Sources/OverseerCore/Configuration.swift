@@ -130,9 +130,6 @@ public struct Configuration: Equatable, Sendable {
             throw ConfigurationError("--udp-flow-timeout must be longer than 0")
         }
         try workers.validate()
-        if workers.count > 1, reexecSignal != nil {
-            throw ConfigurationError("--reexec-signal does not go with --workers \(workers.count) yet: a re-exec hands over one child; leave one of them out")
-        }
         if case let .delay(delay) = readiness, delay >= readyTimeout {
             throw ConfigurationError("--ready \(readiness) is not shorter than --ready-timeout \(readyTimeout.shortDescription): a child could never be ready in time")
         }

@@ -17,7 +17,7 @@ public struct HandoverState: Equatable, Sendable {
     /// records: an image from before them would refuse the whole state, and the
     /// child would go with it.
     public static func checkConfigurationAnswer(version: String) -> String {
-        "overseerd \(version): the command line is valid (takes over: metrics, output, binary-life, udp-flows)"
+        "overseerd \(version): the command line is valid (takes over: metrics, output, binary-life, udp-flows, workers)"
     }
 
     /// Whether the image that gave `answer` reads the `binary-life` record (the
@@ -30,6 +30,12 @@ public struct HandoverState: Equatable, Sendable {
     /// program, maps and spare socket): an older one would refuse the whole state.
     public static func takesOverUDPFlows(checkAnswer answer: String) -> Bool {
         takenOver(checkAnswer: answer).contains("udp-flows")
+    }
+
+    /// Whether the image that gave `answer` takes over the workers of `--workers N`
+    /// (N > 1): an older one would refuse the whole state, and every worker would go with it.
+    public static func takesOverWorkers(checkAnswer answer: String) -> Bool {
+        takenOver(checkAnswer: answer).contains("workers")
     }
 
     /// What the image that gave `answer` to `--check-configuration` says it takes over.
@@ -149,6 +155,8 @@ public struct HandoverState: Equatable, Sendable {
     public var childOutput: [OutputRecord]
     /// Steered UDP listeners, kept across the exec with every flow.
     public var udpFlows: [UDPFlowRecord] = []
+    /// With `--workers N` (N > 1): every slot's worker (`child` is then worker 0's process).
+    public var workers: [WorkerRecord] = []
 
     public init(startedAt: Int64, listeners: [ListenerRecord], child: ChildRecord, controlFD: Int32?, controlPath: String?,
                 rejected: [String], metricsListener: ListenerRecord? = nil, childOutput: [OutputRecord] = [],
@@ -168,6 +176,7 @@ public struct HandoverState: Equatable, Sendable {
     public var fds: [Int32] {
         listeners.map(\.fd) + [child.pidfd, child.notifyFD, controlFD, metricsListener?.fd].compactMap { $0 } + childOutput.map(\.fd)
             + udpFlows.flatMap { $0.steeringFDs + [$0.spareFD].compactMap { $0 } }
+            + workers.flatMap { [$0.pidfd, $0.notifyFD].compactMap { $0 } }.filter { $0 != child.pidfd && $0 != child.notifyFD }
     }
 
     public var encoded: String {
@@ -199,6 +208,8 @@ public struct HandoverState: Equatable, Sendable {
             lines.append(["udp-flows", String(flows.listenerFD), flows.steeringFDs.map(String.init).joined(separator: ","),
                           flows.spareFD.map(String.init) ?? "", flows.slots])
         }
+        // Only with --workers N, which an image without this record rejects in its --check-configuration.
+        for worker in workers { lines.append(worker.fields) }
         return lines.map { $0.map(Self.escape).joined(separator: "\t") }.joined(separator: "\n") + "\n"
     }
 
@@ -214,6 +225,7 @@ public struct HandoverState: Equatable, Sendable {
         var binaryLife: String?
         var childOutput: [OutputRecord] = []
         var udpFlows: [UDPFlowRecord] = []
+        var workers: [WorkerRecord] = []
         // Split by Unicode scalar, not by Character: a field ending in "\r" would make one
         // "\r\n" Character of it and the newline after it, and the lines would not split.
         for (index, scalars) in text.unicodeScalars.split(separator: "\n").enumerated() {
@@ -262,6 +274,9 @@ public struct HandoverState: Equatable, Sendable {
                 let steering = fields[2].split(separator: ",").compactMap { Int32($0) }
                 guard let fd = try int32(fields[1]), steering.count == 5 else { throw bad("udp-flows record \(line.prefix(60))") }
                 udpFlows.append(UDPFlowRecord(listenerFD: fd, steeringFDs: steering, spareFD: try int32(fields[3]), slots: fields[4]))
+            case ("worker", WorkerRecord.fieldCount):
+                guard let worker = WorkerRecord(fields: fields) else { throw bad("worker record \(line.prefix(60))") }
+                workers.append(worker)
             default:
                 throw bad("unknown record \(line.prefix(40))")
             }
@@ -270,6 +285,7 @@ public struct HandoverState: Equatable, Sendable {
         self.init(startedAt: startedAt, listeners: listeners, child: child, controlFD: controlFD, controlPath: controlPath,
                   rejected: rejected, metricsListener: metricsListener, childOutput: childOutput, binaryLife: binaryLife)
         self.udpFlows = udpFlows
+        self.workers = workers
     }
 
     static func escape(_ field: String) -> String {

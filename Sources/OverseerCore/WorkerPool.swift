@@ -476,3 +476,15 @@ public struct WorkerPool: Sendable {
         if slots[process.worker].current == process.instance { slots[process.worker].current = nil }
     }
 }
+
+extension WorkerPool {
+    /// A pool whose slots are already filled (`WorkerPool+Adoption`): the
+    /// processes and slots as given, instances numbered on after the highest.
+    init(settings: WorkerSettings, supervision: Supervision, filled slots: [Slot], processes: [Int: Process]) {
+        self.init(settings: settings, supervision: supervision)
+        self.slots = slots
+        self.processes = processes
+        nextInstance = (processes.keys.max() ?? 0) + 1
+        announced = Set(processes.values.map(\.generation))
+    }
+}

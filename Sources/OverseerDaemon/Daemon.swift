@@ -142,6 +142,9 @@ public enum Daemon {
         } catch {
             fail("cannot take over from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)
         }
+        if let problem = Supervisor.workerAdoptionProblem(state, settings: configuration.workers) {
+            fail("cannot take over the workers from the previous overseerd: \(problem)", code: OverseerExitCode.systemFailure)
+        }
         for fd in state.fds {
             do { try Posix.setInheritable(fd, false) } catch {
                 fail("cannot take over fd \(fd) from the previous overseerd: \(error)", code: OverseerExitCode.systemFailure)

@@ -20,7 +20,7 @@ extension Supervisor {
             completion(false, "a re-exec is already being checked; wait for it")
             return
         }
-        if let why = activity.reexecRefusal ?? workersRefuseReexec {
+        if let why = workersRefuseReexec ?? activity.reexecRefusal {
             logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
             completion(false, why)
             return
@@ -46,7 +46,7 @@ extension Supervisor {
                     return
                 }
                 // Asked again now: the check took time, and something may have started meanwhile.
-                if let why = activity.reexecRefusal {
+                if let why = workersRefuseReexec ?? activity.reexecRefusal {
                     logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
                     completion(false, why)
                     return
@@ -64,14 +64,22 @@ extension Supervisor {
                     completion(false, why)
                     return
                 }
-                guard let serving = supervision.serving, let child = children[serving] else {
+                if configuration.workers.count > 1, !HandoverState.takesOverWorkers(checkAnswer: result.output) {
+                    let why = "\(path) cannot take over the workers of --workers \(configuration.workers.count) (an older overseerd); every worker would be lost"
+                    logger.log(.warning, .reexecRefused, "re-exec (\(reason)) refused: \(why)")
+                    completion(false, why)
+                    return
+                }
+                guard let serving = supervision.serving, let child = representative(of: serving) else {
                     completion(false, "no generation is serving")
                     return
                 }
                 // "overseerd 0.1.0: the command line is valid"
                 let version = result.output.split(separator: "\n").first?.split(separator: " ").dropFirst().first
                     .map { String($0.dropLast($0.hasSuffix(":") ? 1 : 0)) } ?? "?"
-                completion(true, "re-executing \(path) (version \(version)); generation \(serving) (pid \(child.process.pid)) keeps serving")
+                let workers = processes(of: serving)
+                let who = workers.count > 1 ? " with its \(workers.count) workers (pids \(workers.map { String($0.process.pid) }.joined(separator: ", ")))" : " (pid \(child.process.pid))"
+                completion(true, "re-executing \(path) (version \(version)); generation \(serving)\(who) keeps serving")
                 // An image that cannot read the metrics record does not get it: the listener closes with the exec.
                 // Nor the binaries' record: it gets the rejected hashes only, as before.
                 let failure = reexec(path: path, serving: child,
@@ -100,6 +108,7 @@ extension Supervisor {
             childOutput: childOutput?.handoverRecords ?? [],
             binaryLife: handingOverBinaryLife && upgrade != nil ? supervision.binaryLife.record.encoded : nil)
         state.udpFlows = udpFlowHandoverRecords
+        state.workers = workerHandoverRecords
         if metricsServer != nil, !handingOverMetrics {
             logger.log(.warning, .metricsEndpoint, "re-exec: \(path) cannot take over the metrics endpoint (an older overseerd); it closes with the exec")
         }

@@ -124,10 +124,3 @@ extension Supervisor {
         })
     }
 }
-
-extension Supervisor {
-    /// A re-exec hands over one child; with `--workers` it is refused (restart overseerd instead: the sockets are systemd's or rebound).
-    var workersRefuseReexec: String? {
-        configuration.workers.count > 1 ? "a re-exec hands over one child, and --workers \(configuration.workers.count) runs several; restart overseerd instead" : nil
-    }
-}

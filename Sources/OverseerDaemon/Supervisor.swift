@@ -146,6 +146,8 @@ public final class Supervisor {
         let record = state.child
         startedAt = state.startedAt
         supervision = Supervision(settings: .init(configuration), adoptingServing: record.generation, binary: record.binaryID)
+        // With --workers, `child` is worker 0's process: taken over with the rest.
+        if !state.workers.isEmpty { return try adoptWorkers(state.workers) }
         let process = ChildProcess(adopting: record.pid, pidfd: record.pidfd)
         var notify: NotifyReceiver?
         if let fd = record.notifyFD, let address = record.notifyAddress { notify = NotifyReceiver(adopting: fd, address: address) }
@@ -174,12 +176,14 @@ public final class Supervisor {
         startUDPFlows()
         if let handover {
             let child = handover.child
-            logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid)) keeps serving", generation: child.generation, pid: child.pid)
+            let workers = handover.workers.isEmpty ? "" : " with its \(handover.workers.count) workers (pids \(handover.workers.map { String($0.pid) }.joined(separator: ", ")))"
+            logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid))\(workers) keeps serving", generation: child.generation, pid: child.pid)
             systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: child.generation))]))
             // A trial goes on: its window runs from now, in this image.
             if upgrade != nil { feed(.binaryLife(.generationReady(child.generation))) }
             // It may have exited while the images changed.
-            reap(child.generation)
+            if handover.workers.isEmpty { reap(child.generation) }
+            resumeAdoptedWorkers()
         } else {
             feed(.started)
         }
@@ -273,7 +277,7 @@ public final class Supervisor {
         guard pending.count == 1 else { return }
         var trialEnded = false
         if configuration.workers.count > 1, workerPool == nil {
-            workerPool = WorkerPool(settings: configuration.workers, supervision: supervision)
+            workerPool = makeWorkerPool()
         }
         while let next = pending.first, !hasExited {
             let busyBefore = supervision.binaryLife.isOnTrial || supervision.binaryLife.rollback != nil

@@ -7,8 +7,9 @@ import Testing
 /// workers that fail readiness or crash on their own, restarts and upgrades
 /// (good releases, ones whose workers never get ready, ones whose workers
 /// crash after serving) asked for at any step, during rolls too, rollbacks
-/// ending at any later step, and overseerd stopped and started again (from
-/// the record its state directory keeps).
+/// ending at any later step, overseerd stopped and started again (from
+/// the record its state directory keeps), and overseerd re-executed (its
+/// workers adopted by the new image, or the re-exec refused during a roll).
 ///
 /// Invariants, checked after every step:
 /// 1. Never more than N + K workers that are not stopping.
@@ -47,6 +48,7 @@ import Testing
         var trace: [String] = []
         var failures: [String] = []
         var restartsOfOverseerd = 0
+        var reexecs = 0
         /// Binaries that passed a probation.
         var proven: Set<String> = ["A"]
 
@@ -150,6 +152,8 @@ import Testing
                 world.spawnFails = true
                 world.supervision(.restartRequested(reason: "SIGUSR2"))
                 world.spawnFails = false
+            case 96 ..< 99:
+                reexecOverseerd()
             default:
                 break
             }
@@ -217,6 +221,23 @@ import Testing
             everServed = false
         }
 
+        /// overseerd re-executes itself (`PoolWorld.reexec`): refused while anything
+        /// but one ready worker per slot runs; else the same workers serve on, adopted.
+        mutating func reexecOverseerd() {
+            let before = world.pool.processes
+            let alive = world.alive
+            let slots = world.pool.slots.map(\.current)
+            if let refusal = world.reexec() {
+                trace.append("re-exec refused: \(refusal)")
+                check(world.pool.processes == before, "a refused re-exec changed the workers")
+                return
+            }
+            reexecs += 1
+            trace.append("re-exec: \(world.slotView) adopted")
+            check(world.pool.processes == before && world.pool.slots.map(\.current) == slots, "the new image did not adopt the workers as they were")
+            check(world.alive == alive, "a re-exec handed over while other workers ran: \(alive.subtracting(world.alive))")
+        }
+
         /// Lets everything settle with healthy workers (a bad release's workers still fail).
         mutating func settle() {
             for _ in 0 ..< 400 {
@@ -282,11 +303,12 @@ import Testing
             #expect(scenario.failures.isEmpty, "seed \(only): \(scenario.failures)")
             return
         }
-        var releases = 0, restarts = 0, rollbacks = 0
+        var releases = 0, restarts = 0, rollbacks = 0, reexecs = 0
         for seed in UInt64(1) ... 250 {
             let scenario = Self.run(seed: seed)
             releases += scenario.releases
             restarts += scenario.restartsOfOverseerd
+            reexecs += scenario.reexecs
             rollbacks += scenario.world.rollbacks.count
             if !scenario.failures.isEmpty {
                 Issue.record("seed \(seed) (N=\(scenario.workers), K=\(scenario.batch)): \(scenario.failures.prefix(3))\n\(scenario.trace.suffix(25).joined(separator: "\n"))")
@@ -295,5 +317,6 @@ import Testing
         }
         #expect(releases > 250, "the scenarios release often enough to matter (\(releases))")
         #expect(restarts > 60, "and restart overseerd (\(restarts))")
+        #expect(reexecs > 60, "and re-execute it with its workers adopted (\(reexecs))")
     }
 }

@@ -88,7 +88,7 @@ import Testing
         #expect(good.0 == .exited(0))
         let version = try RunningProcess([Binaries.overseerd, "--version"]).waitForExitWithOutput().1
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(good.1 == "overseerd \(version): the command line is valid (takes over: metrics, output, binary-life, udp-flows)\n")
+        #expect(good.1 == "overseerd \(version): the command line is valid (takes over: metrics, output, binary-life, udp-flows, workers)\n")
         #expect(good.2.isEmpty, "nothing bound, nothing started: \(good.2)")
         let bad = try RunningProcess([Binaries.overseerd, "--check-configuration", "--ready", "sometimes", "--", "true"])
             .waitForExitWithOutput()

@@ -97,11 +97,6 @@ import Testing
         let (_, metrics, _) = try pool.control(["metrics"])
         #expect(metrics.contains("overseerd_workers{state=\"ready\"} 3"))
         #expect(metrics.contains("overseerd_worker_restarts_total{worker=\"2\"} 0"))
-        // A re-exec hands over one child: refused, and the workers serve on.
-        let (reexec, reexecText, reexecError) = try pool.control(["reexec"])
-        #expect(reexec == .exited(1))
-        #expect((reexecText + reexecError).contains("--workers 3 runs several"), "\(reexecText) \(reexecError)")
-        #expect(try pool.slots().compactMap { $0["pid"] as? Int }.count == 3)
     }
 
     @Test func rollingRestartsAndUpgradesUnderLoadLoseNothingAndKeepNMinusOneReady() throws {
@@ -199,8 +194,7 @@ import Testing
     @Test func badWorkerFlagsAreOneLineUsageErrors() throws {
         for (flags, words) in [(["--workers", "0"], "bad --workers 0"), (["--workers", "x"], "bad --workers \"x\""),
                                (["--workers", "2", "--roll-batch", "3"], "bad --roll-batch 3"),
-                               (["--workers", "2", "--worker-crash-window", "0s"], "--worker-crash-window must be longer than 0"),
-                               (["--workers", "2", "--reexec-signal", "HUP"], "--reexec-signal does not go with --workers 2")] {
+                               (["--workers", "2", "--worker-crash-window", "0s"], "--worker-crash-window must be longer than 0")] {
             let run = try RunningProcess.overseerd(flags + ["--", Binaries.testChild])
             #expect(try run.waitForExit() == .exited(64), "\(flags)")
             #expect(run.stderrText.contains(words), "\(flags): \(run.stderrText)")
