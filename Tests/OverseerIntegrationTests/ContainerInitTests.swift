@@ -31,7 +31,7 @@ import Testing
 
     /// 50 orphans a second for 10 s: overseerd's children are sampled every
     /// 20 ms. A zombie caught in one sample may be reaped the next moment; one
-    /// that is still a zombie 250 ms later was not reaped: there must be none.
+    /// that is still a zombie 2 s later was not reaped: there must be none.
     /// The count overseerd reports is the number the child made.
     @Test func orphansAreReapedAtOnceAndCounted() throws {
         guard try Container.available() else { return }
@@ -51,11 +51,13 @@ import Testing
             let now = Date()
             firstSeen = firstSeen.filter { zombies.contains($0.key) }
             for pid in zombies where firstSeen[pid] == nil { firstSeen[pid] = now }
-            for (pid, since) in firstSeen where now.timeIntervalSince(since) >= 0.25 { lingering.insert(pid) }
+            // Not a speed target (bench/pid1-cost measures that): a zombie seen for 2 s was left unreaped,
+            // where a loaded machine can stall any process for a few hundred ms.
+            for (pid, since) in firstSeen where now.timeIntervalSince(since) >= 2 { lingering.insert(pid) }
         }
         print("orphan flood: \(samples) samples, at most \(mostAtOnce) zombie(s) in one sample, \(lingering.count) lingering")
         #expect(samples > 100)
-        #expect(lingering.isEmpty, "zombies not reaped within 250 ms: \(lingering.sorted().prefix(10))")
+        #expect(lingering.isEmpty, "zombies not reaped within 2 s: \(lingering.sorted().prefix(10))")
         // Every orphan is counted; the last ones exit a moment after the line.
         var reaped: Int?
         let countDeadline = Date().addingTimeInterval(10)
@@ -154,7 +156,9 @@ import Testing
             kill(container.pid, SIGUSR2)
             var message: String?
             while message == nil {
-                let line = try container.run.nextLine(in: .stderr, timeout: 10)
+                // Generous: in CI's full parallel run a round has once taken over 10 s; a lost
+                // restart would still be caught.
+                let line = try container.run.nextLine(in: .stderr, timeout: 30)
                 guard line.contains("\"restart_failed\""),
                       let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
                 #expect(object["generation"] as? Int == generation, "\(line)")

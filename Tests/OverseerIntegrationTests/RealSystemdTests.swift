@@ -511,7 +511,9 @@ struct RealSystemdTests {
                 try systemd.systemctl("restart", "overseerd-example.service")
                 load.waitUntilSucceeded(load.succeeded + 20)
                 mainPID = try systemd.property("overseerd-example.service", "MainPID")
-                let reexec = try systemd.run([Binaries.overseerd, "reexec", "--control-socket", "/run/overseerd-example/overseerd.sock"])
+                // The copy `install` put in the instance: the build directory may be under /srv, which the
+                // instance covers with a tmpfs of its own.
+                let reexec = try systemd.run(["/usr/bin/overseerd", "reexec", "--control-socket", "/run/overseerd-example/overseerd.sock"])
                 #expect(reexec.exit == .exited(0), "\(reexec)")
                 try systemd.waitForJournalLine("overseerd-example.service", containing: "took over from the previous overseerd image")
                 load.waitUntilSucceeded(load.succeeded + 20)
