@@ -244,21 +244,17 @@ struct OverseerdCommand: ParsableCommand {
             configuration.unixMode = mode
         }
         configuration.readiness = try ReadinessMode(parsing: ready)
-        configuration.readyTimeout = try Duration(parsing: readyTimeout)
+        configuration.readyTimeout = try duration(readyTimeout, of: "ready-timeout")
         configuration.restartSignal = try SignalNumber.parse(restartSignal)
         configuration.stopSignal = try SignalNumber.parse(stopSignal)
         configuration.reexecSignal = try reexecSignal.map { text throws(ConfigurationError) in try SignalNumber.parse(text) }
-        configuration.stopTimeout = try Duration(parsing: stopTimeout)
+        configuration.stopTimeout = try duration(stopTimeout, of: "stop-timeout")
         configuration.parentDeathSignal = parentDeathSignal.lowercased() == "none" ? nil : try SignalNumber.parse(parentDeathSignal)
         configuration.upgrade = try makeUpgradeSettings()
         configuration.subreaper = subreaper
         configuration.childOutput = try ChildOutputMode(parsing: childOutput)
         configuration.udpFlows = try UDPFlowMode(parsing: udpFlows)
-        do {
-            configuration.udpFlowTimeout = try Duration(parsing: udpFlowTimeout)
-        } catch {
-            throw ConfigurationError("bad --udp-flow-timeout: \(error)")
-        }
+        configuration.udpFlowTimeout = try duration(udpFlowTimeout, of: "udp-flow-timeout")
         if let stateDirectory {
             guard stateDirectory.hasPrefix("/") else {
                 throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")
@@ -288,6 +284,15 @@ struct OverseerdCommand: ParsableCommand {
         return configuration
     }
 
+    /// `text`, given to `--flag`, as a duration; the error names the flag.
+    func duration(_ text: String, of flag: String) throws(ConfigurationError) -> Duration {
+        do {
+            return try Duration(parsing: text)
+        } catch {
+            throw ConfigurationError("bad --\(flag): \(error)")
+        }
+    }
+
     func makeWorkerSettings() throws(ConfigurationError) -> WorkerSettings {
         guard let count = Int(workers) else {
             throw ConfigurationError("bad --workers \"\(EscapedText.escape(workers, limit: 32))\": give a number of processes from 1 to \(WorkerSettings.maximumCount)")
@@ -295,8 +300,8 @@ struct OverseerdCommand: ParsableCommand {
         guard let batch = Int(rollBatch) else {
             throw ConfigurationError("bad --roll-batch \"\(EscapedText.escape(rollBatch, limit: 32))\": give a number from 1 to --workers")
         }
-        return WorkerSettings(count: count, rollBatch: batch, restartMaxDelay: try Duration(parsing: workerRestartMaxDelay),
-                              crashWindow: try Duration(parsing: workerCrashWindow))
+        return WorkerSettings(count: count, rollBatch: batch, restartMaxDelay: try duration(workerRestartMaxDelay, of: "worker-restart-max-delay"),
+                              crashWindow: try duration(workerCrashWindow, of: "worker-crash-window"))
     }
 
     func makeUpgradeSettings() throws(ConfigurationError) -> UpgradeSettings? {
@@ -326,8 +331,8 @@ struct OverseerdCommand: ParsableCommand {
         } else if hostID != nil {
             throw ConfigurationError("--host-id needs --manifest: it picks this host's stage of a rollout")
         }
-        settings.interval = try fetchInterval.map { text throws(ConfigurationError) in try Duration(parsing: text) }
-        settings.fetchTimeout = try Duration(parsing: fetchTimeout)
+        settings.interval = try fetchInterval.map { text throws(ConfigurationError) in try duration(text, of: "fetch-interval") }
+        settings.fetchTimeout = try duration(fetchTimeout, of: "fetch-timeout")
         settings.sha256 = sha256
         if let checksum {
             guard checksum == "sidecar" else {
@@ -345,12 +350,12 @@ struct OverseerdCommand: ParsableCommand {
         settings.allowUnsignedManifest = allowUnsignedManifest
         settings.releaseName = releaseName
         settings.check = try .init(parsing: check)
-        settings.checkTimeout = try Duration(parsing: checkTimeout)
+        settings.checkTimeout = try duration(checkTimeout, of: "check-timeout")
         settings.preUpgrade = preUpgrade
         settings.noRestart = noRestart
-        settings.probation = try Duration(parsing: probation)
+        settings.probation = try duration(probation, of: "probation")
         if let probationWatchdog {
-            let limit = try Duration(parsing: probationWatchdog)
+            let limit = try duration(probationWatchdog, of: "probation-watchdog")
             guard limit > .zero else {
                 throw ConfigurationError("--probation-watchdog must be longer than 0 (leave it out to not watch)")
             }

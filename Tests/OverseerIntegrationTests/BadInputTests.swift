@@ -37,7 +37,7 @@ import Testing
     @Test func badOptionFromEnvironmentIsAUsageError() throws {
         let run = try RunningProcess.overseerd(["--", "true"], environment: ["OVERSEERD_STOP_TIMEOUT": "forever"])
         #expect(try run.waitForExit() == .exited(OverseerExitCode.usage))
-        #expect(errorLines(run) == ["overseerd: bad duration \"forever\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m — see overseerd --help"])
+        #expect(errorLines(run) == ["overseerd: bad --stop-timeout: bad duration \"forever\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m — see overseerd --help"])
     }
 
     @Test func missingProgramExits127BeforeAnySocket() throws {

@@ -19,21 +19,26 @@ import Testing
     static let usageErrors: [Case] = [
         // Was "missing value for '--stop-timeout <duration>'": -5s looked like an option.
         Case(arguments: ["--stop-timeout", "-5s", "--", "true"],
-             line: "bad duration \"-5s\": a duration cannot be negative; write 0 or more, e.g. 5s"),
+             line: "bad --stop-timeout: bad duration \"-5s\": a duration cannot be negative; write 0 or more, e.g. 5s"),
         Case(arguments: ["--stop-timeout=-5s", "--", "true"],
-             line: "bad duration \"-5s\": a duration cannot be negative; write 0 or more, e.g. 5s"),
+             line: "bad --stop-timeout: bad duration \"-5s\": a duration cannot be negative; write 0 or more, e.g. 5s"),
         Case(arguments: ["-l", "-x", "--", "true"],
              line: "bad listen address \"-x\": missing :PORT (write HOST:PORT, :PORT or unix:/path)"),
         // Was "write it with a unit".
         Case(arguments: ["--ready-timeout", "99999999999h", "--", "true"],
-             line: "bad duration \"99999999999h\": too large; write at most 277777h (about 31 years)"),
+             line: "bad --ready-timeout: bad duration \"99999999999h\": too large; write at most 277777h (about 31 years)"),
         // Was a DNS lookup of "b=127.0.0.1" and exit 71.
         Case(arguments: ["--listen", "a=b=127.0.0.1:1", "--", "true"],
              line: "bad listener \"a=b=127.0.0.1:1\": give one NAME= before the address, e.g. web=127.0.0.1:8080 (neither a name nor a host contains '=')"),
         // Was two lines: the message, cut at the newline, then its rest.
         Case(arguments: ["--", "true"], environment: ["OVERSEERD_STOP_TIMEOUT": "5s\nfoo"],
-             line: #"bad duration "5s\nfoo": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m"#),
+             line: #"bad --stop-timeout: bad duration "5s\nfoo": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m"#),
         // Was "the value '5", the rest lost (the backlog was parsed by ArgumentParser).
+        // Each duration names its option (was "bad duration" alone).
+        Case(arguments: ["--workers", "2", "--worker-crash-window", "abc", "--", "true"],
+             line: "bad --worker-crash-window: bad duration \"abc\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m"),
+        Case(arguments: ["--workers", "2", "--worker-restart-max-delay", "5x", "--", "true"],
+             line: "bad --worker-restart-max-delay: bad duration \"5x\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m"),
         Case(arguments: ["--", "true"], environment: ["OVERSEERD_BACKLOG": "5\nfoo"],
              line: #"bad backlog "5\nfoo": give a number from 1 to 65535"#),
         Case(arguments: ["--", "true"], environment: ["OVERSEERD_READY": "\u{1b}]0;owned\u{07}"],
