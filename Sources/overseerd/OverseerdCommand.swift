@@ -316,6 +316,11 @@ struct OverseerdCommand: ParsableCommand {
             if let stray {
                 throw ConfigurationError("\(stray.0) needs --fetch or --manifest: it applies to new binaries, and none are fetched")
             }
+            // Unused without upgrades, but a bad value is still a mistake to say (it was ignored).
+            for (text, flag) in [(probation, "probation"), (checkTimeout, "check-timeout"), (fetchTimeout, "fetch-timeout"),
+                                 (probationWatchdog, "probation-watchdog"), (fetchInterval, "fetch-interval")] {
+                if let text { _ = try duration(text, of: flag) }
+            }
             return nil
         }
         var settings = UpgradeSettings(source: try .init(parsing: location))

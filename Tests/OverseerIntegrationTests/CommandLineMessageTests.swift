@@ -39,6 +39,9 @@ import Testing
              line: "bad --worker-crash-window: bad duration \"abc\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m"),
         Case(arguments: ["--workers", "2", "--worker-restart-max-delay", "5x", "--", "true"],
              line: "bad --worker-restart-max-delay: bad duration \"5x\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m"),
+        // Was ignored without --fetch: the child ran.
+        Case(arguments: ["--probation", "qq", "--", "true"],
+             line: "bad --probation: bad duration \"qq\": write it with a unit, e.g. 500ms, 10s, 5m or 1h30m"),
         Case(arguments: ["--", "true"], environment: ["OVERSEERD_BACKLOG": "5\nfoo"],
              line: #"bad backlog "5\nfoo": give a number from 1 to 65535"#),
         Case(arguments: ["--", "true"], environment: ["OVERSEERD_READY": "\u{1b}]0;owned\u{07}"],
