@@ -1,4 +1,14 @@
 extension Duration {
+    /// As `init(parsing:)`, for the value given to `--option`: the error names it
+    /// ("bad --probation: bad duration …").
+    public init(parsing text: String, option: String) throws(ConfigurationError) {
+        do {
+            try self.init(parsing: text)
+        } catch {
+            throw ConfigurationError("bad --\(option): \(error)")
+        }
+    }
+
     /// Parses the durations overseerd's flags take: a number followed by a unit
     /// (`us`, `ms`, `s`, `m`, `h`), several in a row allowed (`1m30s`), fractions
     /// allowed (`1.5s`), and a bare `0`.

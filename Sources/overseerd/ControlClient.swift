@@ -34,9 +34,9 @@ enum ControlClient {
                     path = value
                 } else {
                     do {
-                        timeout = try Duration(parsing: value)
+                        timeout = try Duration(parsing: value, option: "timeout")
                     } catch {
-                        Daemon.fail("bad --timeout: \(error) — see overseerd \(arguments[0]) --help", code: OverseerExitCode.usage)
+                        Daemon.fail("\(error) — see overseerd \(arguments[0]) --help", code: OverseerExitCode.usage)
                     }
                     guard timeout > .zero else {
                         Daemon.fail("--timeout must be longer than 0 — see overseerd \(arguments[0]) --help", code: OverseerExitCode.usage)

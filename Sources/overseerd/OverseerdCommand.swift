@@ -244,17 +244,17 @@ struct OverseerdCommand: ParsableCommand {
             configuration.unixMode = mode
         }
         configuration.readiness = try ReadinessMode(parsing: ready)
-        configuration.readyTimeout = try duration(readyTimeout, of: "ready-timeout")
+        configuration.readyTimeout = try Duration(parsing: readyTimeout, option: "ready-timeout")
         configuration.restartSignal = try SignalNumber.parse(restartSignal)
         configuration.stopSignal = try SignalNumber.parse(stopSignal)
         configuration.reexecSignal = try reexecSignal.map { text throws(ConfigurationError) in try SignalNumber.parse(text) }
-        configuration.stopTimeout = try duration(stopTimeout, of: "stop-timeout")
+        configuration.stopTimeout = try Duration(parsing: stopTimeout, option: "stop-timeout")
         configuration.parentDeathSignal = parentDeathSignal.lowercased() == "none" ? nil : try SignalNumber.parse(parentDeathSignal)
         configuration.upgrade = try makeUpgradeSettings()
         configuration.subreaper = subreaper
         configuration.childOutput = try ChildOutputMode(parsing: childOutput)
         configuration.udpFlows = try UDPFlowMode(parsing: udpFlows)
-        configuration.udpFlowTimeout = try duration(udpFlowTimeout, of: "udp-flow-timeout")
+        configuration.udpFlowTimeout = try Duration(parsing: udpFlowTimeout, option: "udp-flow-timeout")
         if let stateDirectory {
             guard stateDirectory.hasPrefix("/") else {
                 throw ConfigurationError("bad --state-directory \"\(EscapedText.escape(stateDirectory, limit: 128))\": give an absolute path")
@@ -284,15 +284,6 @@ struct OverseerdCommand: ParsableCommand {
         return configuration
     }
 
-    /// `text`, given to `--flag`, as a duration; the error names the flag.
-    func duration(_ text: String, of flag: String) throws(ConfigurationError) -> Duration {
-        do {
-            return try Duration(parsing: text)
-        } catch {
-            throw ConfigurationError("bad --\(flag): \(error)")
-        }
-    }
-
     func makeWorkerSettings() throws(ConfigurationError) -> WorkerSettings {
         guard let count = Int(workers) else {
             throw ConfigurationError("bad --workers \"\(EscapedText.escape(workers, limit: 32))\": give a number of processes from 1 to \(WorkerSettings.maximumCount)")
@@ -300,8 +291,8 @@ struct OverseerdCommand: ParsableCommand {
         guard let batch = Int(rollBatch) else {
             throw ConfigurationError("bad --roll-batch \"\(EscapedText.escape(rollBatch, limit: 32))\": give a number from 1 to --workers")
         }
-        return WorkerSettings(count: count, rollBatch: batch, restartMaxDelay: try duration(workerRestartMaxDelay, of: "worker-restart-max-delay"),
-                              crashWindow: try duration(workerCrashWindow, of: "worker-crash-window"))
+        return WorkerSettings(count: count, rollBatch: batch, restartMaxDelay: try Duration(parsing: workerRestartMaxDelay, option: "worker-restart-max-delay"),
+                              crashWindow: try Duration(parsing: workerCrashWindow, option: "worker-crash-window"))
     }
 
     func makeUpgradeSettings() throws(ConfigurationError) -> UpgradeSettings? {
@@ -319,7 +310,7 @@ struct OverseerdCommand: ParsableCommand {
             // Unused without upgrades, but a bad value is still a mistake to say (it was ignored).
             for (text, flag) in [(probation, "probation"), (checkTimeout, "check-timeout"), (fetchTimeout, "fetch-timeout"),
                                  (probationWatchdog, "probation-watchdog"), (fetchInterval, "fetch-interval")] {
-                if let text { _ = try duration(text, of: flag) }
+                if let text { _ = try Duration(parsing: text, option: flag) }
             }
             return nil
         }
@@ -336,8 +327,8 @@ struct OverseerdCommand: ParsableCommand {
         } else if hostID != nil {
             throw ConfigurationError("--host-id needs --manifest: it picks this host's stage of a rollout")
         }
-        settings.interval = try fetchInterval.map { text throws(ConfigurationError) in try duration(text, of: "fetch-interval") }
-        settings.fetchTimeout = try duration(fetchTimeout, of: "fetch-timeout")
+        settings.interval = try fetchInterval.map { text throws(ConfigurationError) in try Duration(parsing: text, option: "fetch-interval") }
+        settings.fetchTimeout = try Duration(parsing: fetchTimeout, option: "fetch-timeout")
         settings.sha256 = sha256
         if let checksum {
             guard checksum == "sidecar" else {
@@ -355,12 +346,12 @@ struct OverseerdCommand: ParsableCommand {
         settings.allowUnsignedManifest = allowUnsignedManifest
         settings.releaseName = releaseName
         settings.check = try .init(parsing: check)
-        settings.checkTimeout = try duration(checkTimeout, of: "check-timeout")
+        settings.checkTimeout = try Duration(parsing: checkTimeout, option: "check-timeout")
         settings.preUpgrade = preUpgrade
         settings.noRestart = noRestart
-        settings.probation = try duration(probation, of: "probation")
+        settings.probation = try Duration(parsing: probation, option: "probation")
         if let probationWatchdog {
-            let limit = try duration(probationWatchdog, of: "probation-watchdog")
+            let limit = try Duration(parsing: probationWatchdog, option: "probation-watchdog")
             guard limit > .zero else {
                 throw ConfigurationError("--probation-watchdog must be longer than 0 (leave it out to not watch)")
             }
