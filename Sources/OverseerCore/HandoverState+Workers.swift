@@ -7,49 +7,41 @@ extension HandoverState {
         public var worker: Int
         /// The pool's number for the process (`WorkerPool.Process.instance`).
         public var instance: Int
-        public var generation: Int
-        public var pid: Int32
-        public var pidfd: Int32?
-        public var notifyFD: Int32?
-        public var notifyAddress: String?
-        public var binaryID: String
-        /// CLOCK_MONOTONIC, ns: the same clock across exec.
-        public var startedAt: Int64
+        /// The worker's process, as the record of one child carries it.
+        public var process: ChildRecord
         /// When it said READY=1 (CLOCK_MONOTONIC, ns).
         public var readyAt: Int64?
-        public var lastStatus: String?
-        public var lastWatchdog: Int64?
         /// Workers started again in the slot after one exited.
         public var restarts: Int
         /// The slot's next replacement delay (its backoff).
         public var delay: Duration
 
+        public init(worker: Int, instance: Int, process: ChildRecord, readyAt: Int64?, restarts: Int, delay: Duration) {
+            self.worker = worker
+            self.instance = instance
+            self.process = process
+            self.readyAt = readyAt
+            self.restarts = restarts
+            self.delay = delay
+        }
+
         public init(worker: Int, instance: Int, generation: Int, pid: Int32, pidfd: Int32?, notifyFD: Int32?, notifyAddress: String?,
                     binaryID: String, startedAt: Int64, readyAt: Int64?, lastStatus: String?, lastWatchdog: Int64?,
                     restarts: Int, delay: Duration) {
-            self.worker = worker
-            self.instance = instance
-            self.generation = generation
-            self.pid = pid
-            self.pidfd = pidfd
-            self.notifyFD = notifyFD
-            self.notifyAddress = notifyAddress
-            self.binaryID = binaryID
-            self.startedAt = startedAt
-            self.readyAt = readyAt
-            self.lastStatus = lastStatus
-            self.lastWatchdog = lastWatchdog
-            self.restarts = restarts
-            self.delay = delay
+            self.init(worker: worker, instance: instance,
+                      process: ChildRecord(generation: generation, pid: pid, pidfd: pidfd, notifyFD: notifyFD, notifyAddress: notifyAddress,
+                                           binaryID: binaryID, startedAt: startedAt, lastStatus: lastStatus, lastWatchdog: lastWatchdog),
+                      readyAt: readyAt, restarts: restarts, delay: delay)
         }
 
         static let fieldCount = 15
 
         /// `worker`, then the fields in declaration order; the delay in ns; empty for nil.
         var fields: [String] {
-            ["worker", String(worker), String(instance), String(generation), String(pid), pidfd.map(String.init) ?? "",
-             notifyFD.map(String.init) ?? "", notifyAddress ?? "", binaryID, String(startedAt), readyAt.map(String.init) ?? "",
-             lastStatus ?? "", lastWatchdog.map(String.init) ?? "", String(restarts), String(delay.totalNanoseconds)]
+            ["worker", String(worker), String(instance), String(process.generation), String(process.pid), process.pidfd.map(String.init) ?? "",
+             process.notifyFD.map(String.init) ?? "", process.notifyAddress ?? "", process.binaryID, String(process.startedAt),
+             readyAt.map(String.init) ?? "", process.lastStatus ?? "", process.lastWatchdog.map(String.init) ?? "", String(restarts),
+             String(delay.totalNanoseconds)]
         }
 
         /// Reads `fields`; nil when a number is not one (or out of range).
@@ -71,7 +63,7 @@ extension HandoverState {
 
         /// The pool's view of it (`WorkerPool.adopting`).
         public var adopted: WorkerPool.AdoptedWorker {
-            .init(worker: worker, instance: instance, generation: generation, binary: binaryID, restarts: restarts, delay: delay)
+            .init(worker: worker, instance: instance, generation: process.generation, binary: process.binaryID, restarts: restarts, delay: delay)
         }
     }
 }

@@ -80,6 +80,9 @@ public struct HandoverState: Equatable, Sendable {
     }
 
     public struct ChildRecord: Equatable, Sendable {
+        /// Its pidfd and notify socket, those it has: what the new image inherits for it.
+        var fds: [Int32] { [pidfd, notifyFD].compactMap { $0 } }
+
         public var generation: Int
         public var pid: Int32
         public var pidfd: Int32?
@@ -174,9 +177,10 @@ public struct HandoverState: Equatable, Sendable {
 
     /// Every fd the new image must inherit.
     public var fds: [Int32] {
-        listeners.map(\.fd) + [child.pidfd, child.notifyFD, controlFD, metricsListener?.fd].compactMap { $0 } + childOutput.map(\.fd)
-            + udpFlows.flatMap { $0.steeringFDs + [$0.spareFD].compactMap { $0 } }
-            + workers.flatMap { [$0.pidfd, $0.notifyFD].compactMap { $0 } }.filter { $0 != child.pidfd && $0 != child.notifyFD }
+        let own = listeners.map(\.fd) + child.fds + [controlFD, metricsListener?.fd].compactMap { $0 } + childOutput.map(\.fd)
+        let udp = udpFlows.flatMap { $0.steeringFDs + [$0.spareFD].compactMap { $0 } }
+        // With --workers, `child` is worker 0's process: its fds once.
+        return own + udp + workers.flatMap(\.process.fds).filter { !child.fds.contains($0) }
     }
 
     public var encoded: String {

@@ -99,9 +99,7 @@ extension Supervisor {
         var state = HandoverState(
             startedAt: startedAt,
             listeners: listeners.map(Handover.record(of:)),
-            child: .init(generation: child.generation, pid: child.process.pid, pidfd: child.process.pidfd?.rawValue,
-                         notifyFD: child.notify?.fd.rawValue, notifyAddress: child.notify?.address, binaryID: child.binaryID,
-                         startedAt: child.startedAt, lastStatus: child.lastStatus, lastWatchdog: child.lastWatchdog),
+            child: child.handoverRecord,
             controlFD: control?.fd.rawValue, controlPath: control?.path,
             rejected: upgrade?.rejected ?? [],
             metricsListener: handingOverMetrics ? metricsServer.map { Handover.record(of: $0.listener) } : nil,
@@ -140,5 +138,14 @@ extension Supervisor {
     /// overseerd's own environment as it was given (systemd's variables included), for the next image.
     private var inheritableEnvironmentForSelf: [String] {
         environment.entries.filter { $0.name != HandoverState.environmentVariable }.map { "\($0.name)=\($0.value)" }
+    }
+}
+
+extension Supervisor.Child {
+    /// The process as the next image takes it over: the serving child, or a worker.
+    var handoverRecord: HandoverState.ChildRecord {
+        .init(generation: generation, pid: process.pid, pidfd: process.pidfd?.rawValue, notifyFD: notify?.fd.rawValue,
+              notifyAddress: notify?.address, binaryID: binaryID, startedAt: startedAt, lastStatus: lastStatus,
+              lastWatchdog: lastWatchdog)
     }
 }

@@ -17,11 +17,8 @@ extension Supervisor {
         guard let pool = workerPool else { return [] }
         return pool.handover.compactMap { adopted in
             guard let child = children[adopted.instance] else { return nil }
-            return HandoverState.WorkerRecord(
-                worker: adopted.worker, instance: adopted.instance, generation: child.generation, pid: child.process.pid,
-                pidfd: child.process.pidfd?.rawValue, notifyFD: child.notify?.fd.rawValue, notifyAddress: child.notify?.address,
-                binaryID: child.binaryID, startedAt: child.startedAt, readyAt: child.readyAt, lastStatus: child.lastStatus,
-                lastWatchdog: child.lastWatchdog, restarts: adopted.restarts, delay: adopted.delay)
+            return HandoverState.WorkerRecord(worker: adopted.worker, instance: adopted.instance, process: child.handoverRecord,
+                                              readyAt: child.readyAt, restarts: adopted.restarts, delay: adopted.delay)
         }
     }
 
@@ -30,14 +27,7 @@ extension Supervisor {
     /// event (`makeWorkerPool`), once `supervision` holds the binaries' record.
     func adoptWorkers(_ records: [HandoverState.WorkerRecord]) throws(SystemError) {
         for record in records {
-            let process = ChildProcess(adopting: record.pid, pidfd: record.pidfd)
-            var notify: NotifyReceiver?
-            if let fd = record.notifyFD, let address = record.notifyAddress { notify = NotifyReceiver(adopting: fd, address: address) }
-            children[record.instance] = Child(generation: record.generation, process: process, notify: notify, binaryID: record.binaryID,
-                                              startedAt: record.startedAt, lastStatus: record.lastStatus, lastWatchdog: record.lastWatchdog,
-                                              worker: record.worker, readyAt: record.readyAt ?? MonotonicTimer.now)
-            spawnedBinaries[record.generation] = record.binaryID
-            try watch(record.instance)
+            try adopt(record.process, as: record.instance, worker: record.worker, readyAt: record.readyAt ?? MonotonicTimer.now)
         }
     }
 

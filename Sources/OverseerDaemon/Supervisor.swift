@@ -148,14 +148,20 @@ public final class Supervisor {
         supervision = Supervision(settings: .init(configuration), adoptingServing: record.generation, binary: record.binaryID)
         // With --workers, `child` is worker 0's process: taken over with the rest.
         if !state.workers.isEmpty { return try adoptWorkers(state.workers) }
+        try adopt(record, as: record.generation)
+    }
+
+    /// Takes over one process the previous image handed on (its pidfd and notify
+    /// socket), kept under `key`: its generation, or with `--workers` its instance.
+    func adopt(_ record: HandoverState.ChildRecord, as key: Int, worker: Int? = nil, readyAt: Int64? = nil) throws(SystemError) {
         let process = ChildProcess(adopting: record.pid, pidfd: record.pidfd)
         var notify: NotifyReceiver?
         if let fd = record.notifyFD, let address = record.notifyAddress { notify = NotifyReceiver(adopting: fd, address: address) }
-        children[record.generation] = Child(generation: record.generation, process: process, notify: notify,
-                                            binaryID: record.binaryID, startedAt: record.startedAt, lastStatus: record.lastStatus,
-                                            lastWatchdog: record.lastWatchdog)
+        children[key] = Child(generation: record.generation, process: process, notify: notify, binaryID: record.binaryID,
+                              startedAt: record.startedAt, lastStatus: record.lastStatus, lastWatchdog: record.lastWatchdog,
+                              worker: worker, readyAt: readyAt)
         spawnedBinaries[record.generation] = record.binaryID
-        try watch(record.generation)
+        try watch(key)
     }
 
     /// Starts the first child and serves until overseerd is to exit; never returns.
@@ -176,7 +182,7 @@ public final class Supervisor {
         startUDPFlows()
         if let handover {
             let child = handover.child
-            let workers = handover.workers.isEmpty ? "" : " with its \(handover.workers.count) workers (pids \(handover.workers.map { String($0.pid) }.joined(separator: ", ")))"
+            let workers = handover.workers.isEmpty ? "" : " with its \(handover.workers.count) workers (pids \(handover.workers.map { String($0.process.pid) }.joined(separator: ", ")))"
             logger.log(.notice, .tookOver, "took over from the previous overseerd image: generation \(child.generation) (pid \(child.pid))\(workers) keeps serving", generation: child.generation, pid: child.pid)
             systemd.send(NotifyMessage([("STATUS", serviceStatus(serving: child.generation))]))
             // A trial goes on: its window runs from now, in this image.

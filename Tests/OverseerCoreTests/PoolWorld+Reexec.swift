@@ -17,7 +17,7 @@ extension PoolWorld {
         }
         var state = HandoverState(startedAt: 1, listeners: [],
                                   child: .init(generation: serving, pid: 1000, pidfd: nil, notifyFD: nil, notifyAddress: nil,
-                                               binaryID: records.first?.binaryID ?? "", startedAt: 1, lastStatus: nil),
+                                               binaryID: records.first?.process.binaryID ?? "", startedAt: 1, lastStatus: nil),
                                   controlFD: nil, controlPath: nil, rejected: [])
         state.workers = records
         guard let parsed = try? HandoverState(parsing: state.encoded) else { return "the handover did not parse" }
